@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = []
+
+let package = Package(
+    name: "dms-agent",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dms-agent", targets: ["dms-agent"]),
+        .executable(name: "dms-bench", targets: ["dms-bench"]),
+        .library(name: "VaultFuse", targets: ["VaultFuse"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "DMS", targets: ["DMS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .target(name: "CLinuxProcess"),
+        .target(
+            name: "AMQP",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VaultFuse",
+            dependencies: ["CLinuxProcess", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DMS",
+            dependencies: [
+                "AMQP", "VaultFuse",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "dms-agent",
+            dependencies: [
+                "DMS", "AMQP", "VaultFuse",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "dms-bench",
+            dependencies: [
+                "DMS", "AMQP", "VaultFuse",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "TestSupport", dependencies: ["VaultFuse", "CLinuxProcess"], path: "Tests/TestSupport"),
+        .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
+        .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,28 @@
+#ifndef DMS_LINUX_PROCESS_H
+#define DMS_LINUX_PROCESS_H
+
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+
+/// pidfd_open(2); -1 and errno on failure.
+int dms_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2): signals exactly the process the pidfd pins; -1 and errno on failure.
+int dms_pidfd_send_signal(int pidfd, int sig);
+
+/// waitid(P_PIDFD, WEXITED | WNOHANG): 1 when the child was reaped (status/code filled), 0 when it still runs,
+/// -1 and errno otherwise (ECHILD: not our child, or already reaped).
+int dms_reap_pidfd(int pidfd, int *code_out, int *status_out);
+
+/// posix_spawn in a new session (optional), stdin from /dev/null, stdout/stderr onto the given fds,
+/// cwd "/", every other fd closed, default signal dispositions and an empty signal mask.
+/// Returns 0 or an errno value.
+int dms_spawn(const char *path, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd,
+              int new_session, pid_t *pid_out);
+
+/// pipe2(O_CLOEXEC).
+int dms_pipe_cloexec(int fds[2]);
+
+#endif

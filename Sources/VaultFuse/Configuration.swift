@@ -1,0 +1,23 @@
+/// Where the manager keeps its state and how it runs s3vaultfuse.
+public struct VaultFuseConfiguration: Sendable {
+    /// PID files `<target_id>.pid` and the lock file. Default: `/run/dms/s3`.
+    public var pidDirectory: String = "/run/dms/s3"
+    /// Every mount path must lie below it. Default: `/var/lib/trilio/triliovault-mounts`.
+    public var mountBase: String = "/var/lib/trilio/triliovault-mounts"
+    /// The FUSE program, run in the foreground with no arguments. Default: `/usr/bin/s3vaultfuse.py`.
+    public var binary: String = "/usr/bin/s3vaultfuse.py"
+    /// Per-target output `<target_id>.log`. Default: `/var/log/dms`.
+    public var logDirectory: String = "/var/log/dms"
+    /// Grace period after unmount, and again after SIGTERM, before the next step. Default: 10 s.
+    public var killTimeout: Double = 10
+    /// Readiness deadline: the mount must appear in the mount table by then. Default: 30 s.
+    public var mountTimeout: Double = 30
+    /// PATH given to s3vaultfuse.
+    public var searchPath: String = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// A process may have started at most this long after its PID file was written. Default: 1 s.
+    public var pidFileStartSlack: Double = 1
+    /// How many PIDs `all_pids_ever_spawned` keeps. Default: 1000.
+    public var spawnedPIDHistory: Int = 1000
+
+    public init() {}
+}

@@ -1,0 +1,154 @@
+import CLinuxProcess
+import Foundation
+
+/// One line of `/proc/self/mountinfo`.
+public struct MountEntry: Sendable, Equatable {
+    public var mountPoint: String
+    public var fsType: String
+    public var source: String
+
+    public var isFUSE: Bool { fsType == "fuse" || fsType.hasPrefix("fuse.") || fsType == "fuseblk" }
+}
+
+/// The kernel's mount table, as this process's mount namespace sees it.
+public enum MountTable {
+    public static func read() -> [MountEntry] {
+        guard let bytes = ProcFS.readFile("/proc/self/mountinfo", limit: 64 << 20) else { return [] }
+        return parse(bytes)
+    }
+
+    static func parse(_ bytes: [UInt8]) -> [MountEntry] {
+        var entries: [MountEntry] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard fields.count >= 10, let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                  dash + 2 < fields.endIndex else { continue }
+            entries.append(MountEntry(
+                mountPoint: unescape(fields[4]),
+                fsType: String(decoding: fields[dash + 1], as: UTF8.self),
+                source: unescape(fields[dash + 2])))
+        }
+        return entries
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as `\ooo`.
+    static func unescape(_ field: ArraySlice<UInt8>) -> String {
+        guard field.contains(UInt8(ascii: "\\")) else { return String(decoding: field, as: UTF8.self) }
+        var out: [UInt8] = []
+        var i = field.startIndex
+        while i < field.endIndex {
+            let b = field[i]
+            if b == UInt8(ascii: "\\"), i + 3 < field.endIndex {
+                let digits = field[(i + 1)...(i + 3)]
+                if digits.allSatisfy({ $0 >= 48 && $0 <= 55 }) {
+                    out.append(digits.reduce(0) { $0 &* 8 &+ ($1 - 48) })
+                    i += 4
+                    continue
+                }
+            }
+            out.append(b)
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The last (topmost) mount at exactly `path`.
+    public static func mount(at path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
+        (entries ?? read()).last { $0.mountPoint == path }
+    }
+
+    public static func fuseMount(at path: String) -> MountEntry? {
+        guard let entry = mount(at: path), entry.isFUSE else { return nil }
+        return entry
+    }
+}
+
+/// A file descriptor on `/proc/self/mountinfo` whose poll(2) reports POLLPRI whenever the mount table
+/// changes: readiness waits on it instead of sleeping.
+final class MountChangeSignal: Sendable {
+    let fd: Int32
+
+    init() {
+        fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
+        drain()
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Consumes a pending change notification without blocking.
+    func drain() {
+        guard fd >= 0 else { return }
+        var pfd = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
+        _ = poll(&pfd, 1, 0)
+    }
+}
+
+enum Unmounter {
+    enum Outcome: Equatable, Sendable {
+        case unmounted
+        case notMounted
+        case busy
+        case failed(String)
+    }
+
+    /// umount(2) as root; `fusermount3 -u` for an unprivileged agent. `lazy` detaches a busy mount.
+    static func unmount(_ path: String, lazy: Bool = false) -> Outcome {
+        if umount2(path, lazy ? Int32(MNT_DETACH) : 0) == 0 { return .unmounted }
+        let err = errno
+        switch err {
+        case EINVAL, ENOENT: return .notMounted
+        case EBUSY: return .busy
+        case EPERM:
+            let args = lazy ? ["-u", "-z", path] : ["-u", path]
+            let status = CommandRunner.run("/usr/bin/fusermount3", args)
+            if status == 0 { return .unmounted }
+            return MountTable.mount(at: path) == nil ? .notMounted : .failed("fusermount3 exited with \(status)")
+        default:
+            return .failed(String(cString: strerror(err)))
+        }
+    }
+
+    /// A stale mount: its FUSE server is gone (ENOTCONN) or nobody serves it. Unmount, lazily if busy.
+    static func clearStale(_ path: String) -> Outcome {
+        switch unmount(path) {
+        case .busy: return unmount(path, lazy: true)
+        case let other: return other
+        }
+    }
+
+    /// True when a stat of the path fails the way a mount without a live server does.
+    static func isDisconnected(_ path: String) -> Bool {
+        var st = stat()
+        if stat(path, &st) == 0 { return false }
+        return errno == ENOTCONN || errno == ECONNABORTED
+    }
+}
+
+/// Runs a short helper command (umount helpers, mount) and waits for it. Never for s3vaultfuse.
+public enum CommandRunner {
+    @discardableResult
+    public static func run(_ path: String, _ arguments: [String], output: UnsafeMutablePointer<String>? = nil,
+                           environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) -> Int32 {
+        var fds: [Int32] = [-1, -1]
+        guard dms_pipe_cloexec(&fds) == 0 else { return -1 }
+        let argv = [path] + arguments
+        let spawned = Spawn.start(path: path, argv: argv, environment: environment, stdout: fds[1], stderr: fds[1],
+                                  newSession: false)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard case .success(let pid) = spawned else { return -1 }
+        var collected: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if collected.count < 65536 { collected.append(contentsOf: buffer[0..<n]) }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        output?.pointee = String(decoding: collected, as: UTF8.self)
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// `<pid-dir>/<target_id>.pid`: the decimal PID and a newline, nothing else.
+struct PIDFile {
+    struct Contents {
+        var pid: Int32
+        /// mtime, seconds since the epoch.
+        var modified: Double
+    }
+
+    enum ReadError: Error, CustomStringConvertible {
+        case missing
+        case notRegularFile
+        case foreignOwner(uid: UInt32)
+        case malformed
+        case unreadable(Errno)
+
+        var description: String {
+            switch self {
+            case .missing: return "no PID file"
+            case .notRegularFile: return "not a regular file (symlink or special file)"
+            case .foreignOwner(let uid): return "owned by uid \(uid), neither root nor the agent"
+            case .malformed: return "content is not a decimal PID > 1"
+            case .unreadable(let e): return "unreadable: \(e)"
+            }
+        }
+    }
+
+    let path: String
+
+    /// lstat first: a symlink is never followed; then read through O_NOFOLLOW and check the same inode.
+    func read() -> Result<Contents, ReadError> {
+        var st = stat()
+        if lstat(path, &st) != 0 { return .failure(errno == ENOENT ? .missing : .unreadable(.current)) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return .failure(.notRegularFile) }
+        guard st.st_uid == 0 || st.st_uid == getuid() else { return .failure(.foreignOwner(uid: st.st_uid)) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        if fd < 0 { return .failure(.unreadable(.current)) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n > 0, n < 32 else { return .failure(.malformed) }
+        var digits = buffer[0..<n]
+        if digits.last == UInt8(ascii: "\n") { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 1 else { return .failure(.malformed) }
+        let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        return .success(Contents(pid: pid, modified: modified))
+    }
+
+    /// Temp file in the same directory, fsync, rename, fsync the directory. Mode 0644.
+    func write(pid: Int32) throws(Errno) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temp = "\(directory)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if fd < 0 { throw .current }
+        let bytes = Array("\(pid)\n".utf8)
+        var failure: Errno?
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if written != bytes.count { failure = written < 0 ? .current : Errno(ENOSPC) }
+        if failure == nil, fsync(fd) != 0 { failure = .current }
+        if failure == nil, fchmod(fd, 0o644) != 0 { failure = .current }
+        close(fd)
+        if failure == nil, rename(temp, path) != 0 { failure = .current }
+        if let failure {
+            unlink(temp)
+            throw failure
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Removes the file; when `onlyIfPID` is given, only while it still names that PID.
+    @discardableResult
+    func remove(onlyIfPID pid: Int32? = nil) -> Bool {
+        if let pid, case .success(let contents) = read(), contents.pid != pid { return false }
+        return unlink(path) == 0
+    }
+
+    var exists: Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+}

@@ -1,0 +1,547 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Starts, tracks, stops and re-finds one s3vaultfuse process per backup target.
+///
+/// Every process is tracked in memory and in `<pid-dir>/<target_id>.pid`. Creating, dropping or shutting
+/// down a manager never signals a process; only `kill` and a failed spawn do, and only through a pidfd
+/// of a process proven to be ours.
+public final class S3VaultFuseManager: Sendable {
+    public let configuration: VaultFuseConfiguration
+    private let logger: Logger
+    private let locks = KeyedLocks()
+    private let watcher = ExitWatcher()
+    private let state = Mutex(State())
+    private let lockFD: Int32
+
+    private struct State {
+        var processes: [String: TrackedProcess] = [:]
+        var spawnedPIDs: [Int32] = []
+        var subscribers: [UInt64: AsyncStream<ManagerEvent>.Continuation] = [:]
+        var nextSubscriber: UInt64 = 0
+    }
+
+    /// Takes the PID-directory lock (a second manager on the same directory refuses to start) and
+    /// creates the directories. Call `recover()` next.
+    public init(configuration: VaultFuseConfiguration, logger: Logger = Logger(label: "dms.vaultfuse")) throws(VaultFuseError) {
+        self.configuration = configuration
+        self.logger = logger
+        try makeDirectories(configuration.pidDirectory, mode: 0o755)
+        try makeDirectories(configuration.logDirectory, mode: 0o755)
+        try makeDirectories(configuration.mountBase, mode: 0o755)
+        let lockPath = configuration.pidDirectory + "/.dms-agent.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if fd < 0 { throw VaultFuseError(.io, "Cannot open lock file \(lockPath): \(Errno.current)") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw VaultFuseError(.lockHeld, "Another dms-agent already manages \(configuration.pidDirectory) (lock \(lockPath) is held); refusing to start")
+        }
+        lockFD = fd
+        raiseOpenFileLimit()
+    }
+
+    deinit {
+        // Never kills: processes outlive the manager. Only the lock and the watcher thread go.
+        watcher.shutdown()
+        close(lockFD)
+        state.withLock { s in s.subscribers.values.forEach { $0.finish() } }
+    }
+
+    // MARK: Events
+
+    /// A stream of what happens to targets on its own (crashes, adoptions, stale cleanups) and of
+    /// successful mounts and unmounts.
+    public func events() -> AsyncStream<ManagerEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: ManagerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        let id = state.withLock { s -> UInt64 in
+            s.nextSubscriber += 1
+            s.subscribers[s.nextSubscriber] = continuation
+            return s.nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    private func emit(_ event: ManagerEvent) {
+        let subscribers = state.withLock { Array($0.subscribers.values) }
+        subscribers.forEach { $0.yield(event) }
+    }
+
+    // MARK: Paths
+
+    public func pidFilePath(for targetID: String) -> String { "\(configuration.pidDirectory)/\(targetID).pid" }
+    public func logFilePath(for targetID: String) -> String { "\(configuration.logDirectory)/\(targetID).log" }
+    private func pidFile(_ targetID: String) -> PIDFile { PIDFile(path: pidFilePath(for: targetID)) }
+
+    /// Validates a target id and a mount path without touching anything.
+    public func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String {
+        try TargetID.validate(targetID)
+        return try MountPathPolicy.normalize(mountPath, base: configuration.mountBase)
+    }
+
+    // MARK: spawn
+
+    /// Mounts `targetID` at `mountPath` by starting the configured binary, unless a healthy process for
+    /// it already serves that path. Returns once the FUSE mount is in the mount table.
+    public func spawn(targetID: String, mountPath rawPath: String, environment: [String: String] = [:]) async throws(VaultFuseError) -> SpawnOutcome {
+        let mountPath = try validate(targetID: targetID, mountPath: rawPath)
+        for key in environment.keys where key.isEmpty || key.contains("=") || key.utf8.contains(0) {
+            throw VaultFuseError(.invalidPath, "Invalid environment variable name \(key.debugDescription)")
+        }
+        do {
+            return try await locks.withLock(targetID) {
+                try await self.spawnLocked(targetID: targetID, mountPath: mountPath, environment: environment)
+            }
+        } catch let error as VaultFuseError {
+            throw error
+        } catch {
+            throw VaultFuseError(.io, "\(error)")
+        }
+    }
+
+    private func spawnLocked(targetID: String, mountPath: String, environment: [String: String]) async throws -> SpawnOutcome {
+        let deadline = Deadline(after: configuration.mountTimeout)
+        // 1. memory, 2. PID file (adopting only a process proven ours)
+        if let existing = tracked(targetID) ?? adoptFromPIDFile(targetID) {
+            if existing.handle.hasExited {
+                await forgetDead(existing, reason: "exited before this mount request")
+            } else if existing.mountPath != mountPath {
+                throw VaultFuseError(.conflict, "Target \(targetID) is already mounted at \(existing.mountPath), not at \(mountPath)")
+            } else if MountTable.fuseMount(at: mountPath) != nil {
+                return .alreadyRunning(pid: existing.pid)
+            } else {
+                // Alive but not (yet) mounted: perhaps still starting after an agent restart.
+                let signal = MountChangeSignal()
+                let ready = await runBlocking { Self.awaitMount(existing.handle, path: mountPath, signal: signal, deadline: deadline) }
+                if ready == .mounted { return .alreadyRunning(pid: existing.pid) }
+                logger.warning("tracked process never mounted; replacing it", metadata: ["target_id": "\(targetID)", "pid": "\(existing.pid)"])
+                _ = try await stopLocked(existing, lazyIfBusy: true)
+            }
+        }
+        if let holder = state.withLock({ $0.processes.values.first { $0.mountPath == mountPath && $0.targetID != targetID } }) {
+            throw VaultFuseError(.conflict, "Mount path \(mountPath) is in use by target \(holder.targetID)")
+        }
+        try MountPathPolicy.prepareDirectory(mountPath, base: configuration.mountBase)
+        // A mount left at the path by a dead server is stale: clear it, lazily if busy.
+        if let entry = MountTable.mount(at: mountPath) {
+            guard entry.isFUSE else {
+                throw VaultFuseError(.conflict, "Mount path \(mountPath) already holds a \(entry.fsType) mount")
+            }
+            let outcome = await runBlocking { Unmounter.clearStale(mountPath) }
+            logger.notice("cleared stale mount before spawn", metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
+            emit(.staleCleaned(targetID: targetID, path: mountPath, detail: "stale FUSE mount unmounted (\(outcome))"))
+        }
+        return try await startProcess(targetID: targetID, mountPath: mountPath, environment: environment, deadline: deadline)
+    }
+
+    private func startProcess(targetID: String, mountPath: String, environment: [String: String], deadline: Deadline) async throws -> SpawnOutcome {
+        let logPath = logFilePath(for: targetID)
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        if logFD < 0 { throw VaultFuseError(.spawnFailed, "Cannot open fuse log \(logPath): \(Errno.current)") }
+        defer { close(logFD) }
+        var env = environment
+        env["PATH"] = configuration.searchPath
+        env["vault_data_directory"] = mountPath
+        env["DMS_TARGET_ID"] = targetID
+        let signal = MountChangeSignal()
+        let binary = configuration.binary
+        let spawned = Spawn.start(path: binary, argv: [binary], environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
+                                  stdout: logFD, stderr: logFD, newSession: true)
+        let pid: Int32
+        switch spawned {
+        case .success(let p): pid = p
+        case .failure(let e): throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: \(binary): \(e)")
+        }
+        guard case .success(let handle) = ProcessHandle.open(pid: pid, isChild: true) else {
+            throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: pidfd_open(\(pid)): \(Errno.current)")
+        }
+        let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: false)
+        state.withLock { s in
+            s.processes[targetID] = record
+            s.spawnedPIDs.append(pid)
+            if s.spawnedPIDs.count > configuration.spawnedPIDHistory { s.spawnedPIDs.removeFirst(s.spawnedPIDs.count - configuration.spawnedPIDHistory) }
+        }
+        // The PID file goes down right after the spawn, so an agent crash mid-mount leaves a trace.
+        do {
+            try pidFile(targetID).write(pid: pid)
+        } catch {
+            _ = try? await stopLocked(record, lazyIfBusy: true)
+            throw VaultFuseError(.pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped")
+        }
+        let ready = await runBlocking { Self.awaitMount(handle, path: mountPath, signal: signal, deadline: deadline) }
+        switch ready {
+        case .mounted:
+            record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
+            watch(record)
+            logger.info("mounted", metadata: ["target_id": "\(targetID)", "pid": "\(pid)", "mount_path": "\(mountPath)"])
+            emit(.mounted(targetID: targetID, pid: pid, mountPath: mountPath))
+            return .started(pid: pid)
+        case .exited:
+            let status = handle.reap()
+            untrack(record)
+            pidFile(targetID).remove(onlyIfPID: pid)
+            if MountTable.mount(at: mountPath) != nil || Unmounter.isDisconnected(mountPath) { _ = Unmounter.clearStale(mountPath) }
+            throw VaultFuseError(.exitedBeforeMount, "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))",
+                                 logTail: Self.tail(of: logFilePath(for: targetID)))
+        case .timedOut:
+            _ = try? await stopLocked(record, lazyIfBusy: true)
+            throw VaultFuseError(.mountTimeout, "Mount verification failed: \(mountPath) did not appear within \(configuration.mountTimeout) s; the process was stopped",
+                                 logTail: Self.tail(of: logFilePath(for: targetID)))
+        }
+    }
+
+    enum Readiness: Sendable { case mounted, exited, timedOut }
+
+    /// Waits, without sleeping, for a FUSE mount at `path`: poll(2) on the mount table's change signal
+    /// and on the process's pidfd.
+    static func awaitMount(_ handle: ProcessHandle, path: String, signal: MountChangeSignal, deadline: Deadline) -> Readiness {
+        var fds = [pollfd(fd: signal.fd, events: Int16(POLLPRI), revents: 0),
+                   pollfd(fd: handle.pidfd, events: Int16(POLLIN), revents: 0)]
+        while true {
+            if MountTable.fuseMount(at: path) != nil { return .mounted }
+            if handle.hasExited { return MountTable.fuseMount(at: path) != nil ? .mounted : .exited }
+            if deadline.hasPassed { return .timedOut }
+            let rc = poll(&fds, 2, deadline.remainingMilliseconds)
+            if rc < 0 && errno != EINTR { return .timedOut }
+        }
+    }
+
+    // MARK: kill
+
+    /// Stops the target's process: unmount (so the filesystem flushes and exits), wait up to the grace
+    /// period, SIGTERM, wait, SIGKILL, clear any mount left behind. Returns as soon as the process is gone.
+    /// A busy mount fails with `unmount_busy` unless `lazyIfBusy`, which detaches it.
+    @discardableResult
+    public func kill(targetID: String, lazyIfBusy: Bool = false) async throws(VaultFuseError) -> KillOutcome {
+        try TargetID.validate(targetID)
+        do {
+            return try await locks.withLock(targetID) {
+                guard let record = self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) else { return .notRunning }
+                return try await self.stopLocked(record, lazyIfBusy: lazyIfBusy)
+            }
+        } catch let error as VaultFuseError {
+            throw error
+        } catch {
+            throw VaultFuseError(.io, "\(error)")
+        }
+    }
+
+    private func stopLocked(_ record: TrackedProcess, lazyIfBusy: Bool) async throws -> KillOutcome {
+        let previous = record.phase.exchange(TrackedProcess.stopping, ordering: .sequentiallyConsistent)
+        let grace = configuration.killTimeout
+        let path = record.mountPath
+        let handle = record.handle
+        let result: Result<Void, VaultFuseError> = await runBlocking {
+            let unmount = MountTable.mount(at: path) != nil ? Unmounter.unmount(path) : .notMounted
+            var graceMS = Int32(grace * 1000)
+            switch unmount {
+            case .busy:
+                if !lazyIfBusy { return .failure(VaultFuseError(.unmountBusy, "Unmount failed: \(path) is busy")) }
+                _ = Unmounter.unmount(path, lazy: true)
+            case .notMounted:
+                graceMS = 0  // nothing to flush: no reason to wait before SIGTERM
+            case .unmounted, .failed:
+                break
+            }
+            if !handle.waitForExit(timeoutMilliseconds: graceMS) {
+                handle.signal(SIGTERM)
+                if !handle.waitForExit(timeoutMilliseconds: max(Int32(grace * 1000), 100)) {
+                    handle.signal(SIGKILL)
+                    _ = handle.waitForExit(timeoutMilliseconds: 5000)
+                }
+            }
+            handle.reap()
+            // After a SIGKILL (or a server that died) the mount stays ENOTCONN: never leave it behind.
+            if MountTable.mount(at: path) != nil { _ = Unmounter.clearStale(path) }
+            return .success(())
+        }
+        if case .failure(let error) = result {
+            record.phase.store(previous, ordering: .sequentiallyConsistent)
+            throw error
+        }
+        untrack(record)
+        pidFile(record.targetID).remove(onlyIfPID: record.pid)
+        logger.info("unmounted", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "mount_path": "\(path)"])
+        emit(.unmounted(targetID: record.targetID, pid: record.pid, mountPath: path))
+        return .stopped(pid: record.pid, mountPath: path)
+    }
+
+    // MARK: isRunning, stats, cleanup
+
+    /// Memory first, then the PID file (adopting into memory when proven ours).
+    public func isRunning(targetID: String) -> Bool {
+        guard (try? TargetID.validate(targetID)) != nil else { return false }
+        if let record = tracked(targetID) { return !record.handle.hasExited }
+        if let adopted = adoptFromPIDFile(targetID) { return !adopted.handle.hasExited }
+        return false
+    }
+
+    /// The PID of the target's live process, if any (memory only).
+    public func trackedPID(targetID: String) -> Int32? {
+        guard let record = tracked(targetID), !record.handle.hasExited else { return nil }
+        return record.pid
+    }
+
+    public func trackedMountPath(targetID: String) -> String? { tracked(targetID)?.mountPath }
+
+    public func stats() -> ManagerStats {
+        let (records, spawned) = state.withLock { (Array($0.processes.values), $0.spawnedPIDs) }
+        let mounts = MountTable.read()
+        var processes: [ManagerStats.Process] = []
+        var alive = 0
+        for record in records.sorted(by: { $0.targetID < $1.targetID }) {
+            let isAlive = !record.handle.hasExited
+            if isAlive { alive += 1 }
+            processes.append(.init(
+                targetID: record.targetID, pid: record.pid, alive: isAlive, mountPath: record.mountPath,
+                mounted: MountTable.mount(at: record.mountPath, in: mounts)?.isFUSE ?? false,
+                pidFile: pidFilePath(for: record.targetID), pidFileExists: pidFile(record.targetID).exists,
+                uptimeSeconds: isAlive ? ProcFS.uptimeSeconds(pid: record.pid) : nil, adopted: record.adopted))
+        }
+        let onDisk = pidFileTargets()
+        let inMemory = Set(records.map(\.targetID))
+        return ManagerStats(
+            totalTracked: records.count, alive: alive, dead: records.count - alive, allPIDsEverSpawned: spawned,
+            pidFilesOnDisk: onDisk.count, pidDirectory: configuration.pidDirectory, processes: processes,
+            onlyOnDisk: onDisk.filter { !inMemory.contains($0) }.sorted())
+    }
+
+    /// Drops dead processes from memory, deletes their PID files, clears their stale mounts. Never kills.
+    @discardableResult
+    public func cleanupDeadProcesses() async -> Int {
+        let dead = state.withLock { s in s.processes.values.filter { $0.handle.hasExited } }
+        for record in dead {
+            await locks.withLock(record.targetID) {
+                guard self.tracked(record.targetID) === record else { return }
+                await self.forgetDead(record, reason: "cleanup")
+            }
+        }
+        return dead.count
+    }
+
+    // MARK: Recovery
+
+    /// Adopts every live process proven ours from the PID directory (and any of ours that lost its PID
+    /// file), deletes stale PID files, and unmounts FUSE mounts under the mount base that nobody serves.
+    public func recover() async -> RecoveryReport {
+        let start = monotonicNanos()
+        var loaded = 0, cleaned = 0
+        for targetID in pidFileTargets(includeInvalid: true) {
+            guard (try? TargetID.validate(targetID)) != nil else {
+                unlink("\(configuration.pidDirectory)/\(targetID).pid")
+                cleaned += 1
+                continue
+            }
+            if tracked(targetID) != nil { continue }
+            if adoptFromPIDFile(targetID, emitStale: true) != nil { loaded += 1 } else if !pidFile(targetID).exists { cleaned += 1 }
+        }
+        // Ours but without a PID file: the agent died between spawn and PID-file write.
+        let trackedPIDs = state.withLock { Set($0.processes.values.map(\.pid)) }
+        let myUID = getuid()
+        for pid in ProcFS.allPIDs() where pid != getpid() && !trackedPIDs.contains(pid) {
+            guard ownerUID(of: "/proc/\(pid)") == myUID,
+                  let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
+                  let path = env["vault_data_directory"], path.hasPrefix(configuration.mountBase + "/"),
+                  (try? TargetID.validate(targetID)) != nil, tracked(targetID) == nil,
+                  case .success(let handle) = ProcessHandle.open(pid: pid, isChild: false),
+                  ProcFS.isAliveAndNotZombie(pid: pid) else { continue }
+            let record = TrackedProcess(targetID: targetID, mountPath: path, handle: handle, adopted: true)
+            if MountTable.fuseMount(at: path) != nil, (try? pidFile(targetID).write(pid: pid)) != nil {
+                track(record)
+                loaded += 1
+                emit(.adopted(targetID: targetID, pid: pid, mountPath: path))
+            } else {
+                _ = try? await stopLocked(record, lazyIfBusy: true)
+                cleaned += 1
+                emit(.staleCleaned(targetID: targetID, path: path, detail: "orphan process \(pid) without PID file or mount stopped"))
+            }
+        }
+        // FUSE mounts below the base that no live process of ours serves.
+        let served = state.withLock { Set($0.processes.values.filter { !$0.handle.hasExited }.map(\.mountPath)) }
+        for entry in MountTable.read() where entry.isFUSE && entry.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains(entry.mountPoint) {
+            let outcome = await runBlocking { Unmounter.clearStale(entry.mountPoint) }
+            cleaned += 1
+            emit(.staleCleaned(targetID: nil, path: entry.mountPoint, detail: "FUSE mount without a live server unmounted (\(outcome))"))
+        }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        logger.info("recovered PID directory", metadata: ["loaded": "\(loaded)", "cleaned": "\(cleaned)", "pid_dir": "\(configuration.pidDirectory)", "seconds": "\(seconds)"])
+        return RecoveryReport(loaded: loaded, cleaned: cleaned, seconds: seconds)
+    }
+
+    // MARK: Identity
+
+    /// Reads and proves a PID file. Returns the tracked record if the process is ours; deletes the file
+    /// (never signalling its PID) otherwise.
+    private func adoptFromPIDFile(_ targetID: String, emitStale: Bool = true) -> TrackedProcess? {
+        let file = pidFile(targetID)
+        switch Self.verify(file: file, targetID: targetID, configuration: configuration) {
+        case .none:
+            return nil
+        case .stale(let why):
+            file.remove()
+            logger.notice("removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
+            if emitStale { emit(.staleCleaned(targetID: targetID, path: file.path, detail: why)) }
+            return nil
+        case .ours(let handle, let mountPath):
+            let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: true)
+            track(record)
+            logger.info("adopted", metadata: ["target_id": "\(targetID)", "pid": "\(handle.pid)", "mount_path": "\(mountPath)"])
+            emit(.adopted(targetID: targetID, pid: handle.pid, mountPath: mountPath))
+            return record
+        }
+    }
+
+    public enum Verdict {
+        case none
+        case stale(String)
+        case ours(ProcessHandle, mountPath: String)
+    }
+
+    /// The identity proof: regular file owned by root or us; a live, non-zombie process of our uid that
+    /// started no later than the file was written; whose environment names this target (or, for an older
+    /// agent's process, whose command line runs the configured binary). The pidfd is opened first, so
+    /// once the proof passes and the pidfd still shows the process alive, it pins that very process.
+    static func verify(file: PIDFile, targetID: String, configuration: VaultFuseConfiguration) -> Verdict {
+        let contents: PIDFile.Contents
+        switch file.read() {
+        case .failure(.missing): return .none
+        case .failure(let why): return .stale("\(why)")
+        case .success(let c): contents = c
+        }
+        let pid = contents.pid
+        guard pid != getpid() else { return .stale("PID \(pid) is the agent itself") }
+        guard case .success(let handle) = ProcessHandle.open(pid: pid, isChild: false) else {
+            return .stale("PID \(pid) is not running")
+        }
+        guard let stat = ProcFS.stat(pid: pid), stat.state != "Z", stat.state != "X" else {
+            return .stale("PID \(pid) is a zombie or gone")
+        }
+        let started = Double(stat.startTicks) / ProcFS.clockTicksPerSecond
+        let written = ProcFS.bootRelative(wallClock: contents.modified)
+        guard started <= written + configuration.pidFileStartSlack else {
+            return .stale("PID \(pid) started after its PID file was written (recycled PID)")
+        }
+        guard ownerUID(of: "/proc/\(pid)") == getuid() else {
+            return .stale("PID \(pid) runs as another user")
+        }
+        let env = ProcFS.environment(pid: pid) ?? [:]
+        var mountPath = env["vault_data_directory"]
+        if env["DMS_TARGET_ID"] != targetID {
+            let cmdline = ProcFS.nulSeparated(pid: pid, "cmdline") ?? []
+            let runsBinary = cmdline.prefix(2).contains(configuration.binary)
+            guard env["DMS_TARGET_ID"] == nil, runsBinary else {
+                return .stale("PID \(pid) is not this target's s3vaultfuse")
+            }
+        }
+        guard let path = mountPath, (try? MountPathPolicy.normalize(path, base: configuration.mountBase)) == path else {
+            return .stale("PID \(pid) serves no mount path under the mount base")
+        }
+        mountPath = path
+        guard !handle.hasExited else { return .stale("PID \(pid) exited during the check") }
+        return .ours(handle, mountPath: path)
+    }
+
+    // MARK: Tracking
+
+    private func tracked(_ targetID: String) -> TrackedProcess? { state.withLock { $0.processes[targetID] } }
+
+    private func track(_ record: TrackedProcess) {
+        record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
+        state.withLock { $0.processes[record.targetID] = record }
+        watch(record)
+    }
+
+    private func untrack(_ record: TrackedProcess) {
+        watcher.unwatch(record.watchToken.load(ordering: .sequentiallyConsistent))
+        state.withLock { s in
+            if s.processes[record.targetID] === record { s.processes[record.targetID] = nil }
+        }
+    }
+
+    private func watch(_ record: TrackedProcess) {
+        let token = watcher.watch(record.handle) { [weak self] in
+            guard let self, record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else { return }
+            Task { await self.handleUnexpectedExit(record) }
+        }
+        record.watchToken.store(token, ordering: .sequentiallyConsistent)
+    }
+
+    private func handleUnexpectedExit(_ record: TrackedProcess) async {
+        await locks.withLock(record.targetID) {
+            guard self.tracked(record.targetID) === record,
+                  record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else { return }
+            await self.forgetDead(record, reason: "crashed")
+        }
+    }
+
+    /// Untracks a dead process, deletes its PID file and clears the stale mount it left.
+    private func forgetDead(_ record: TrackedProcess, reason: String) async {
+        let status = record.handle.reap()
+        untrack(record)
+        pidFile(record.targetID).remove(onlyIfPID: record.pid)
+        let path = record.mountPath
+        let outcome = await runBlocking { () -> Unmounter.Outcome in
+            if MountTable.mount(at: path) != nil || Unmounter.isDisconnected(path) { return Unmounter.clearStale(path) }
+            return .notMounted
+        }
+        let detail = "\(status.map { "\($0)" } ?? "exited"); stale mount: \(outcome)"
+        logger.warning("s3vaultfuse exited unexpectedly", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "detail": "\(detail)", "reason": "\(reason)"])
+        emit(.crashed(targetID: record.targetID, pid: record.pid, mountPath: path, detail: detail))
+    }
+
+    private func pidFileTargets(includeInvalid: Bool = false) -> [String] {
+        guard let dir = opendir(configuration.pidDirectory) else { return [] }
+        defer { closedir(dir) }
+        var targets: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasSuffix(".pid"), !name.hasPrefix(".") else { continue }
+            targets.append(String(name.dropLast(4)))
+        }
+        return targets
+    }
+
+    /// The last 4 KiB of a fuse log.
+    public static func tail(of path: String, bytes: Int = 4096) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { return "" }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        let start = max(0, Int(size) - bytes)
+        var buffer = [UInt8](repeating: 0, count: Int(size) - start)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+    }
+
+    private func raiseOpenFileLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+}
+
+final class TrackedProcess: Sendable {
+    static let starting: Int = 0
+    static let running: Int = 1
+    static let stopping: Int = 2
+
+    let targetID: String
+    let mountPath: String
+    let handle: ProcessHandle
+    let adopted: Bool
+    let phase = Atomic<Int>(TrackedProcess.starting)
+    let watchToken = Atomic<UInt64>(0)
+    var pid: Int32 { handle.pid }
+
+    init(targetID: String, mountPath: String, handle: ProcessHandle, adopted: Bool) {
+        self.targetID = targetID
+        self.mountPath = mountPath
+        self.handle = handle
+        self.adopted = adopted
+    }
+}

@@ -1,0 +1,96 @@
+import CLinuxProcess
+import Foundation
+
+enum Spawn {
+    /// posix_spawn through the C shim: new session on request, stdin /dev/null, only the given environment.
+    static func start(path: String, argv: [String], environment: [String], stdout: Int32, stderr: Int32,
+                      newSession: Bool) -> Result<Int32, Errno> {
+        var cArgv = argv.map { strdup($0) } + [nil]
+        var cEnv = environment.map { strdup($0) } + [nil]
+        defer {
+            cArgv.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = dms_spawn(path, &cArgv, &cEnv, stdout, stderr, newSession ? 1 : 0, &pid)
+        return rc == 0 ? .success(pid) : .failure(Errno(rc))
+    }
+}
+
+public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: Int32
+    public init(_ code: Int32) { self.code = code }
+    public static var current: Errno { Errno(errno) }
+    public var description: String { String(cString: strerror(code)) }
+}
+
+/// A process pinned by a pidfd: signals reach exactly this process even if its PID is recycled.
+public final class ProcessHandle: Sendable {
+    public let pid: Int32
+    let pidfd: Int32
+    /// Spawned by this agent, so reaping (waitid) is ours to do.
+    let isChild: Bool
+
+    private init(pid: Int32, pidfd: Int32, isChild: Bool) {
+        self.pid = pid
+        self.pidfd = pidfd
+        self.isChild = isChild
+    }
+
+    deinit { close(pidfd) }
+
+    static func open(pid: Int32, isChild: Bool) -> Result<ProcessHandle, Errno> {
+        let fd = dms_pidfd_open(pid)
+        if fd < 0 { return .failure(.current) }
+        // pidfd_open does not set CLOEXEC on every kernel; no child may inherit it.
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return .success(ProcessHandle(pid: pid, pidfd: fd, isChild: isChild))
+    }
+
+    /// The process has exited (a zombie counts as exited).
+    public var hasExited: Bool {
+        var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, 0) > 0
+    }
+
+    @discardableResult
+    func signal(_ sig: Int32) -> Bool { dms_pidfd_send_signal(pidfd, sig) == 0 }
+
+    /// Blocks until the process exits or the timeout passes; true when it exited.
+    func waitForExit(timeoutMilliseconds: Int32) -> Bool {
+        let deadline = Deadline(after: Double(timeoutMilliseconds) / 1000)
+        var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let rc = poll(&pfd, 1, deadline.remainingMilliseconds)
+            if rc > 0 { return true }
+            if rc == 0 { return false }
+            if errno != EINTR { return hasExited }
+        }
+    }
+
+    /// Reaps a child that has exited; a no-op for adopted processes (init reaps those).
+    @discardableResult
+    func reap() -> ExitStatus? {
+        guard isChild else { return nil }
+        var code: Int32 = 0, status: Int32 = 0
+        if dms_reap_pidfd(pidfd, &code, &status) == 1 {
+            return ExitStatus(siCode: code, status: status)
+        }
+        return nil
+    }
+}
+
+public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    public var exitCode: Int32?
+    public var signal: Int32?
+
+    init(siCode: Int32, status: Int32) {
+        if siCode == Int32(CLD_EXITED) { exitCode = status } else { signal = status }
+    }
+
+    public var description: String {
+        if let exitCode { return "exit status \(exitCode)" }
+        if let signal { return "killed by signal \(signal)" }
+        return "exited"
+    }
+}

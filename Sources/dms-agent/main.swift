@@ -1,0 +1,1 @@
+print("dms-agent")

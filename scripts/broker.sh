@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A private RabbitMQ node on loopback for the tests, the demo and the benchmark.
+# usage: scripts/broker.sh start|stop|status|ctl ARGS...
+# Plain AMQP on 127.0.0.1:${DMS_TEST_AMQP_PORT:-5682}, TLS on :${DMS_TEST_AMQPS_PORT:-5681}
+# with a throwaway CA and server certificate made here (tls/ca.pem for clients).
+set -euo pipefail
+D=${DMS_BROKER_DIR:-/tmp/dms-broker}
+PORT=${DMS_TEST_AMQP_PORT:-5682}
+TLS_PORT=${DMS_TEST_AMQPS_PORT:-5681}
+NODE=${DMS_BROKER_NODE:-dmstest@localhost}
+BIN=/usr/lib/rabbitmq/bin
+
+env_for_node() {
+  export HOME=$D RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_PORT=$PORT RABBITMQ_DIST_PORT=$((PORT + 20000))
+  export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$D/log RABBITMQ_CONFIG_FILE=$D/rabbitmq
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins RABBITMQ_PID_FILE=$D/pid
+}
+
+make_tls() {
+  mkdir -p "$D/tls"; cd "$D/tls"
+  [ -f server.pem ] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=dms-test-ca" -keyout ca.key -out ca.pem 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out server.pem 2>/dev/null
+  chmod 644 ./*.key
+}
+
+ctl() { env_for_node; "$BIN/rabbitmqctl" -n "$NODE" "$@"; }
+
+case "${1:-}" in
+  start)
+    env_for_node
+    if ctl status >/dev/null 2>&1; then echo "broker already running on :$PORT"; exit 0; fi
+    mkdir -p "$D/mnesia" "$D/log"
+    make_tls
+    cat > "$D/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$PORT
+listeners.ssl.default = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $D/tls/ca.pem
+ssl_options.certfile = $D/tls/server.pem
+ssl_options.keyfile = $D/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+loopback_users.guest = false
+heartbeat = 10
+CONF
+    echo '[].' > "$D/enabled_plugins"
+    setsid "$BIN/rabbitmq-server" > "$D/server.out" 2>&1 < /dev/null &
+    for _ in $(seq 1 120); do
+      if "$BIN/rabbitmqctl" -n "$NODE" await_startup --timeout 1 >/dev/null 2>&1; then
+        echo "broker up: amqp://guest:guest@127.0.0.1:$PORT/ (TLS :$TLS_PORT, CA $D/tls/ca.pem)"; exit 0
+      fi
+      sleep 0.5
+    done
+    echo "broker did not start; see $D/log and $D/server.out" >&2; tail -20 "$D/server.out" >&2; exit 1 ;;
+  stop)
+    ctl stop >/dev/null 2>&1 || true ;;
+  status)
+    ctl status >/dev/null 2>&1 && echo running || { echo stopped; exit 1; } ;;
+  ctl)
+    shift; ctl "$@" ;;
+  *) echo "usage: $0 start|stop|status|ctl ARGS..." >&2; exit 2 ;;
+esac
