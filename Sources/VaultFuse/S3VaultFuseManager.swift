@@ -14,6 +14,7 @@ public final class S3VaultFuseManager: Sendable {
     private let watcher = ExitWatcher()
     private let state = Mutex(State())
     private let lockFD: Int32
+    private let isShutDown = Atomic<Bool>(false)
 
     private struct State {
         var processes: [String: TrackedProcess] = [:]
@@ -41,11 +42,18 @@ public final class S3VaultFuseManager: Sendable {
         raiseOpenFileLimit()
     }
 
-    deinit {
-        // Never kills: processes outlive the manager. Only the lock and the watcher thread go.
+    deinit { shutdown() }
+
+    /// Releases the PID-directory lock and stops watching. Never kills: processes outlive the manager.
+    public func shutdown() {
+        guard !isShutDown.exchange(true, ordering: .sequentiallyConsistent) else { return }
         watcher.shutdown()
         close(lockFD)
-        state.withLock { s in s.subscribers.values.forEach { $0.finish() } }
+        let subscribers = state.withLock { s in
+            defer { s.subscribers = [:] }
+            return Array(s.subscribers.values)
+        }
+        subscribers.forEach { $0.finish() }
     }
 
     // MARK: Events

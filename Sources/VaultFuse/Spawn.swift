@@ -68,10 +68,10 @@ public final class ProcessHandle: Sendable {
         }
     }
 
-    /// Reaps a child that has exited; a no-op for adopted processes (init reaps those).
+    /// Reaps the process if it is our child and has exited. For an adopted process this is usually a
+    /// no-op (ECHILD: init reaps it), unless this very agent process started it.
     @discardableResult
     func reap() -> ExitStatus? {
-        guard isChild else { return nil }
         var code: Int32 = 0, status: Int32 = 0
         if dms_reap_pidfd(pidfd, &code, &status) == 1 {
             return ExitStatus(siCode: code, status: status)

@@ -1,0 +1,107 @@
+import Foundation
+import VaultFuse
+
+/// Paths and helpers shared by the test targets. Everything here drives real processes and real mounts.
+public enum TestEnv {
+    public static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static var fakeFuse: String { repoRoot + "/scripts/fake-s3vaultfuse" }
+    public static var s3fsFuse: String { repoRoot + "/scripts/s3vaultfuse-s3fs" }
+    public static var amqpURL: String { ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/" }
+    public static var amqpsPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQPS_PORT"] ?? "5681") ?? 5681 }
+    public static var brokerDir: String { ProcessInfo.processInfo.environment["DMS_BROKER_DIR"] ?? "/tmp/dms-broker" }
+    public static var s3Endpoint: String { "http://127.0.0.1:\(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690")" }
+
+    /// A fresh directory tree for one test: pid/, mnt/, log/.
+    public static func makeSandbox(_ name: String = #function) -> Sandbox { Sandbox(name: name) }
+}
+
+public struct Sandbox: Sendable {
+    public let root: String
+    public var pidDir: String { root + "/pid" }
+    public var mountBase: String { root + "/mnt" }
+    public var logDir: String { root + "/log" }
+
+    init(name: String) {
+        let clean = name.filter { $0.isLetter || $0.isNumber }.prefix(24)
+        root = "/tmp/dms-test/\(clean)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    public func configuration(binary: String = TestEnv.fakeFuse, killTimeout: Double = 3, mountTimeout: Double = 10) -> VaultFuseConfiguration {
+        var c = VaultFuseConfiguration()
+        c.pidDirectory = pidDir
+        c.mountBase = mountBase
+        c.logDirectory = logDir
+        c.binary = binary
+        c.killTimeout = killTimeout
+        c.mountTimeout = mountTimeout
+        return c
+    }
+
+    public func mountPath(_ name: String) -> String { mountBase + "/" + name }
+
+    /// Unmounts whatever a failed test left below the sandbox.
+    public func tearDown() {
+        for entry in MountTable.read().reversed() where entry.mountPoint.hasPrefix(root + "/") {
+            umount2(entry.mountPoint, Int32(MNT_DETACH))
+        }
+    }
+}
+
+public enum Proc {
+    /// True while the PID names a process that is not a zombie.
+    public static func isLive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    public static func exists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
+    public static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    /// Starts a long-lived unrelated process (a `sleep`), returning its PID. Reap it with `reap`.
+    public static func startSleep(seconds: Int = 600) -> Int32 {
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("\(seconds)"), nil]
+        defer { argv.forEach { free($0) } }
+        posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ)
+        return pid
+    }
+
+    public static func stopAndReap(_ pid: Int32) {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    /// Runs a shell command, returning its exit status and output. (Foundation.Process on Linux can miss
+    /// its child's exit when another component reaps children by pidfd, so the tests spawn directly.)
+    @discardableResult
+    public static func shell(_ command: String) -> (status: Int32, output: String) {
+        var output = ""
+        let status = CommandRunner.run("/bin/sh", ["-c", command], output: &output,
+                                       environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"])
+        return (status, output)
+    }
+}
+
+/// Polls a condition until it holds or the timeout passes (for asserting eventual outcomes, not timing).
+public func eventually(timeout: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if condition() { return true }
+        try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return condition()
+}

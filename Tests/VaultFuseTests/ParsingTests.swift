@@ -1,0 +1,25 @@
+import Testing
+@testable import VaultFuse
+
+struct MountInfoParsingTests {
+    @Test func parsesEscapedMountPointsAndOptionalFields() {
+        let text = """
+        36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - fuse.s3fs s3fs rw,user_id=0
+        37 35 98:0 / /plain rw - ext4 /dev/vda rw
+        """
+        let entries = MountTable.parse(Array(text.utf8))
+        #expect(entries == [
+            MountEntry(mountPoint: "/mnt/with space", fsType: "fuse.s3fs", source: "s3fs"),
+            MountEntry(mountPoint: "/plain", fsType: "ext4", source: "/dev/vda"),
+        ])
+        #expect(entries[0].isFUSE && !entries[1].isFUSE)
+    }
+
+    @Test(arguments: ["abc", "A-1", "x.y_z", String(repeating: "a", count: 128)])
+    func validTargetIDs(id: String) throws { try TargetID.validate(id) }
+
+    @Test func normalizesPathsBelowTheBase() throws {
+        #expect(try MountPathPolicy.normalize("/base//a/b/", base: "/base") == "/base/a/b")
+        #expect(throws: VaultFuseError.self) { try MountPathPolicy.normalize("/basement/a", base: "/base") }
+    }
+}
