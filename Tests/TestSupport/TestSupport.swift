@@ -105,3 +105,40 @@ public func eventually(timeout: Double = 10, _ condition: () -> Bool) async -> B
     }
     return condition()
 }
+
+public enum Broker {
+    /// rabbitmqctl against the test node.
+    @discardableResult
+    public static func ctl(_ args: String) -> (status: Int32, output: String) {
+        Proc.shell("\(TestEnv.repoRoot)/scripts/broker.sh ctl \(args)")
+    }
+
+    /// Closes every connection whose connection_name is `name` (as an operator or a network fault would).
+    @discardableResult
+    public static func closeConnections(named name: String) -> Int {
+        let list = ctl("list_connections -q --no-table-headers pid client_properties").output
+        var closed = 0
+        for line in list.split(separator: "\n") where line.contains("\"\(name)\"") {
+            guard let pid = line.split(separator: "\t").first else { continue }
+            if ctl("close_connection '\(pid)' test-fault").status == 0 { closed += 1 }
+        }
+        return closed
+    }
+
+    public static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
+        let out = ctl("list_queues -q --no-table-headers name messages_ready messages_unacknowledged").output
+        for line in out.split(separator: "\n") {
+            let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            if f.count == 3, f[0] == queue, let r = Int(f[1]), let u = Int(f[2]) { return (r, u) }
+        }
+        return nil
+    }
+}
+
+public func residentSetKB() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+    return 0
+}

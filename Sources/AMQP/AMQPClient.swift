@@ -1,0 +1,178 @@
+import CRabbitMQ
+import Foundation
+import Logging
+import Synchronization
+
+/// A RabbitMQ client over rabbitmq-c: one dedicated I/O thread owns the connection and services the
+/// socket continuously (so heartbeats flow while handlers run for minutes); every other task talks to it
+/// through a command queue. It reconnects by itself, declares the topology again and resumes consuming.
+public final class AMQPClient: Sendable {
+    public let configuration: AMQPConfiguration
+    public let topology: AMQPTopology
+    public let consumerOptions: AMQPConsumerOptions?
+    /// Every delivery of the consumer, across reconnects. Finishes after `stopConsuming` or `close`.
+    public let deliveries: AsyncStream<AMQPDelivery>
+
+    let logger: Logger
+    let shared = Mutex(Shared())
+    let wakeFD: Int32
+    let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
+
+    struct Shared {
+        var commands: [Command] = []
+        var connected = false
+        var generation: UInt64 = 0
+        var reconnects = 0
+        var deliveries = 0
+        var redeliveries = 0
+        var started = false
+        var closed = false
+        var startWaiter: CheckedContinuation<Void, Error>?
+        var lastError: AMQPError?
+    }
+
+    enum Command {
+        case publish(PendingPublish)
+        case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>)
+        case cancelConsumer(CheckedContinuation<Void, Never>)
+        case close(CheckedContinuation<Void, Never>)
+    }
+
+    enum SettleKind { case ack, nack(requeue: Bool), reject(requeue: Bool) }
+
+    final class PendingPublish: @unchecked Sendable {
+        // Touched only by the I/O thread after it is enqueued.
+        let message: AMQPOutgoingMessage
+        let deadline: UInt64
+        let continuation: CheckedContinuation<Void, Error>
+        var returned: (code: Int, text: String)?
+
+        init(message: AMQPOutgoingMessage, deadline: UInt64, continuation: CheckedContinuation<Void, Error>) {
+            self.message = message
+            self.deadline = deadline
+            self.continuation = continuation
+        }
+    }
+
+    public init(configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
+                logger: Logger = Logger(label: "dms.amqp")) {
+        self.configuration = configuration
+        self.topology = topology
+        self.consumerOptions = consumer
+        var logger = logger
+        logger[metadataKey: "amqp.connection_name"] = "\(configuration.connectionName)"
+        self.logger = logger
+        self.wakeFD = crmq_wake_fd()
+        (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+    }
+
+    deinit { Glibc.close(wakeFD) }
+
+    // MARK: Public API
+
+    /// Starts the I/O thread and returns once the first connection is up and the topology declared.
+    /// Throws at once on a fatal error (a refused declare) and after `timeout` if no broker answered;
+    /// the client then keeps retrying in the background until `close`.
+    public func start(timeout: Double? = nil) async throws {
+        let alreadyStarted = shared.withLock { s -> Bool in
+            defer { s.started = true }
+            return s.started
+        }
+        precondition(!alreadyStarted, "AMQPClient.start called twice")
+        let thread = Thread { [self] in IOLoop(client: self).run() }
+        thread.name = "amqp.io"
+        thread.stackSize = 1 << 20
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                shared.withLock { $0.startWaiter = continuation }
+                thread.start()
+                if let timeout {
+                    Thread.detachNewThread { [self] in
+                        usleep(UInt32(timeout * 1_000_000))
+                        let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                            defer { s.startWaiter = nil }
+                            return s.startWaiter
+                        }
+                        let last = shared.withLock { $0.lastError }
+                        waiter?.resume(throwing: AMQPError(.timeout, "No broker answered within \(timeout) s\(last.map { ": \($0)" } ?? "")"))
+                    }
+                }
+            }
+        } onCancel: {
+            let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                defer { s.startWaiter = nil }
+                return s.startWaiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Publishes and returns once the broker has confirmed the message. Throws on a nack, on an
+    /// unroutable mandatory message, or when no confirm arrives within `timeout` (default: the
+    /// configuration's `publishTimeout`), including while the connection is down.
+    public func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64((timeout ?? configuration.publishTimeout) * 1e9)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            enqueue(.publish(PendingPublish(message: message, deadline: deadline, continuation: continuation)))
+        }
+    }
+
+    @discardableResult
+    public func ack(_ delivery: AMQPDelivery) async -> SettleOutcome { await settle(delivery, .ack) }
+
+    @discardableResult
+    public func nack(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome { await settle(delivery, .nack(requeue: requeue)) }
+
+    /// Without requeue the broker dead-letters the message (when the queue has a dead-letter exchange).
+    @discardableResult
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome { await settle(delivery, .reject(requeue: requeue)) }
+
+    private func settle(_ delivery: AMQPDelivery, _ kind: SettleKind) async -> SettleOutcome {
+        await withCheckedContinuation { (continuation: CheckedContinuation<SettleOutcome, Never>) in
+            enqueue(.settle(tag: delivery.deliveryTag, generation: delivery.generation, kind: kind, continuation))
+        }
+    }
+
+    /// Cancels the consumer (no new deliveries; unacked ones can still be settled) and finishes `deliveries`.
+    public func stopConsuming() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            enqueue(.cancelConsumer(continuation))
+        }
+    }
+
+    /// Closes channel and connection cleanly and stops the I/O thread. Pending publishes fail with `.closed`.
+    public func close() async {
+        let running = shared.withLock { $0.started && !$0.closed }
+        guard running else {
+            deliveryContinuation.finish()
+            return
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            enqueue(.close(continuation))
+        }
+    }
+
+    public var isConnected: Bool { shared.withLock { $0.connected } }
+    /// Connections made after the first one.
+    public var reconnectCount: Int { shared.withLock { $0.reconnects } }
+    public var deliveryCount: Int { shared.withLock { $0.deliveries } }
+    public var redeliveryCount: Int { shared.withLock { $0.redeliveries } }
+
+    func enqueue(_ command: Command) {
+        let rejected = shared.withLock { s -> Bool in
+            if s.closed { return true }
+            s.commands.append(command)
+            return false
+        }
+        if rejected {
+            switch command {
+            case .publish(let p): p.continuation.resume(throwing: AMQPError(.closed, "The AMQP client is closed"))
+            case .settle(_, _, _, let c): c.resume(returning: .staleDelivery)
+            case .cancelConsumer(let c), .close(let c): c.resume()
+            }
+            return
+        }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+@testable import AMQP
+
+func makeClient(_ name: String = "test-\(UUID().uuidString.prefix(8))", topology: AMQPTopology = .init(),
+                consumer: AMQPConsumerOptions? = nil, heartbeat: Int = 10, url: String = TestEnv.amqpURL) throws -> AMQPClient {
+    var config = try AMQPConfiguration(url: url)
+    config.connectionName = name
+    config.heartbeat = heartbeat
+    config.reconnectInitialDelay = 0.2
+    config.reconnectMaxDelay = 1
+    return AMQPClient(configuration: config, topology: topology, consumer: consumer)
+}
+
+func unique(_ prefix: String) -> String { "\(prefix).\(UUID().uuidString.prefix(8))" }
+
+/// Drains a client's deliveries in the background, so tests can wait with a timeout without
+/// cancelling the stream's iterator (a cancelled `next()` terminates an AsyncStream).
+final class Inbox: Sendable {
+    private let task: Task<Void, Never>
+
+    init(_ client: AMQPClient) {
+        let box = Box()
+        task = Task { for await d in client.deliveries { box.append(d) } }
+        self.box = box
+    }
+
+    private let box: Box
+
+    final class Box: Sendable {
+        let items = Mutex<[AMQPDelivery]>([])
+        func append(_ d: AMQPDelivery) { items.withLock { $0.append(d) } }
+    }
+
+    func next(timeout: Double) async -> AMQPDelivery? {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if let d = box.items.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return d }
+            try? await Task.sleep(nanoseconds: 2_000_000)
+        }
+        return nil
+    }
+}
+
+@Suite(.timeLimit(.minutes(3)))
+struct BrokerRoundTripTests {
+    @Test func declarePublishConsumeRoundTripCarriesEveryProperty() async throws {
+        let queue = unique("rt"), exchange = unique("rt-x")
+        let topology = AMQPTopology(exchanges: [.init(name: exchange, type: "topic")],
+                                    queues: [.make(name: queue, messageTTLMilliseconds: 60_000)],
+                                    bindings: [.init(queue: queue, exchange: exchange, routingKey: "a.#")])
+        let client = try makeClient(topology: topology, consumer: .init(queue: queue, prefetch: 5))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        let props = AMQPProperties(contentType: "application/json", correlationID: "corr-1", replyTo: "reply.q", messageID: "m-1",
+                                   timestamp: 1_700_000_000, expiration: "60000", type: "job", persistent: true,
+                                   headers: ["x-int": .int(42), "x-str": .string("v"), "x-bool": .bool(true), "x-nested": .table(["k": .string("n")])])
+        try await client.publish(.init(exchange: exchange, routingKey: "a.b", body: Array("{\"hello\":1}".utf8), properties: props, mandatory: true))
+        let delivery = try #require(await inbox.next(timeout: 5))
+        #expect(delivery.body == Array("{\"hello\":1}".utf8))
+        #expect(delivery.properties == props)
+        #expect(delivery.exchange == exchange && delivery.routingKey == "a.b" && !delivery.redelivered)
+        #expect(await client.ack(delivery) == .settled)
+        #expect(await eventually { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
+        await client.close()
+    }
+
+    @Test func unroutableMandatoryMessageIsReportedAndNackIsAnError() async throws {
+        let full = unique("full")
+        let client = try makeClient(topology: .init(queues: [.init(name: full, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])]))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        await #expect(throws: AMQPError.self) {
+            try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: true))
+        }
+        do {
+            try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: true))
+        } catch let error as AMQPError {
+            #expect(error.code == .unroutable && error.replyCode == 312)
+        }
+        // not mandatory: the broker drops it and confirms
+        try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: false))
+        do {
+            try await client.publish(.init(routingKey: full, body: [1]))
+            Issue.record("a full reject-publish queue must nack")
+        } catch let error as AMQPError {
+            #expect(error.code == .publishNacked)
+        }
+        await client.close()
+    }
+
+    @Test func quorumQueueDeclaresAndMismatchIsAClearFatalError() async throws {
+        let queue = unique("quorum")
+        let quorum = try makeClient(topology: .init(queues: [.make(name: queue, quorum: true, deadLetterExchange: "dlx", deliveryLimit: 5)]))
+        try await quorum.start(timeout: 10)
+        await quorum.close()
+        let classic = try makeClient(topology: .init(queues: [.make(name: queue)]))
+        do {
+            try await classic.start(timeout: 10)
+            Issue.record("a classic redeclare of a quorum queue must fail")
+        } catch let error as AMQPError {
+            #expect(error.code == .topology && error.replyCode == 406)
+            #expect(error.description.contains("inequivalent arg"))
+        }
+        await classic.close()
+        Broker.ctl("delete_queue \(queue)")
+    }
+
+    @Test func prefetchIsHonoured() async throws {
+        let queue = unique("prefetch")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 3))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        for i in 0..<10 { try await client.publish(.init(routingKey: queue, body: [UInt8(i)])) }
+        var held: [AMQPDelivery] = []
+        while let d = await inbox.next(timeout: 1.0) { held.append(d) }
+        #expect(held.count == 3, "only prefetch-many unacked deliveries arrive")
+        for d in held { await client.ack(d) }
+        var rest = 0
+        while let d = await inbox.next(timeout: 1.0) { rest += 1; await client.ack(d) }
+        #expect(rest == 7)
+        await client.close()
+    }
+
+    @Test func tlsConnectionWithThrowawayCA() async throws {
+        let queue = unique("tls")
+        let url = "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=\(TestEnv.brokerDir)/tls/ca.pem"
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        try await client.publish(.init(routingKey: queue, body: Array("over tls".utf8)))
+        let d = try #require(await inbox.next(timeout: 5))
+        #expect(d.body == Array("over tls".utf8))
+        await client.ack(d)
+        await client.close()
+        // an unknown CA is refused
+        let untrusted = try makeClient(url: "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=/etc/ssl/certs/ca-certificates.crt")
+        await #expect(throws: AMQPError.self) { try await untrusted.start(timeout: 3) }
+        await untrusted.close()
+    }
+
+    @Test func handlerRunningForThreeHeartbeatsKeepsTheConnection() async throws {
+        let queue = unique("slow")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), heartbeat: 1)
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        try await client.publish(.init(routingKey: queue, body: [7]))
+        let d = try #require(await inbox.next(timeout: 5))
+        try await Task.sleep(nanoseconds: 3_500_000_000)  // the "handler": three heartbeat intervals and more
+        #expect(client.reconnectCount == 0 && client.isConnected)
+        #expect(await client.ack(d) == .settled)
+        await client.close()
+    }
+
+    @Test func hundredThousandMessagesWithFlatMemory() async throws {
+        let queue = unique("bulk")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 500))
+        try await client.start(timeout: 10)
+        let body = [UInt8](repeating: 0x61, count: 1024)
+        let total = 100_000
+        let publisher = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<total {
+                    if i >= 2000 { try await group.next() }
+                    group.addTask { try await client.publish(.init(routingKey: queue, body: body)) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var received = 0
+        var rssAt20k = 0
+        for await d in client.deliveries {
+            received += 1
+            await client.ack(d)
+            if received == 20_000 { rssAt20k = residentSetKB() }
+            if received == total { break }
+        }
+        try await publisher.value
+        let rssEnd = residentSetKB()
+        #expect(received == total)
+        #expect(rssEnd - rssAt20k < 20_000, "RSS grew from \(rssAt20k) KB to \(rssEnd) KB over 80,000 messages")
+        await client.close()
+    }
+}
+
+/// Tests that stop the broker or cut connections: run on their own (scripts/test.sh), never beside others.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct DisruptiveBrokerTests {
+    @Test func closedConnectionReconnectsAndUnackedMessageComesBackRedelivered() async throws {
+        let queue = unique("cut"), name = unique("cut-conn")
+        let client = try makeClient(name, topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        try await client.publish(.init(routingKey: queue, body: [1]))
+        let first = try #require(await inbox.next(timeout: 5))
+        #expect(!first.redelivered)
+        #expect(Broker.closeConnections(named: name) == 1)
+        let again = try #require(await inbox.next(timeout: 15))
+        #expect(again.redelivered && again.body == [1])
+        #expect(client.reconnectCount == 1)
+        #expect(await client.ack(first) == .staleDelivery, "a tag of the dead connection is never acked")
+        #expect(await client.ack(again) == .settled)
+        try await client.publish(.init(routingKey: queue, body: [2]))
+        let next = try #require(await inbox.next(timeout: 5))
+        #expect(next.body == [2])
+        await client.ack(next)
+        await client.close()
+    }
+
+    @Test func brokerRestartReconnectsAndResumes() async throws {
+        let queue = unique("restart")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        #expect(Broker.ctl("stop_app").status == 0)
+        #expect(await eventually { !client.isConnected })
+        // a publish during the outage waits, then goes out once the broker is back
+        let pending = Task { try await client.publish(.init(routingKey: queue, body: [9]), timeout: 60) }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(Broker.ctl("start_app").status == 0)
+        try await pending.value
+        let d = try #require(await inbox.next(timeout: 20))
+        #expect(d.body == [9])
+        await client.ack(d)
+        #expect(client.reconnectCount >= 1)
+        await client.close()
+    }
+
+    @Test func publishDuringALongOutageFailsClearly() async throws {
+        let client = try makeClient()
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        #expect(Broker.ctl("stop_app").status == 0)
+        defer { Broker.ctl("start_app") }
+        #expect(await eventually { !client.isConnected })
+        do {
+            try await client.publish(.init(routingKey: "x", body: [1]), timeout: 1)
+            Issue.record("must time out")
+        } catch let error as AMQPError {
+            #expect(error.code == .timeout)
+        }
+        await client.close()
+    }
+}
