@@ -116,6 +116,6 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
 
     public var description: String {
         let hosts = endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "\(tls == nil ? "amqp" : "amqps")://\(username):***@\(hosts)/\(virtualHost)"
+        return "\(tls == nil ? "amqp" : "amqps")://\(username):***@\(hosts)/\(virtualHost == "/" ? "" : virtualHost)"
     }
 }

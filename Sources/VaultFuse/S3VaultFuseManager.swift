@@ -277,6 +277,18 @@ public final class S3VaultFuseManager: Sendable {
         return .stopped(pid: record.pid, mountPath: path)
     }
 
+    /// Unmounts a FUSE mount at `path` that no live tracked process serves (a crash or an agent that
+    /// died mid-unmount left it). Returns true when something was cleaned.
+    @discardableResult
+    public func cleanStaleMount(at rawPath: String) async throws(VaultFuseError) -> Bool {
+        let path = try MountPathPolicy.normalize(rawPath, base: configuration.mountBase)
+        let served = state.withLock { $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited } }
+        guard !served, MountTable.fuseMount(at: path) != nil || Unmounter.isDisconnected(path) else { return false }
+        let outcome = await runBlocking { Unmounter.clearStale(path) }
+        emit(.staleCleaned(targetID: nil, path: path, detail: "FUSE mount without a live server unmounted (\(outcome))"))
+        return true
+    }
+
     // MARK: isRunning, stats, cleanup
 
     /// Memory first, then the PID file (adopting into memory when proven ours).

@@ -1,0 +1,83 @@
+import AMQP
+import Foundation
+import VaultFuse
+
+/// Everything `dms-agent run` needs. Defaults match the existing deployment.
+public struct AgentConfiguration: Sendable {
+    public var nodeID: String
+    public var amqp: AMQPConfiguration
+    public var vaultFuse: VaultFuseConfiguration
+    /// Jobs in parallel (different targets); also the consumer prefetch. Default: 10.
+    public var workers: Int = 10
+    /// Requests whose AMQP timestamp is older are answered `expired`, not run. Default: 300 s.
+    public var maxRequestAge: Double = 300
+    /// Declare `dms.<node>` as a quorum queue. Default: false (classic).
+    public var quorumQueue: Bool = false
+    /// `node.heartbeat` event period; 0 turns it off. Default: 30 s.
+    public var heartbeatInterval: Double = 30
+    public var requestExchange: String = "trilio_dms"
+    public var statusExchange: String = "trilio_dms.status"
+    public var deadLetterExchange: String = "trilio_dms.dlx"
+    /// Prefix for NFS `mount`/`umount`, e.g. `["sudo"]`. Default: none (the agent runs as root).
+    public var nfsCommandPrefix: [String] = []
+    /// Global s3vaultfuse settings (`KEY=VALUE`), overridden by the secret's payload.
+    public var s3EnvFile: String?
+    /// Barbican HTTP timeout. Default: 30 s.
+    public var barbicanTimeout: Double = 30
+    /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
+    public var shutdownGrace: Double = 30
+
+    public init(nodeID: String, amqp: AMQPConfiguration, vaultFuse: VaultFuseConfiguration) {
+        self.nodeID = nodeID
+        self.amqp = amqp
+        self.vaultFuse = vaultFuse
+    }
+
+    public var requestQueue: String { "dms.\(nodeID)" }
+    public var deadLetterQueue: String { "dms.\(nodeID).dead" }
+
+    /// The request queue, its bindings and the dead-letter path.
+    public var consumerTopology: AMQPTopology {
+        var queue = AMQPTopology.Queue.make(name: requestQueue, quorum: quorumQueue, deadLetterExchange: deadLetterExchange,
+                                            deadLetterRoutingKey: deadLetterQueue)
+        queue.durable = true
+        return AMQPTopology(
+            exchanges: [.init(name: requestExchange, type: "topic"), .init(name: deadLetterExchange, type: "direct")],
+            queues: [.make(name: deadLetterQueue, quorum: quorumQueue), queue],
+            bindings: [.init(queue: requestQueue, exchange: requestExchange, routingKey: requestQueue),
+                       .init(queue: deadLetterQueue, exchange: deadLetterExchange, routingKey: deadLetterQueue)])
+    }
+
+    public var publisherTopology: AMQPTopology {
+        AMQPTopology(exchanges: [.init(name: statusExchange, type: "topic")])
+    }
+}
+
+/// `[server]`/`[DEFAULT]` INI files such as `/etc/triliovault-dms/server.conf`.
+public struct INIFile: Sendable {
+    public var values: [String: String] = [:]
+
+    public init(path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var section = "DEFAULT"
+        var server: [String: String] = [:], defaults: [String: String] = [:]
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("["), line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if section == "server" { server[key] = value } else if section == "DEFAULT" { defaults[key] = value }
+        }
+        values = defaults.merging(server) { _, s in s }
+    }
+
+    public init() {}
+
+    public subscript(key: String) -> String? { values[key] }
+
+    public func bool(_ key: String) -> Bool? {
+        values[key].map { ["1", "true", "yes", "on"].contains($0.lowercased()) }
+    }
+}

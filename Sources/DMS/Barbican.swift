@@ -1,0 +1,101 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
+/// with the metadata's default content type, both with the keystone token. Nothing read here is logged.
+public struct BarbicanClient: Sendable {
+    public var timeout: Double
+
+    public init(timeout: Double = 30) { self.timeout = timeout }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func fetchPayload(secretRef: String, token: String) async throws -> [String: Any] {
+        let base = secretRef.hasSuffix("/") ? String(secretRef.dropLast()) : secretRef
+        guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let payloadURL = URL(string: base + "/payload") else {
+            throw Failure(description: "secret_ref is not an http(s) URL")
+        }
+        let metadata = try await get(metaURL, token: token, accept: "application/json")
+        guard let meta = try? JSONSerialization.jsonObject(with: metadata) as? [String: Any] else {
+            throw Failure(description: "secret metadata is not JSON")
+        }
+        let contentType = ((meta["content_types"] as? [String: Any])?["default"] as? String) ?? "text/plain"
+        let payload = try await get(payloadURL, token: token, accept: contentType)
+        if let object = try? JSONSerialization.jsonObject(with: payload) as? [String: Any] { return object }
+        throw Failure(description: "secret payload is not a JSON object")
+    }
+
+    private func get(_ url: URL, token: String, accept: String) async throws -> Data {
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
+        request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
+        request.setValue(accept, forHTTPHeaderField: "Accept")
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await session.data(for: request)
+        } catch {
+            throw Failure(description: "GET \(url.path) failed: \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else { throw Failure(description: "GET \(url.path) answered HTTP \(status)") }
+        return data
+    }
+
+    /// Payload keys → s3vaultfuse environment, as the original server maps them.
+    public static func environment(fromPayload payload: [String: Any]) -> [String: String] {
+        func value(_ keys: String...) -> String? {
+            for key in keys {
+                guard let v = payload[key], !(v is NSNull) else { continue }
+                if let b = v as? Bool { return b ? "true" : "false" }
+                if let s = v as? String { return s }
+                if let n = v as? NSNumber { return n.stringValue }
+            }
+            return nil
+        }
+        var env: [String: String] = [:]
+        env["AWS_ACCESS_KEY_ID"] = value("aws_access_key_id", "access_key", "vault_s3_access_key_id")
+        env["AWS_SECRET_ACCESS_KEY"] = value("aws_secret_access_key", "secret_key", "vault_s3_secret_access_key")
+        env["vault_s3_bucket"] = value("bucket", "vault_s3_bucket")
+        env["vault_s3_region_name"] = value("region", "vault_s3_region_name") ?? "us-west-2"
+        env["vault_s3_endpoint_url"] = value("endpoint_url", "vault_s3_endpoint_url")
+        env["vault_s3_ssl"] = value("ssl", "vault_s3_ssl")?.lowercased()
+        env["vault_s3_ssl_verify"] = value("ssl_verify", "vault_s3_ssl_verify")?.lowercased()
+        env["vault_s3_signature_version"] = value("signature_version", "vault_s3_signature_version")
+        env["vault_s3_auth_version"] = value("auth_version", "vault_s3_auth_version")
+        env["bucket_object_lock"] = value("object_lock", "bucket_object_lock")
+        env["use_manifest_suffix"] = value("use_manifest_suffix")
+        env["vault_s3_ssl_cert"] = value("ssl_cert", "vault_s3_ssl_cert")
+        env["vault_s3_max_pool_connections"] = value("max_pool_connections", "vault_s3_max_pool_connections")
+        return env.filter { !$0.value.isEmpty }
+    }
+
+    /// The values worth redacting.
+    public static func secrets(in payload: [String: Any]) -> [String] {
+        ["aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id", "vault_s3_secret_access_key"]
+            .compactMap { payload[$0] as? String }
+    }
+}
+
+/// `KEY=VALUE` lines (and `[DEFAULT]`-style INI sections, whose headers are ignored) for every target.
+public enum EnvFile {
+    public static func read(_ path: String) throws -> [String: String] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var env: [String: String] = [:]
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") || line.hasPrefix("[") { continue }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" { value = String(value.dropFirst().dropLast()) }
+            if !key.isEmpty { env[key] = value }
+        }
+        return env
+    }
+}

@@ -1,0 +1,326 @@
+import AMQP
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import VaultFuse
+
+/// The job bus: consumes `dms.<node_id>`, runs mount/unmount/status jobs through the VaultFuse manager
+/// (S3) or the mount table (NFS), replies to `reply_to` and publishes status events.
+///
+/// A reply is published and confirmed before its request is acked, so a crash means redelivery; every
+/// action is idempotent per target. Jobs of one target run in arrival order, different targets in parallel.
+public final class DMSAgent: Service, Sendable {
+    public let configuration: AgentConfiguration
+    public let manager: S3VaultFuseManager
+    let logger: Logger
+    let consumer: AMQPClient
+    let publisher: AMQPClient
+    let scheduler = JobScheduler()
+    let nfs: NFSMounter
+    let barbican: BarbicanClient
+    let counters = Mutex(Counters())
+
+    public struct Counters: Sendable {
+        public var jobs: [String: Int] = [:]
+        public var expired = 0
+        public var deadLettered = 0
+        public var repliesReturned = 0
+    }
+
+    /// Takes the PID-directory lock (a second agent on the same directory refuses to start).
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "node_id"] = "\(configuration.nodeID)"
+        self.logger = logger
+        manager = try S3VaultFuseManager(configuration: configuration.vaultFuse, logger: logger)
+        var consumerConfig = configuration.amqp
+        consumerConfig.connectionName = "dms-agent@\(configuration.nodeID)"
+        consumer = AMQPClient(configuration: consumerConfig, topology: configuration.consumerTopology,
+                              consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
+                              logger: logger)
+        var publisherConfig = configuration.amqp
+        publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
+        publisher = AMQPClient(configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
+        nfs = NFSMounter(commandPrefix: configuration.nfsCommandPrefix)
+        barbican = BarbicanClient(timeout: configuration.barbicanTimeout)
+    }
+
+    public var statistics: Counters { counters.withLock { $0 } }
+    public var isReady: Bool { consumer.isConnected }
+
+    // MARK: Run
+
+    public func run() async throws {
+        let events = manager.events()
+        let eventTask = Task { for await event in events { await self.publish(event) } }
+        let report = await manager.recover()
+        try await publisher.start()
+        await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
+                                       detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(String(format: "%.3f", report.seconds)) s",
+                                       stats: manager.stats()))
+        try await consumer.start()
+        logger.info("consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
+        let heartbeat = Task {
+            guard configuration.heartbeatInterval > 0 else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(configuration.heartbeatInterval * 1e9))
+                if Task.isCancelled { break }
+                await self.publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: self.manager.stats()))
+            }
+        }
+        await withGracefulShutdownHandler {
+            for await delivery in consumer.deliveries { dispatch(delivery) }
+        } onGracefulShutdown: {
+            Task { await self.consumer.stopConsuming() }
+        }
+        logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
+        let drained = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.scheduler.waitUntilIdle(); return true }
+            group.addTask { try? await Task.sleep(nanoseconds: UInt64(self.configuration.shutdownGrace * 1e9)); return false }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        if !drained { logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered") }
+        heartbeat.cancel()
+        await publishEvent(StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: manager.stats()))
+        await consumer.close()
+        await publisher.close()
+        eventTask.cancel()
+        manager.shutdown()
+        logger.info("stopped; every s3vaultfuse keeps running")
+    }
+
+    // MARK: Dispatch
+
+    func dispatch(_ delivery: AMQPDelivery) {
+        switch RequestParser.parse(delivery.body) {
+        case .failure(let error):
+            Task { await self.refuse(delivery, error) }
+        case .success(let request):
+            let key = request.target.map { "\($0.type.rawValue):\($0.id)" } ?? "status"
+            scheduler.submit(key: key) { await self.process(delivery, request) }
+        }
+    }
+
+    /// Malformed input: an error reply, then the dead-letter queue. Never requeued.
+    private func refuse(_ delivery: AMQPDelivery, _ error: RequestError) async {
+        logger.warning("malformed request dead-lettered", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
+                                                                     "correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+        let reply = JobReply(status: "error", errorMsg: error.message, successMsg: nil, nodeID: configuration.nodeID,
+                             targetID: error.targetID.flatMap { (try? TargetID.validate($0)) != nil ? $0 : nil }, jobID: error.jobID,
+                             code: error.code)
+        _ = await sendReply(reply, to: delivery)
+        await consumer.reject(delivery, requeue: false)
+        counters.withLock { $0.deadLettered += 1; $0.jobs["invalid.error", default: 0] += 1 }
+    }
+
+    private func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
+        var log = logger
+        log[metadataKey: "target_id"] = "\(request.target?.id ?? "-")"
+        log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
+        log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
+        let reply: JobReply
+        if let sent = delivery.properties.timestamp, Double(sent) + configuration.maxRequestAge < Date().timeIntervalSince1970 {
+            reply = errorReply(request, .expired, "Request expired: sent \(Int(Date().timeIntervalSince1970) - Int(sent)) s ago, limit \(Int(configuration.maxRequestAge)) s; not executed")
+            counters.withLock { $0.expired += 1 }
+        } else if request.host != configuration.nodeID {
+            reply = errorReply(request, .wrongHost, "Request for host \(request.host.prefix(128).debugDescription) reached node \(configuration.nodeID); not executed")
+        } else {
+            reply = await execute(request, log: log)
+        }
+        counters.withLock { $0.jobs["\(request.action.rawValue).\(reply.status)", default: 0] += 1 }
+        log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
+                                        "redelivered": "\(delivery.redelivered)"])
+        if await sendReply(reply, to: delivery) {
+            await consumer.ack(delivery)
+        } else {
+            // Not confirmed: let the broker deliver it again; the job is idempotent.
+            await consumer.nack(delivery, requeue: true)
+        }
+    }
+
+    /// Publishes the reply (mandatory, confirmed). False only when it could not be confirmed; a reply
+    /// queue that no longer exists counts as sent (the requester gave up).
+    private func sendReply(_ reply: JobReply, to delivery: AMQPDelivery) async -> Bool {
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return true }
+        let message = AMQPOutgoingMessage(exchange: "", routingKey: replyTo, body: reply.encoded(),
+                                          properties: AMQPProperties(contentType: "application/json", correlationID: delivery.properties.correlationID,
+                                                                     timestamp: UInt64(Date().timeIntervalSince1970)),
+                                          mandatory: true)
+        do {
+            try await publisher.publish(message)
+            return true
+        } catch let error as AMQPError where error.code == .unroutable {
+            counters.withLock { $0.repliesReturned += 1 }
+            logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])
+            return true
+        } catch {
+            logger.error("reply not confirmed; request will be redelivered", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: Jobs
+
+    func execute(_ request: JobRequest, log: Logger) async -> JobReply {
+        guard let target = request.target else {
+            var reply = successReply(request, "Node \(configuration.nodeID) status")
+            reply.stats = manager.stats()
+            return reply
+        }
+        let path: String
+        do {
+            path = try manager.validate(targetID: target.id, mountPath: target.mountPath)
+        } catch {
+            return errorReply(request, Self.replyCode(error.code), error.message)
+        }
+        switch (request.action, target.type) {
+        case (.mount, .s3): return await mountS3(request, target, path: path, log: log)
+        case (.unmount, .s3): return await unmountS3(request, target, path: path)
+        case (.mount, .nfs): return await mountNFS(request, target, path: path)
+        case (.unmount, .nfs): return await unmountNFS(request, path: path)
+        case (.status, _): return successReply(request, "Node \(configuration.nodeID) status")
+        }
+    }
+
+    private func mountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String, log: Logger) async -> JobReply {
+        if let pid = manager.trackedPID(targetID: target.id), manager.trackedMountPath(targetID: target.id) == path,
+           MountTable.fuseMount(at: path) != nil {
+            return successReply(request, "Already mounted at \(path)", mountPath: path, pid: pid)
+        }
+        var environment: [String: String] = [:]
+        if let file = configuration.s3EnvFile {
+            do { environment = try EnvFile.read(file) } catch {
+                return errorReply(request, .internalError, "Cannot read the global s3vaultfuse settings \(file)")
+            }
+        }
+        var redactor = Redactor()
+        if let ref = target.secretRef, !ref.isEmpty, let token = request.keystoneToken, !token.isEmpty {
+            redactor = redactor.adding([token])
+            do {
+                let payload = try await barbican.fetchPayload(secretRef: ref, token: token)
+                redactor = redactor.adding(BarbicanClient.secrets(in: payload))
+                environment.merge(BarbicanClient.environment(fromPayload: payload)) { _, fromPayload in fromPayload }
+            } catch {
+                return errorReply(request, .credentialsFailed, redactor.redact("Failed to fetch credentials: \(error)"))
+            }
+        }
+        redactor = redactor.adding([environment["AWS_SECRET_ACCESS_KEY"], environment["AWS_ACCESS_KEY_ID"]].compactMap { $0 })
+        do {
+            switch try await manager.spawn(targetID: target.id, mountPath: path, environment: environment) {
+            case .started(let pid): return successReply(request, "S3 target mounted successfully at \(path)", mountPath: path, pid: pid)
+            case .alreadyRunning(let pid): return successReply(request, "Already mounted at \(path)", mountPath: path, pid: pid)
+            }
+        } catch {
+            var reply = errorReply(request, Self.replyCode(error.code), redactor.redact(error.message), mountPath: path)
+            reply.detail = error.logTail.map { redactor.redact($0) }
+            return reply
+        }
+    }
+
+    private func unmountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
+        do {
+            switch try await manager.kill(targetID: target.id) {
+            case .stopped(let pid, let mountPath):
+                return successReply(request, "Target unmounted successfully from \(mountPath)", mountPath: mountPath, pid: pid)
+            case .notRunning:
+                try await manager.cleanStaleMount(at: path)
+                return successReply(request, "Target not mounted at \(path)", mountPath: path)
+            }
+        } catch {
+            return errorReply(request, Self.replyCode(error.code), error.code == .unmountBusy ? "Unmount failed: \(path) is busy" : "Unmount error: \(error.message)", mountPath: path)
+        }
+    }
+
+    private func mountNFS(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
+        let export: String, options: String
+        switch NFSMounter.validateExport(target.filesystemExport) {
+        case .failure(let r): return errorReply(request, .invalidRequest, r.message, mountPath: path)
+        case .success(let e): export = e
+        }
+        switch NFSMounter.validateOptions(target.nfsMountOptions) {
+        case .failure(let r): return errorReply(request, .invalidRequest, r.message, mountPath: path)
+        case .success(let o): options = o
+        }
+        if let existing = MountTable.mount(at: path) {
+            if existing.fsType.hasPrefix("nfs") { return successReply(request, "Already mounted at \(path)", mountPath: path) }
+            return errorReply(request, .conflict, "Mount path \(path) already holds a \(existing.fsType) mount", mountPath: path)
+        }
+        do { try MountPathPolicy.prepareDirectory(path, base: configuration.vaultFuse.mountBase) } catch {
+            return errorReply(request, Self.replyCode(error.code), error.message, mountPath: path)
+        }
+        let nfs = self.nfs
+        let result = await runOnThread { nfs.mount(export: export, path: path, options: options) }
+        if result.status == 0 { return successReply(request, "NFS target mounted successfully at \(path)", mountPath: path) }
+        return errorReply(request, .mountFailed, "NFS mount failed: \(result.output.prefix(2048))", mountPath: path)
+    }
+
+    private func unmountNFS(_ request: JobRequest, path: String) async -> JobReply {
+        guard nfs.isMounted(path) else { return successReply(request, "Target not mounted at \(path)", mountPath: path) }
+        let nfs = self.nfs
+        let result = await runOnThread { nfs.unmount(path: path) }
+        if result.status == 0 { return successReply(request, "Target unmounted successfully from \(path)", mountPath: path) }
+        return errorReply(request, .unmountFailed, "Unmount failed: \(result.output.prefix(2048))", mountPath: path)
+    }
+
+    // MARK: Replies and events
+
+    func successReply(_ r: JobRequest, _ text: String, mountPath: String? = nil, pid: Int32? = nil) -> JobReply {
+        JobReply(status: "success", errorMsg: nil, successMsg: text, nodeID: configuration.nodeID, targetID: r.target?.id,
+                 jobID: r.jobID, mountPath: mountPath, pid: pid, code: .ok)
+    }
+
+    func errorReply(_ r: JobRequest, _ code: ReplyCode, _ text: String, mountPath: String? = nil) -> JobReply {
+        JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: configuration.nodeID,
+                 targetID: r.target.flatMap { (try? TargetID.validate($0.id)) != nil ? $0.id : nil }, jobID: r.jobID,
+                 mountPath: mountPath, code: code)
+    }
+
+    static func replyCode(_ code: VaultFuseError.Code) -> ReplyCode {
+        switch code {
+        case .invalidTargetID: return .invalidTargetID
+        case .pathOutsideBase: return .pathOutsideBase
+        case .invalidPath: return .invalidRequest
+        case .conflict: return .conflict
+        case .spawnFailed, .exitedBeforeMount, .pidFileFailed: return .spawnFailed
+        case .mountTimeout: return .mountTimeout
+        case .unmountBusy: return .unmountBusy
+        case .unmountFailed: return .unmountFailed
+        case .lockHeld, .io: return .internalError
+        }
+    }
+
+    private func publish(_ event: ManagerEvent) async {
+        let node = configuration.nodeID
+        let status: StatusEvent
+        switch event {
+        case .mounted(let t, let pid, let path): status = StatusEvent(event: "mounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .unmounted(let t, let pid, let path): status = StatusEvent(event: "unmounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .adopted(let t, let pid, let path): status = StatusEvent(event: "adopted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .staleCleaned(let t, let path, let detail): status = StatusEvent(event: "stale_cleaned", nodeID: node, targetID: t, mountPath: path, detail: detail)
+        case .crashed(let t, let pid, let path, let detail): status = StatusEvent(event: "crashed", nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
+        }
+        await publishEvent(status)
+    }
+
+    /// Best effort: an event that cannot be confirmed within the publish timeout is logged and dropped.
+    func publishEvent(_ event: StatusEvent) async {
+        guard let body = try? JSONEncoder().encode(event) else { return }
+        do {
+            try await publisher.publish(AMQPOutgoingMessage(exchange: configuration.statusExchange, routingKey: event.routingKey, body: Array(body),
+                                                            properties: AMQPProperties(contentType: "application/json", persistent: true)))
+        } catch {
+            logger.warning("status event not published", metadata: ["event": "\(event.event)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Blocking helpers (mount(8), umount(8)) run on a thread of their own, never on the cooperative pool.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+        Thread.detachNewThread { c.resume(returning: body()) }
+    }
+}

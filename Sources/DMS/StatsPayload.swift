@@ -1,0 +1,3 @@
+import VaultFuse
+
+public typealias VaultFuseStatsPayload = ManagerStats

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Stable, machine-readable reasons carried in a reply's `code`.
+public enum ReplyCode: String, Codable, Sendable {
+    case ok
+    case invalidRequest = "invalid_request"
+    case invalidTargetID = "invalid_target_id"
+    case pathOutsideBase = "path_outside_base"
+    case wrongHost = "wrong_host"
+    case expired
+    case conflict
+    case spawnFailed = "spawn_failed"
+    case mountTimeout = "mount_timeout"
+    case credentialsFailed = "credentials_failed"
+    case unmountBusy = "unmount_busy"
+    case unmountFailed = "unmount_failed"
+    case mountFailed = "mount_failed"
+    case unsupportedType = "unsupported_type"
+    case unknownAction = "unknown_action"
+    case internalError = "internal_error"
+}
+
+/// The reply: exactly the existing client's three keys, plus keys it ignores.
+public struct JobReply: Codable, Sendable, Equatable {
+    public var status: String
+    public var errorMsg: String?
+    public var successMsg: String?
+    public var nodeID: String
+    public var targetID: String?
+    public var jobID: Int64?
+    public var mountPath: String?
+    public var pid: Int32?
+    public var code: ReplyCode
+    public var detail: String?
+    /// Only for `status` requests: the manager's stats.
+    public var stats: StatsPayload?
+
+    enum CodingKeys: String, CodingKey {
+        case status, errorMsg = "error_msg", successMsg = "success_msg", nodeID = "node_id", targetID = "target_id"
+        case jobID = "jobid", mountPath = "mount_path", pid, code, detail, stats
+    }
+
+    public var isSuccess: Bool { status == "success" }
+
+    /// The three original keys are always present, `null` when empty.
+    public func encoded() -> [UInt8] {
+        var object: [String: Any] = ["status": status, "error_msg": errorMsg as Any? ?? NSNull(), "success_msg": successMsg as Any? ?? NSNull(),
+                                     "node_id": nodeID, "code": code.rawValue]
+        if let targetID { object["target_id"] = targetID }
+        if let jobID { object["jobid"] = jobID }
+        if let mountPath { object["mount_path"] = mountPath }
+        if let pid { object["pid"] = pid }
+        if let detail { object["detail"] = detail }
+        if let stats, let data = try? JSONEncoder().encode(stats), let json = try? JSONSerialization.jsonObject(with: data) { object["stats"] = json }
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> JobReply {
+        try JSONDecoder().decode(JobReply.self, from: Data(bytes))
+    }
+}
+
+/// The stats as they travel in a reply or an event (the manager's, plus the NFS mounts).
+public typealias StatsPayload = VaultFuseStatsPayload
+
+/// A status event on `trilio_dms.status`.
+public struct StatusEvent: Codable, Sendable, Equatable {
+    public var event: String
+    public var nodeID: String
+    public var targetID: String?
+    public var pid: Int32?
+    public var mountPath: String?
+    public var time: String
+    public var detail: String?
+    public var stats: StatsPayload?
+
+    enum CodingKeys: String, CodingKey {
+        case event, nodeID = "node_id", targetID = "target_id", pid, mountPath = "mount_path", time, detail, stats
+    }
+
+    public init(event: String, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
+                detail: String? = nil, stats: StatsPayload? = nil, time: Date = Date()) {
+        self.event = event
+        self.nodeID = nodeID
+        self.targetID = targetID
+        self.pid = pid
+        self.mountPath = mountPath
+        self.detail = detail
+        self.stats = stats
+        self.time = rfc3339(time)
+    }
+
+    /// `<node_id>.<event>` or `<node_id>.<event>.<target_id>`.
+    public var routingKey: String {
+        targetID.map { "\(nodeID).\(event).\($0)" } ?? "\(nodeID).\(event)"
+    }
+}
+
+func rfc3339(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
+}
+
+/// A plain message as an error, for validation results.
+public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public init(stringLiteral value: String) { message = value }
+    public var description: String { message }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// A read-only look at a PID directory and the mount base, as `dms-agent status` prints it. Uses the
+/// same identity proof as the manager, but deletes and signals nothing.
+public struct DirectoryReport: Codable, Sendable {
+    public struct Entry: Codable, Sendable {
+        public var targetID: String
+        public var pid: Int32?
+        public var verdict: String
+        public var alive: Bool
+        public var mountPath: String?
+        public var mounted: Bool
+        public var uptimeSeconds: Double?
+        enum CodingKeys: String, CodingKey {
+            case targetID = "target_id", pid, verdict, alive, mountPath = "mount_path", mounted, uptimeSeconds = "uptime_seconds"
+        }
+    }
+
+    public var pidDirectory: String
+    public var mountBase: String
+    public var agentRunning: Bool
+    public var entries: [Entry]
+    /// FUSE mounts below the mount base that no verified PID file accounts for.
+    public var untrackedMounts: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case pidDirectory = "pid_directory", mountBase = "mount_base", agentRunning = "agent_running", entries
+        case untrackedMounts = "untracked_mounts"
+    }
+
+    public static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
+        var entries: [Entry] = []
+        let mounts = MountTable.read()
+        var names: [String] = []
+        if let dir = opendir(configuration.pidDirectory) {
+            while let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name.hasSuffix(".pid"), !name.hasPrefix(".") { names.append(String(name.dropLast(4))) }
+            }
+            closedir(dir)
+        }
+        for target in names.sorted() {
+            let file = PIDFile(path: "\(configuration.pidDirectory)/\(target).pid")
+            let pid = try? file.read().get().pid
+            guard (try? TargetID.validate(target)) != nil else {
+                entries.append(Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false))
+                continue
+            }
+            switch S3VaultFuseManager.verify(file: file, targetID: target, configuration: configuration) {
+            case .none:
+                continue
+            case .stale(let why):
+                entries.append(Entry(targetID: target, pid: pid, verdict: "stale: \(why)", alive: pid.map(ProcFS.isAliveAndNotZombie) ?? false, mounted: false))
+            case .ours(let handle, let path):
+                entries.append(Entry(targetID: target, pid: handle.pid, verdict: "ours", alive: !handle.hasExited, mountPath: path,
+                                     mounted: MountTable.mount(at: path, in: mounts)?.isFUSE ?? false,
+                                     uptimeSeconds: ProcFS.uptimeSeconds(pid: handle.pid)))
+            }
+        }
+        let served = Set(entries.compactMap { $0.verdict == "ours" ? $0.mountPath : nil })
+        let untracked = mounts.filter { $0.isFUSE && $0.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains($0.mountPoint) }.map(\.mountPoint)
+        var running = false
+        let lock = open(configuration.pidDirectory + "/.dms-agent.lock", O_RDONLY | O_CLOEXEC)
+        if lock >= 0 {
+            running = flock(lock, LOCK_SH | LOCK_NB) != 0
+            close(lock)
+        }
+        return DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBase, agentRunning: running,
+                               entries: entries, untrackedMounts: untracked)
+    }
+
+    public var text: String {
+        var lines = ["pid directory: \(pidDirectory)  mount base: \(mountBase)  agent: \(agentRunning ? "running (holds the lock)" : "not running")"]
+        if entries.isEmpty { lines.append("no PID files") }
+        for e in entries {
+            let pid = e.pid.map(String.init) ?? "-"
+            lines.append("\(e.targetID)\tpid=\(pid)\t\(e.verdict)\talive=\(e.alive)\tmounted=\(e.mounted)\t\(e.mountPath ?? "-")")
+        }
+        for m in untrackedMounts { lines.append("untracked FUSE mount (stale unless an agent serves it): \(m)") }
+        return lines.joined(separator: "\n")
+    }
+}

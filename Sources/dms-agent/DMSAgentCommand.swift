@@ -1,0 +1,218 @@
+import AMQP
+import ArgumentParser
+import DMS
+import Foundation
+import Logging
+import ServiceLifecycle
+import VaultFuse
+
+@main
+struct DMSAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dms-agent",
+        abstract: "Mounts S3 and NFS backup targets on a compute node, on demand, from RabbitMQ jobs.",
+        discussion: """
+        The agent consumes the durable queue dms.<node-id>, mounts an S3 target by running one s3vaultfuse \
+        FUSE process per target (tracked in memory and in <pid-dir>/<target_id>.pid) or an NFS export with \
+        mount(8), and replies to each request's reply_to. FUSE processes outlive the agent: a restart adopts \
+        them. Every option can also come from an environment variable or the config file; options win over \
+        the environment, which wins over the file.
+        """,
+        version: "dms-agent 0.1.0",
+        subcommands: [Run.self, Status.self, Cleanup.self, Mount.self, Unmount.self, Submit.self],
+        defaultSubcommand: nil)
+}
+
+extension DMSAgentCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the agent: recover the PID directory, then consume and execute jobs until SIGTERM.",
+            discussion: """
+            Start-up takes the PID-directory lock (a second agent on the same directory refuses to start), adopts \
+            live s3vaultfuse processes proven to be ours, removes stale PID files and mounts, publishes node.started, \
+            and only then consumes. SIGTERM or SIGINT stops consuming, lets in-flight jobs finish, publishes \
+            node.stopping and exits 0, leaving every s3vaultfuse running.
+            """)
+
+        @OptionGroup var manager: ManagerOptions
+
+        @Option(help: ArgumentHelp("amqp://user:pass@host:port/vhost (also amqps, rabbit, rabbitmq, rabbit+ssl; hosts comma-separated). Env DMS_RABBITMQ_URL, key rabbitmq_url.", valueName: "url"))
+        var rabbitmqURL: String?
+
+        @Option(help: ArgumentHelp("Read the broker password from this file. Env DMS_RABBITMQ_PASSWORD_FILE.", valueName: "path"))
+        var rabbitmqPasswordFile: String?
+
+        @Option(help: ArgumentHelp("This node's id: the queue is dms.<node-id>. Env DMS_NODE_ID, key node_id. Default: the host name.", valueName: "id"))
+        var nodeID: String?
+
+        @Option(help: ArgumentHelp("Jobs run in parallel (different targets) and consumer prefetch. Env DMS_WORKERS, key worker_threads. Default 10.", valueName: "n"))
+        var workers: Int?
+
+        @Option(help: ArgumentHelp("Requests older than this (AMQP timestamp) are answered 'expired', seconds. Env DMS_MAX_REQUEST_AGE. Default 300.", valueName: "s"))
+        var maxRequestAge: Double?
+
+        @Flag(help: "Declare dms.<node-id> as a quorum queue (env DMS_QUORUM_QUEUE, key rabbit_quorum_queue).")
+        var quorumQueue = false
+
+        @Option(help: ArgumentHelp("node.heartbeat event period, seconds; 0 disables. Env DMS_HEARTBEAT_INTERVAL. Default 30.", valueName: "s"))
+        var heartbeatInterval: Double?
+
+        @Option(help: ArgumentHelp("Global s3vaultfuse settings (KEY=VALUE), under each secret's. Env DMS_S3_ENV_FILE, key s3vaultfuse_env_file.", valueName: "path"))
+        var s3EnvFile: String?
+
+        @Option(help: ArgumentHelp("Prefix for NFS mount/umount, e.g. 'sudo'. Env DMS_NFS_COMMAND_PREFIX.", valueName: "cmd"))
+        var nfsCommandPrefix: String?
+
+        @Option(help: ArgumentHelp("Append logs to this file instead of stderr. Env DMS_LOG_FILE, key log_file.", valueName: "path"))
+        var logFile: String?
+
+        func run() async throws {
+            let r = try manager.resolver()
+            let logger = manager.makeLogger(r, logFile: r.optional(logFile, env: "DMS_LOG_FILE", file: "log_file"))
+            let url = r.string(rabbitmqURL, env: "DMS_RABBITMQ_URL", file: "rabbitmq_url", default: "amqp://guest:guest@localhost:5672/")
+            var amqp = try AMQPConfiguration(url: url)
+            if let file = r.optional(rabbitmqPasswordFile, env: "DMS_RABBITMQ_PASSWORD_FILE", file: "rabbitmq_password_file") {
+                try amqp.readPassword(fromFile: file)
+            }
+            let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: ProcessInfo.processInfo.hostName)
+            var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: manager.vaultFuse(r))
+            config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
+            config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
+            config.quorumQueue = r.bool(quorumQueue, env: "DMS_QUORUM_QUEUE", file: "rabbit_quorum_queue")
+            config.heartbeatInterval = r.double(heartbeatInterval, env: "DMS_HEARTBEAT_INTERVAL", file: "heartbeat_interval", default: 30)
+            config.s3EnvFile = r.optional(s3EnvFile, env: "DMS_S3_ENV_FILE", file: "s3vaultfuse_env_file")
+            if let prefix = r.optional(nfsCommandPrefix, env: "DMS_NFS_COMMAND_PREFIX", file: "nfs_command_prefix") {
+                config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
+            }
+            logger.info("starting", metadata: ["node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
+                                               "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)"])
+            let agent: DMSAgent
+            do {
+                agent = try DMSAgent(configuration: config, logger: logger)
+            } catch let error as VaultFuseError {
+                logger.critical("cannot start", metadata: ["error": "\(error.message)"])
+                throw ExitCode(3)
+            }
+            let group = ServiceGroup(configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch let error as AMQPError {
+                logger.critical("cannot run", metadata: ["error": "\(error)"])
+                throw ExitCode(4)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show tracked targets from the PID directory and /proc, without a broker and without changing anything.",
+            discussion: "Each PID file is checked the way the agent checks it (owner, start time, target marker). 'stale' means the agent would delete the file and never signal that PID.")
+
+        @OptionGroup var manager: ManagerOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let r = try manager.resolver()
+            let report = PIDDirectoryReport.read(manager.vaultFuse(r))
+            if json {
+                let data = try JSONEncoder.pretty.encode(report)
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(report.text)
+            }
+        }
+    }
+
+    struct Cleanup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove stale PID files and FUSE mounts nobody serves. Never kills a process.",
+            discussion: "Takes the PID-directory lock, so it refuses to run beside a running agent (which cleans up by itself).")
+
+        @OptionGroup var manager: ManagerOptions
+
+        func run() async throws {
+            let r = try manager.resolver()
+            let logger = manager.makeLogger(r)
+            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            let report = await m.recover()
+            print("adopted=\(report.loaded) cleaned=\(report.cleaned)")
+            m.shutdown()
+        }
+    }
+
+    struct Mount: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mount one S3 target locally through the manager (no broker): start s3vaultfuse and wait until mounted.",
+            discussion: "For operators and the quick start. Refuses to run beside a running agent (PID-directory lock).")
+
+        @OptionGroup var manager: ManagerOptions
+        @Option(help: ArgumentHelp("Target id, [A-Za-z0-9][A-Za-z0-9._-]{0,127}.", valueName: "id")) var target: String
+        @Option(help: ArgumentHelp("Mount path below the mount base.", valueName: "path")) var path: String
+        @Option(name: .customLong("env"), help: ArgumentHelp("KEY=VALUE for s3vaultfuse (repeatable).", valueName: "K=V")) var env: [String] = []
+        @Option(help: ArgumentHelp("File of KEY=VALUE lines for s3vaultfuse.", valueName: "path")) var envFile: String?
+
+        func run() async throws {
+            let r = try manager.resolver()
+            let logger = manager.makeLogger(r)
+            var environment: [String: String] = [:]
+            if let envFile { environment = try EnvFile.read(envFile) }
+            for pair in env {
+                guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
+                environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+            }
+            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            defer { m.shutdown() }
+            do {
+                let outcome = try await m.spawn(targetID: target, mountPath: path, environment: environment)
+                switch outcome {
+                case .started(let pid): print("S3 target mounted successfully at \(path) (pid \(pid))")
+                case .alreadyRunning(let pid): print("Already mounted at \(path) (pid \(pid))")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("error [\(error.code.rawValue)]: \(error.message)\n".utf8))
+                if let tail = error.logTail, !tail.isEmpty { FileHandle.standardError.write(Data("--- fuse log tail ---\n\(tail)\n".utf8)) }
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Unmount: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unmount one S3 target locally: unmount, wait for s3vaultfuse to exit, then SIGTERM/SIGKILL if it must.")
+
+        @OptionGroup var manager: ManagerOptions
+        @Option(help: ArgumentHelp("Target id.", valueName: "id")) var target: String
+        @Flag(help: "Detach a busy mount lazily instead of failing.") var lazy = false
+
+        func run() async throws {
+            let r = try manager.resolver()
+            let logger = manager.makeLogger(r)
+            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            defer { m.shutdown() }
+            do {
+                switch try await m.kill(targetID: target, lazyIfBusy: lazy) {
+                case .stopped(let pid, let path): print("Target unmounted successfully from \(path) (pid \(pid))")
+                case .notRunning: print("Target not mounted")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("error [\(error.code.rawValue)]: \(error.message)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+func withLockError<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as VaultFuseError {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        throw ExitCode(3)
+    }
+}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}

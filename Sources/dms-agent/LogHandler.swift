@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Where log lines go: stderr (journald) or an appended file.
+final class LogSink: Sendable {
+    let fd: Int32
+    let lock = Mutex(())
+
+    private init(fd: Int32) { self.fd = fd }
+
+    static func open(path: String?) -> LogSink {
+        guard let path else { return LogSink(fd: 2) }
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        return LogSink(fd: fd >= 0 ? fd : 2)
+    }
+
+    func write(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(10)
+        lock.withLock { _ in _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+    }
+}
+
+/// Plain text by default; `--log-format json` gives one JSON object per line with the metadata as keys.
+struct AgentLogHandler: LogHandler {
+    let label: String
+    let json: Bool
+    let sink: LogSink
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    init(label: String, json: Bool, sink: LogSink) {
+        self.label = label
+        self.json = json
+        self.sink = sink
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        let merged = metadata.merging(explicit ?? [:]) { _, new in new }
+        let time = Self.timestamp()
+        if json {
+            var object: [String: Any] = ["time": time, "level": level.rawValue, "message": "\(message)", "logger": label]
+            for (k, v) in merged { object[k] = "\(v)" }
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                sink.write(String(decoding: data, as: UTF8.self))
+            }
+        } else {
+            let meta = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            sink.write("\(time) \(level.rawValue) \(message)\(meta.isEmpty ? "" : " " + meta)")
+        }
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var tm = tm()
+        var seconds = ts.tv_sec
+        gmtime_r(&seconds, &tm)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1_000_000)
+    }
+}

@@ -1,0 +1,3 @@
+import VaultFuse
+
+typealias PIDDirectoryReport = DirectoryReport
