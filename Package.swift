@@ -63,7 +63,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TestSupport", dependencies: ["VaultFuse", "CLinuxProcess"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "CLinuxProcess"], path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),

@@ -104,7 +104,7 @@ public enum RequestParser {
     static func jobID(_ o: [String: Any]) -> Result<Int64?, Refusal>? {
         func read(_ v: Any?) -> Result<Int64?, Refusal>? {
             guard let v, !(v is NSNull) else { return nil }
-            if !(v is Bool), let n = v as? NSNumber {
+            if let n = v as? NSNumber, String(cString: n.objCType) != "c" {
                 let d = n.doubleValue
                 if d == d.rounded(), abs(d) < 9e15 { return .success(Int64(d)) }
                 return .failure("Field 'jobid' must be an integer")

@@ -91,7 +91,7 @@ public enum Proc {
     public static func shell(_ command: String) -> (status: Int32, output: String) {
         var output = ""
         let status = CommandRunner.run("/bin/sh", ["-c", command], output: &output,
-                                       environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"])
+                                       environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root"])
         return (status, output)
     }
 }

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import DMS
+
+struct RequestParsingTests {
+    let example = """
+    {"action": "mount", "host": "compute-01", "jobid": "4711",
+     "context": {"user_id": "u1", "tenant_id": "t1"}, "keystone_token": "gAAAA-token",
+     "job": {"jobid": 4711, "status": "running", "action": "backup", "job_details": []},
+     "backup_target": {"id": "bt-s3-1", "type": "s3", "status": "available", "deleted": false,
+       "filesystem_export": null, "nfs_mount_opts": null,
+       "filesystem_export_mount_path": "/var/lib/trilio/triliovault-mounts/dHJpbGlvLXFh",
+       "secret_ref": "http://barbican:9311/v1/secrets/0c1d"}, "unknown_field": [1, 2]}
+    """
+
+    @Test func parsesTheExistingClientsRequest() throws {
+        let request = try RequestParser.parse(Array(example.utf8)).get()
+        #expect(request.action == .mount && request.host == "compute-01" && request.jobID == 4711)
+        #expect(request.keystoneToken == "gAAAA-token")
+        #expect(request.target == .init(id: "bt-s3-1", type: .s3, mountPath: "/var/lib/trilio/triliovault-mounts/dHJpbGlvLXFh",
+                                        filesystemExport: nil, nfsMountOptions: nil, secretRef: "http://barbican:9311/v1/secrets/0c1d"))
+    }
+
+    @Test func jobIDFallsBackToJobDotJobID() throws {
+        let body = #"{"action":"unmount","host":"h","job":{"jobid":9},"backup_target":{"id":"a","type":"nfs","filesystem_export_mount_path":"/m/a"}}"#
+        #expect(try RequestParser.parse(Array(body.utf8)).get().jobID == 9)
+    }
+
+    @Test(arguments: [
+        ("not json", ReplyCode.invalidRequest), ("[1,2]", .invalidRequest), (#"{"host":"h"}"#, .invalidRequest),
+        (#"{"action":"format","host":"h"}"#, .unknownAction), (#"{"action":7,"host":"h"}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":1}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":true,"backup_target":{}}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":"x1","backup_target":{}}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":1,"backup_target":{"id":"a","type":"cifs","filesystem_export_mount_path":"/m"}}"#, .unsupportedType),
+        (#"{"action":"mount","host":"h","jobid":1,"backup_target":{"id":"a","type":"s3"}}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":1,"backup_target":{"id":5,"type":"s3","filesystem_export_mount_path":"/m"}}"#, .invalidRequest),
+        (#"{"action":"mount","host":"h","jobid":1,"keystone_token":{},"backup_target":{"id":"a","type":"s3","filesystem_export_mount_path":"/m"}}"#, .invalidRequest),
+    ])
+    func malformedRequestsAreRefusedWithACode(body: String, code: ReplyCode) {
+        guard case .failure(let error) = RequestParser.parse(Array(body.utf8)) else { Issue.record("accepted: \(body)"); return }
+        #expect(error.code == code, "\(body): \(error.message)")
+    }
+
+    @Test func oversizedBodyIsRefused() {
+        let huge = [UInt8](repeating: 0x20, count: RequestParser.maximumBodyBytes + 1)
+        guard case .failure(let error) = RequestParser.parse(huge) else { Issue.record("accepted"); return }
+        #expect(error.message.contains("1 MiB"))
+    }
+
+    @Test func deepNestingDoesNotCrash() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        if case .success = RequestParser.parse(Array(deep.utf8)) { Issue.record("accepted") }
+    }
+}
+
+struct ReplyAndEventTests {
+    @Test func replyAlwaysCarriesTheThreeOriginalKeys() throws {
+        let reply = JobReply(status: "success", errorMsg: nil, successMsg: "Already mounted at /m/x", nodeID: "n", targetID: "x",
+                             jobID: 1, mountPath: "/m/x", pid: 42, code: .ok)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(reply.encoded())) as? [String: Any])
+        #expect(object["status"] as? String == "success")
+        #expect(object["error_msg"] is NSNull)
+        #expect(object["success_msg"] as? String == "Already mounted at /m/x")
+        #expect(object["code"] as? String == "ok" && object["pid"] as? Int == 42)
+        #expect(try JobReply.decode(reply.encoded()) == reply)
+    }
+
+    @Test func eventRoutingKeys() {
+        #expect(StatusEvent(event: "crashed", nodeID: "n1", targetID: "t").routingKey == "n1.crashed.t")
+        #expect(StatusEvent(event: "node.heartbeat", nodeID: "n1").routingKey == "n1.node.heartbeat")
+    }
+
+    @Test func schemaExamplesDecode() throws {
+        let dir = TestEnv.repoRoot + "/schemas/examples"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(!files.isEmpty)
+        for file in files {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + file)))
+            if file.hasPrefix("request") {
+                #expect((try? RequestParser.parse(bytes).get()) != nil, "\(file)")
+            } else if file.hasPrefix("reply") {
+                #expect((try? JobReply.decode(bytes)) != nil, "\(file)")
+            } else if file.hasPrefix("event") {
+                #expect((try? JSONDecoder().decode(StatusEvent.self, from: Data(bytes))) != nil, "\(file)")
+            }
+        }
+    }
+}
+
+struct CredentialAndNFSTests {
+    @Test func payloadKeysMapToTheS3vaultfuseEnvironment() {
+        let env = BarbicanClient.environment(fromPayload: [
+            "aws_access_key_id": "AK", "aws_secret_access_key": "SK", "bucket": "b", "endpoint_url": "http://s3",
+            "ssl": true, "ssl_verify": "False", "object_lock": false, "max_pool_connections": 50,
+        ])
+        #expect(env == ["AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "vault_s3_bucket": "b", "vault_s3_region_name": "us-west-2",
+                        "vault_s3_endpoint_url": "http://s3", "vault_s3_ssl": "true", "vault_s3_ssl_verify": "false",
+                        "bucket_object_lock": "false", "vault_s3_max_pool_connections": "50"])
+        let legacy = BarbicanClient.environment(fromPayload: ["access_key": "A2", "secret_key": "S2", "vault_s3_bucket": "b2", "vault_s3_region_name": "eu"])
+        #expect(legacy["AWS_ACCESS_KEY_ID"] == "A2" && legacy["vault_s3_region_name"] == "eu" && legacy["vault_s3_bucket"] == "b2")
+    }
+
+    @Test func redactorMasksSecrets() {
+        let r = Redactor(secrets: ["AKIASECRET", "x"])
+        #expect(r.redact("key AKIASECRET in log, x stays") == "key *** in log, x stays")
+    }
+
+    @Test(arguments: ["exec", "suid", "dev", "remount", "rw,exec", "bogus=1", "nolock,foo", "timeo=1;rm"])
+    func dangerousNFSOptionsAreRefused(options: String) {
+        if case .success = NFSMounter.validateOptions(options) { Issue.record("accepted \(options)") }
+    }
+
+    @Test func realNFSOptionsPass() throws {
+        #expect(try NFSMounter.validateOptions("nolock,soft,timeo=600,intr,lookupcache=none,nfsvers=3,retrans=10").get()
+                == "nolock,soft,timeo=600,intr,lookupcache=none,nfsvers=3,retrans=10")
+        #expect(try NFSMounter.validateOptions(nil).get() == "defaults")
+        #expect(try NFSMounter.validateExport("10.0.0.5:/backups").get() == "10.0.0.5:/backups")
+        if case .success = NFSMounter.validateExport("-o exec:/x") { Issue.record("option injection accepted") }
+    }
+
+    @Test func iniFileReadsServerAndDefaultSections() throws {
+        let path = "/tmp/dms-ini-\(UUID().uuidString).conf"
+        try "[DEFAULT]\nnode_id = a\nworker_threads = 4\n[server]\nnode_id = b\nrabbit_quorum_queue = True\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let ini = try INIFile(path: path)
+        #expect(ini["node_id"] == "b" && ini["worker_threads"] == "4" && ini.bool("rabbit_quorum_queue") == true)
+    }
+}

@@ -1,0 +1,154 @@
+import AMQP
+import DMS
+import Foundation
+import Synchronization
+
+/// A `dms-agent run` subprocess with its own node id, PID directory and mount base.
+public final class AgentProcess: @unchecked Sendable {
+    public let nodeID: String
+    public let box: Sandbox
+    public let logPath: String
+    public private(set) var pid: Int32 = 0
+    let arguments: [String]
+    let environment: [String]
+
+    public static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+    }
+
+    public init(nodeID: String = "node-\(UUID().uuidString.prefix(8).lowercased())", box: Sandbox, fuse: String = TestEnv.fakeFuse,
+                extraArguments: [String] = [], extraEnvironment: [String] = []) {
+        self.nodeID = nodeID
+        self.box = box
+        self.logPath = box.root + "/agent.log"
+        arguments = ["run", "--rabbitmq-url", TestEnv.amqpURL, "--node-id", nodeID, "--pid-dir", box.pidDir, "--mount-base", box.mountBase,
+                     "--log-dir", box.logDir, "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--kill-timeout", "3",
+                     "--mount-timeout", "20"] + extraArguments
+        environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "DMS_RABBITMQ_URL=\(TestEnv.amqpURL)"] + extraEnvironment
+    }
+
+    /// Starts the agent and waits until its log says it consumes.
+    @discardableResult
+    public func start(waitForConsuming: Bool = true) async throws -> Int32 {
+        var fileActions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fileActions)
+        defer { posix_spawn_file_actions_destroy(&fileActions) }
+        posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        let argv = ([Self.binary] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, Self.binary, &fileActions, nil, argv, envp)
+        guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
+        pid = child
+        if waitForConsuming {
+            let before = logLines().filter { $0.contains("consuming") }.count
+            let ok = await eventually(timeout: 30) { self.logLines().filter { $0.contains("consuming") }.count > before || !Proc.exists(child) }
+            guard ok, Proc.exists(child), !Proc.isZombie(child) else { throw NSError(domain: "agent did not start: \(log())", code: 1) }
+        }
+        return child
+    }
+
+    public func signal(_ sig: Int32) { if pid > 0 { kill(pid, sig) } }
+
+    /// Waits for the process to exit and returns its status (exit code, or 128+signal).
+    @discardableResult
+    public func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        pid = 0
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    public func stop() {
+        guard pid > 0 else { return }
+        signal(SIGTERM)
+        wait()
+    }
+
+    public func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public func logLines() -> [Substring] { log().split(separator: "\n") }
+}
+
+/// Sends requests as the orchestrator does and collects replies by correlation id.
+public final class Requester: Sendable {
+    public let client: AMQPClient
+    public let replyQueue: String
+    private let store = Store()
+
+    final class Store: Sendable {
+        let replies = Mutex<[String: [UInt8]]>([:])
+        let order = Mutex<[String]>([])
+    }
+
+    public init() async throws {
+        var config = try AMQPConfiguration(url: TestEnv.amqpURL)
+        config.connectionName = "test-requester"
+        config.reconnectInitialDelay = 0.2
+        config.reconnectMaxDelay = 1
+        config.publishTimeout = 60
+        let queue = "test.reply.\(UUID().uuidString.prefix(8).lowercased())"
+        replyQueue = queue
+        client = AMQPClient(configuration: config, topology: .init(queues: [.init(name: queue, durable: true)]),
+                            consumer: .init(queue: queue, prefetch: 100))
+        try await client.start(timeout: 15)
+        let client = self.client
+        let store = self.store
+        Task {
+            for await d in client.deliveries {
+                if let id = d.properties.correlationID {
+                    store.replies.withLock { $0[id] = d.body }
+                    store.order.withLock { $0.append(id) }
+                }
+                await client.ack(d)
+            }
+        }
+    }
+
+    public static func body(action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
+                            secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]) -> [UInt8] {
+        var o: [String: Any] = ["action": action, "host": node, "jobid": jobid, "context": ["user_id": "u"], "keystone_token": token ?? NSNull()]
+        if let target {
+            o["backup_target"] = ["id": target, "type": type, "status": "available", "deleted": false, "filesystem_export": NSNull(),
+                                  "filesystem_export_mount_path": path ?? "", "nfs_mount_opts": NSNull(), "secret_ref": secretRef ?? NSNull()] as [String: Any]
+        }
+        for (k, v) in extra { o[k] = v }
+        return Array(try! JSONSerialization.data(withJSONObject: o))
+    }
+
+    /// Publishes a request to `dms.<node>`; returns its correlation id.
+    @discardableResult
+    public func send(_ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
+                     correlationID: String = UUID().uuidString, viaExchange: Bool = false) async throws -> String {
+        try await client.publish(AMQPOutgoingMessage(
+            exchange: viaExchange ? "trilio_dms" : "", routingKey: "dms.\(node)", body: body,
+            properties: AMQPProperties(contentType: "application/json", correlationID: correlationID, replyTo: replyQueue,
+                                       timestamp: timestamp, persistent: true)))
+        return correlationID
+    }
+
+    public func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if let body = store.replies.withLock({ $0[correlationID] }) { return try? JobReply.decode(body) }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return nil
+    }
+
+    public func rawReply(_ correlationID: String) -> [UInt8]? { store.replies.withLock { $0[correlationID] } }
+
+    /// Correlation ids in the order their replies arrived.
+    public var arrivalOrder: [String] { store.order.withLock { $0 } }
+
+    public func call(_ body: [UInt8], node: String, timeout: Double = 30) async throws -> JobReply? {
+        let id = try await send(body, node: node)
+        return await reply(id, timeout: timeout)
+    }
+
+    public func close() async {
+        await client.close()
+        Broker.ctl("delete_queue \(replyQueue)")
+    }
+}

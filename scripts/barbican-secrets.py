@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""A Barbican-compatible secret endpoint for the demo and the end-to-end tests.
+
+Serves the two calls the agent makes: GET /v1/secrets/<id> (metadata) and GET /v1/secrets/<id>/payload,
+both requiring X-Auth-Token. Secrets come from JSON files: --secret ID=PATH (the payload is the file's text,
+stored as text/plain, as the shipped product stores it).
+
+usage: barbican-secrets.py --port 9311 --token TOKEN --secret bt1=/path/payload.json [--secret ...]
+"""
+import argparse
+import http.server
+import json
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--secret", action="append", default=[])
+    args = ap.parse_args()
+    secrets = {}
+    for spec in args.secret:
+        sid, path = spec.split("=", 1)
+        with open(path) as f:
+            secrets[sid] = f.read()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, fmt, *a):  # never print tokens or payloads
+            sys.stderr.write("barbican: %s %s\n" % (self.command, self.path.split("?")[0]))
+
+        def reply(self, code, body, ctype="application/json"):
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.headers.get("X-Auth-Token") != args.token:
+                return self.reply(401, '{"error": "unauthorized"}')
+            parts = self.path.strip("/").split("/")
+            if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "secrets" and parts[2] in secrets:
+                sid = parts[2]
+                if len(parts) == 3:
+                    meta = {"secret_ref": "http://127.0.0.1:%d/v1/secrets/%s" % (args.port, sid), "status": "ACTIVE",
+                            "content_types": {"default": "text/plain"}, "secret_type": "opaque"}
+                    return self.reply(200, json.dumps(meta))
+                if len(parts) == 4 and parts[3] == "payload":
+                    if self.headers.get("Accept") not in ("text/plain", "*/*"):
+                        return self.reply(406, '{"error": "not acceptable"}')
+                    return self.reply(200, secrets[sid], "text/plain")
+            self.reply(404, '{"error": "not found"}')
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print("barbican stand-in on http://127.0.0.1:%d" % args.port, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

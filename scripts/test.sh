@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command of README: starts a private RabbitMQ and a local S3 server if they are not up,
+# validates the wire schemas, then runs every test target. Broker-disrupting tests (names containing
+# "Disruptive": they stop the broker or cut connections) run after the others, one at a time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/opt/swift/usr/bin"
+scripts/install-deps.sh
+scripts/broker.sh start
+scripts/s3-server.sh start
+if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scripts/validate-schemas.py; fi
+swift build --build-tests
+swift test --skip Disruptive
+swift test --filter Disruptive
+echo "all tests passed"
