@@ -142,3 +142,20 @@ public func residentSetKB() -> Int {
     }
     return 0
 }
+
+extension Proc {
+    /// Live (non-zombie) processes started for targets below `mountBase`, by target id.
+    public static func fuseProcesses(under mountBase: String) -> [String: [Int32]] {
+        var result: [String: [Int32]] = [:]
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return result }
+        for name in entries {
+            guard let pid = Int32(name), isLive(pid),
+                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            let env = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let target = env.first(where: { $0.hasPrefix("DMS_TARGET_ID=") })?.dropFirst(14),
+                  env.contains(where: { $0.hasPrefix("vault_data_directory=\(mountBase)/") }) else { continue }
+            result[String(target), default: []].append(pid)
+        }
+        return result
+    }
+}
