@@ -1,0 +1,151 @@
+import AMQP
+import DMS
+import Foundation
+import Logging
+import Synchronization
+
+/// Sends jobs and awaits replies by correlation id.
+final class BenchRequester: Sendable {
+    let client: AMQPClient
+    let queue: String
+    let waiting = Mutex<[String: CheckedContinuation<JobReply?, Never>]>([:])
+
+    init(url: String) async throws {
+        queue = "bench.jobreplies.\(getpid())"
+        client = try AMQPBench.client(url, name: "bench-jobs", topology: .init(queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)]),
+                                      consumer: .init(queue: queue, prefetch: 200))
+        try await client.start(timeout: 10)
+        let client = self.client, waiting = self.waitingBox
+        Task {
+            for await d in client.deliveries {
+                await client.ack(d)
+                if let id = d.properties.correlationID, let c = waiting.take(id) { c.resume(returning: try? JobReply.decode(d.body)) }
+            }
+        }
+    }
+
+    private var waitingBox: WaitingBox { WaitingBox(owner: self) }
+
+    struct WaitingBox: Sendable {
+        let owner: BenchRequester
+        func take(_ id: String) -> CheckedContinuation<JobReply?, Never>? { owner.waiting.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    func call(_ action: String, node: String, target: String, path: String) async throws -> JobReply? {
+        let id = UUID().uuidString
+        let body: [String: Any] = ["action": action, "host": node, "jobid": 1, "context": [String: Any](), "keystone_token": NSNull(),
+                                   "backup_target": ["id": target, "type": "s3", "filesystem_export_mount_path": path, "filesystem_export": NSNull(),
+                                                     "nfs_mount_opts": NSNull(), "secret_ref": NSNull(), "status": "available"] as [String: Any]]
+        let bytes = Array(try JSONSerialization.data(withJSONObject: body))
+        return await withCheckedContinuation { (c: CheckedContinuation<JobReply?, Never>) in
+            waiting.withLock { $0[id] = c }
+            Task {
+                do {
+                    try await client.publish(.init(routingKey: "dms.\(node)", body: bytes,
+                                                   properties: .init(contentType: "application/json", correlationID: id, replyTo: queue,
+                                                                     timestamp: UInt64(Date().timeIntervalSince1970))))
+                } catch {
+                    if let c = waiting.withLock({ $0.removeValue(forKey: id) }) { c.resume(returning: nil) }
+                }
+            }
+        }
+    }
+}
+
+enum JobBusBench {
+    static func run(url: String, repo: String, cycles: Int) async throws {
+        print("== job bus end to end (dms-agent process, broker, bindfs fake s3vaultfuse)")
+        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+        let root = "/tmp/dms-bench/jobbus-\(getpid())"
+        _ = shell("rm -rf \(root) && mkdir -p \(root)/pid \(root)/mnt")
+        for i in 0..<2_000 { try "\(4_100_000 + i)\n".write(toFile: "\(root)/pid/stale-\(i).pid", atomically: false, encoding: .utf8) }
+        try "FAKE_DELAY=1\n".write(toFile: root + "/global.env", atomically: true, encoding: .utf8)
+        let node = "bench-\(getpid())"
+        let fuse = repo + "/scripts/fake-s3vaultfuse"
+
+        // The fuse alone, for reference.
+        var alone = Samples()
+        try FileManager.default.createDirectory(atPath: root + "/mnt/alone", withIntermediateDirectories: true)
+        for _ in 0..<30 {
+            let start = now()
+            let pid = spawn(fuse, [], env: ["PATH=/usr/bin:/bin", "vault_data_directory=\(root)/mnt/alone"])
+            _ = waitForFUSEMount(root + "/mnt/alone")
+            alone.add(now() - start)
+            umount2(root + "/mnt/alone", 0)
+            reap(pid)
+        }
+
+        let start = now()
+        let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", root + "/pid", "--mount-base", root + "/mnt",
+                                        "--log-dir", root + "/log", "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--log-file", root + "/agent.log",
+                                        "--s3-env-file", root + "/global.env", "--workers", "16"],
+                          env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"])
+        var consuming = false
+        while now() - start < 30_000 {
+            if let log = try? String(contentsOfFile: root + "/agent.log", encoding: .utf8), log.contains("consuming") { consuming = true; break }
+            usleep(1000)
+        }
+        let startup = now() - start
+        guard consuming else { print("agent did not start"); kill(agent, SIGKILL); return }
+        let requester = try await BenchRequester(url: url)
+
+        // Sequential mount+unmount cycles over 50 targets.
+        var mounts = Samples(), unmounts = Samples()
+        let seqStart = now()
+        for i in 0..<cycles {
+            let t = "t\(i % 50)", path = "\(root)/mnt/t\(i % 50)"
+            var s = now()
+            _ = try await requester.call("mount", node: node, target: t, path: path)
+            mounts.add(now() - s)
+            s = now()
+            _ = try await requester.call("unmount", node: node, target: t, path: path)
+            unmounts.add(now() - s)
+        }
+        let seqRate = Double(cycles) / ((now() - seqStart) / 1000)
+
+        // 10 clients in parallel, each on its own targets.
+        let parallelStart = now()
+        let perClient = max(1, cycles / 10)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<10 {
+                group.addTask {
+                    for i in 0..<perClient {
+                        let t = "p\(c)-\(i % 5)", path = "\(root)/mnt/p\(c)-\(i % 5)"
+                        _ = try await requester.call("mount", node: node, target: t, path: path)
+                        _ = try await requester.call("unmount", node: node, target: t, path: path)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let parallelRate = Double(perClient * 10) / ((now() - parallelStart) / 1000)
+
+        // Head of line: an unrelated mount while three 1 s mounts are in flight.
+        var hol = Samples()
+        for round in 0..<5 {
+            let slow = (0..<3).map { i in Task { try await requester.call("mount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)") } }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            let s = now()
+            _ = try await requester.call("mount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
+            hol.add(now() - s)
+            for task in slow { _ = try await task.value }
+            for i in 0..<3 { _ = try await requester.call("unmount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)") }
+            _ = try await requester.call("unmount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
+        }
+        let agentRSS = rssKB(pid: agent)
+        kill(agent, SIGTERM)
+        reap(agent)
+
+        line("fuse alone: spawn → mounted", alone.summary)
+        line("mount reply latency", mounts.summary)
+        line("  beyond the fuse's own readiness (p50)", String(format: "%.2f ms  (goal < 3 ms)", mounts.p50 - alone.p50))
+        line("unmount reply latency", unmounts.summary + "  (goal p50 < 3 ms)")
+        line("mount+unmount cycles, sequential", String(format: "%.0f cycles/s", seqRate))
+        line("mount+unmount cycles, 10 clients", String(format: "%.0f cycles/s  (goal ≥ 400)", parallelRate))
+        line("unrelated mount while 3 slow mounts run", hol.summary)
+        line("  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
+        line("start → consuming with 2,000 stale PID files", String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
+        line("agent RSS after the run", "\(agentRSS / 1024) MB  (goal < 25 MB)")
+        _ = shell("rm -rf \(root)")
+    }
+}
