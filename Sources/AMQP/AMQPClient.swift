@@ -29,11 +29,13 @@ public final class AMQPClient: Sendable {
         var closed = false
         var startWaiter: CheckedContinuation<Void, Error>?
         var lastError: AMQPError?
+        /// The I/O thread has been woken and not yet drained: no need to write the eventfd again.
+        var wakePending = false
     }
 
     enum Command {
         case publish(PendingPublish)
-        case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>)
+        case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>?)
         case cancelConsumer(CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
     }
@@ -127,10 +129,14 @@ public final class AMQPClient: Sendable {
     @discardableResult
     public func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome { await settle(delivery, .reject(requeue: requeue)) }
 
+    /// Queues the settlement for the I/O thread without waiting for it: a delivery of the current
+    /// connection is `.settled` (should that connection die before the frame leaves, the broker
+    /// redelivers, exactly as for any unacked message); one of an earlier connection is `.staleDelivery`.
     private func settle(_ delivery: AMQPDelivery, _ kind: SettleKind) async -> SettleOutcome {
-        await withCheckedContinuation { (continuation: CheckedContinuation<SettleOutcome, Never>) in
-            enqueue(.settle(tag: delivery.deliveryTag, generation: delivery.generation, kind: kind, continuation))
-        }
+        let current = shared.withLock { $0.connected && $0.generation == delivery.generation && !$0.closed }
+        guard current else { return .staleDelivery }
+        enqueue(.settle(tag: delivery.deliveryTag, generation: delivery.generation, kind: kind, nil))
+        return .settled
     }
 
     /// Cancels the consumer (no new deliveries; unacked ones can still be settled) and finishes `deliveries`.
@@ -159,19 +165,23 @@ public final class AMQPClient: Sendable {
     public var redeliveryCount: Int { shared.withLock { $0.redeliveries } }
 
     func enqueue(_ command: Command) {
+        var needsWake = false
         let rejected = shared.withLock { s -> Bool in
             if s.closed { return true }
             s.commands.append(command)
+            needsWake = !s.wakePending
+            s.wakePending = true
             return false
         }
         if rejected {
             switch command {
             case .publish(let p): p.continuation.resume(throwing: AMQPError(.closed, "The AMQP client is closed"))
-            case .settle(_, _, _, let c): c.resume(returning: .staleDelivery)
+            case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
             }
             return
         }
+        guard needsWake else { return }
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }

@@ -21,6 +21,11 @@ final class IOLoop {
     var closing: CheckedContinuation<Void, Never>?
     var everConnected = false
     var stopped = false
+    /// Delivery tags of this connection not yet settled, in delivery order (`outstandingHead` is the first).
+    var outstanding: [UInt64] = []
+    var outstandingHead = 0
+    /// Tags settled out of order (individually), not yet passed by the in-order prefix.
+    var settledAhead: Set<UInt64> = []
 
     init(client: AMQPClient) {
         self.client = client
@@ -114,6 +119,9 @@ final class IOLoop {
         Connector.destroy(conn, graceful: false)
         connection = nil
         consumerTag = nil
+        outstanding.removeAll()
+        outstandingHead = 0
+        settledAhead.removeAll()
         client.shared.withLock { s in s.connected = false; s.lastError = error }
         // Nothing was confirmed for these: publish them again on the next connection.
         outbox.insert(contentsOf: unconfirmed.map(\.publish), at: 0)
@@ -127,9 +135,11 @@ final class IOLoop {
         var one: UInt64 = 0
         _ = read(client.wakeFD, &one, 8)
         let commands = client.shared.withLock { s -> [AMQPClient.Command] in
+            s.wakePending = false
             defer { s.commands.removeAll(keepingCapacity: true) }
             return s.commands
         }
+        var acks: Set<UInt64> = []
         for command in commands {
             switch command {
             case .publish(let p):
@@ -137,19 +147,23 @@ final class IOLoop {
             case .settle(let tag, let gen, let kind, let continuation):
                 guard let conn = connection, gen == generation else {
                     logger.notice("settle of a delivery from an earlier connection dropped; the broker redelivers it", metadata: ["amqp.delivery_tag": "\(tag)"])
-                    continuation.resume(returning: .staleDelivery)
+                    continuation?.resume(returning: .staleDelivery)
                     continue
                 }
                 let rc: Int32
                 switch kind {
+                case .ack where continuation == nil:
+                    acks.insert(tag)  // sent below, coalesced
+                    continue
                 case .ack: rc = amqp_basic_ack(conn, consumeChannel, tag, 0)
                 case .nack(let requeue): rc = amqp_basic_nack(conn, consumeChannel, tag, 0, requeue ? 1 : 0)
                 case .reject(let requeue): rc = amqp_basic_reject(conn, consumeChannel, tag, requeue ? 1 : 0)
                 }
+                settledAhead.insert(tag)
                 if rc == 0 {
-                    continuation.resume(returning: .settled)
+                    continuation?.resume(returning: .settled)
                 } else {
-                    continuation.resume(returning: .staleDelivery)
+                    continuation?.resume(returning: .staleDelivery)
                     connectionLost(AMQPError(.connectionLost, "ack failed", libraryStatus: rc))
                 }
             case .cancelConsumer(let continuation):
@@ -166,7 +180,34 @@ final class IOLoop {
                 closing = continuation
             }
         }
+        if !acks.isEmpty { sendAcks(acks) }
         flushOutbox()
+    }
+
+    /// Acks a batch: the in-order prefix of outstanding tags with one `multiple` ack, the rest one by one
+    /// (so a long-running job holding the oldest tag never keeps later prefetch slots busy). Tags already
+    /// settled individually are no longer outstanding at the broker, so a later `multiple` ack skips them.
+    private func sendAcks(_ acks: Set<UInt64>) {
+        guard let conn = connection else { return }
+        settledAhead.formUnion(acks)
+        var prefixEnd: UInt64?
+        var coveredByPrefix: Set<UInt64> = []
+        while outstandingHead < outstanding.count, settledAhead.contains(outstanding[outstandingHead]) {
+            let tag = outstanding[outstandingHead]
+            settledAhead.remove(tag)
+            if acks.contains(tag) { prefixEnd = tag; coveredByPrefix.insert(tag) }
+            outstandingHead += 1
+        }
+        if outstandingHead > 4096 {
+            outstanding.removeFirst(outstandingHead)
+            outstandingHead = 0
+        }
+        var rc: Int32 = 0
+        if let prefixEnd { rc = amqp_basic_ack(conn, consumeChannel, prefixEnd, 1) }
+        for tag in acks where !coveredByPrefix.contains(tag) && rc == 0 {
+            rc = amqp_basic_ack(conn, consumeChannel, tag, 0)
+        }
+        if rc != 0 { connectionLost(AMQPError(.connectionLost, "ack failed", libraryStatus: rc)) }
     }
 
     private func flushOutbox() {
@@ -250,6 +291,7 @@ final class IOLoop {
             s.deliveries += 1
             if delivery.redelivered { s.redeliveries += 1 }
         }
+        outstanding.append(delivery.deliveryTag)
         client.deliveryContinuation.yield(delivery)
     }
 
@@ -381,7 +423,7 @@ final class IOLoop {
         for command in commands {
             switch command {
             case .publish(let p): p.continuation.resume(throwing: error)
-            case .settle(_, _, _, let c): c.resume(returning: .staleDelivery)
+            case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
             }
         }

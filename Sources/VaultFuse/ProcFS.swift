@@ -8,6 +8,9 @@ enum ProcFS {
         var startTicks: UInt64
     }
 
+    /// Cached: the agent never forks without exec.
+    static let ownPID: Int32 = getpid()
+
     static let clockTicksPerSecond: Double = Double(sysconf(Int32(_SC_CLK_TCK)))
 
     static func readFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {

@@ -356,12 +356,13 @@ public final class S3VaultFuseManager: Sendable {
                 continue
             }
             if tracked(targetID) != nil { continue }
-            if adoptFromPIDFile(targetID, emitStale: true) != nil { loaded += 1 } else if !pidFile(targetID).exists { cleaned += 1 }
+            var removed = false
+            if adoptFromPIDFile(targetID, removedStale: &removed) != nil { loaded += 1 } else if removed { cleaned += 1 }
         }
         // Ours but without a PID file: the agent died between spawn and PID-file write.
         let trackedPIDs = state.withLock { Set($0.processes.values.map(\.pid)) }
         let myUID = getuid()
-        for pid in ProcFS.allPIDs() where pid != getpid() && !trackedPIDs.contains(pid) {
+        for pid in ProcFS.allPIDs() where pid != ProcFS.ownPID && !trackedPIDs.contains(pid) {
             guard ownerUID(of: "/proc/\(pid)") == myUID,
                   let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
                   let path = env["vault_data_directory"], path.hasPrefix(configuration.mountBase + "/"),
@@ -395,15 +396,20 @@ public final class S3VaultFuseManager: Sendable {
 
     /// Reads and proves a PID file. Returns the tracked record if the process is ours; deletes the file
     /// (never signalling its PID) otherwise.
-    private func adoptFromPIDFile(_ targetID: String, emitStale: Bool = true) -> TrackedProcess? {
+    private func adoptFromPIDFile(_ targetID: String) -> TrackedProcess? {
+        var removed = false
+        return adoptFromPIDFile(targetID, removedStale: &removed)
+    }
+
+    private func adoptFromPIDFile(_ targetID: String, removedStale: inout Bool) -> TrackedProcess? {
         let file = pidFile(targetID)
         switch Self.verify(file: file, targetID: targetID, configuration: configuration) {
         case .none:
             return nil
         case .stale(let why):
-            file.remove()
+            removedStale = file.remove()
             logger.notice("removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
-            if emitStale { emit(.staleCleaned(targetID: targetID, path: file.path, detail: why)) }
+            emit(.staleCleaned(targetID: targetID, path: file.path, detail: why))
             return nil
         case .ours(let handle, let mountPath):
             let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: true)
@@ -432,7 +438,7 @@ public final class S3VaultFuseManager: Sendable {
         case .success(let c): contents = c
         }
         let pid = contents.pid
-        guard pid != getpid() else { return .stale("PID \(pid) is the agent itself") }
+        guard pid != ProcFS.ownPID else { return .stale("PID \(pid) is the agent itself") }
         guard case .success(let handle) = ProcessHandle.open(pid: pid, isChild: false) else {
             return .stale("PID \(pid) is not running")
         }

@@ -3,7 +3,7 @@ import Logging
 import VaultFuse
 
 enum ManagerBench {
-    static func run(repo: String, rounds: Int) async throws {
+    static func run(repo: String, url: String, rounds: Int) async throws {
         print("== manager (VaultFuse), fuse = scripts/fake-s3vaultfuse (bindfs)")
         let root = "/tmp/dms-bench/manager-\(getpid())"
         _ = shell("rm -rf \(root)")
@@ -45,9 +45,12 @@ enum ManagerBench {
         manager.shutdown()
 
         // Recovery: 1,000 live processes of ours plus stale files.
+        // The PID directory lives on tmpfs, as /run does in production.
         for total in [1_000, 10_000] {
+            umount2(config.pidDirectory, Int32(MNT_DETACH))
             _ = shell("rm -rf \(config.pidDirectory)")
             try FileManager.default.createDirectory(atPath: config.pidDirectory, withIntermediateDirectories: true)
+            _ = shell("mount -t tmpfs -o size=64m,mode=0755 dms-bench \(config.pidDirectory)")
             var live: [Int32] = []
             for i in 0..<1_000 {
                 let id = "live-\(i)"
@@ -58,17 +61,34 @@ enum ManagerBench {
             for i in 0..<(total - 1_000) {
                 try "\(4_000_000 + i)\n".write(toFile: "\(config.pidDirectory)/stale-\(i).pid", atomically: false, encoding: .utf8)
             }
+            sync()  // the files just written must not be flushed on the clock of the recovery
             let rssBefore = rssKB()
             let recovering = try S3VaultFuseManager(configuration: config, logger: logger)
             let report = await recovering.recover()
             line("recovery of \(total) PID files (1,000 live)", String(format: "%.3f s  loaded=%d cleaned=%d%@", report.seconds, report.loaded, report.cleaned,
                                                                         total == 10_000 ? "  (goal < 0.3 s)" : ""))
-            if total == 1_000 {
-                line("RSS with 1,000 tracked targets", "\(rssKB() / 1024) MB (bench process; \(rssBefore / 1024) MB before)  (goal < 25 MB)")
-            }
             recovering.shutdown()
+            if total == 1_000 {
+                line("bench process RSS with 1,000 tracked targets", "\(rssKB() / 1024) MB (\(rssBefore / 1024) MB before recovery)")
+                // The agent itself: dms-agent run adopting the same 1,000 processes.
+                let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+                let log = root + "/agent-rss.log"
+                let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", "bench-rss-\(getpid())", "--pid-dir", config.pidDirectory,
+                                                "--mount-base", config.mountBase, "--log-dir", config.logDirectory, "--s3vaultfuse-bin", config.binary,
+                                                "--heartbeat-interval", "0", "--log-file", log], env: ["PATH=/usr/bin:/bin"])
+                let start = now()
+                while now() - start < 20_000, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("consuming") ?? false) { usleep(2000) }
+                usleep(300_000)
+                let agentLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                let adopted = agentLog.contains("loaded=1000") ? "1,000 adopted" : "adoption not confirmed"
+                line("dms-agent RSS with 1,000 tracked targets", "\(rssKB(pid: agent) / 1024) MB (\(adopted))  (goal < 25 MB)")
+                kill(agent, SIGTERM)
+                reap(agent)
+                _ = shell("\(agentBinary) status --pid-dir \(config.pidDirectory) --mount-base \(config.mountBase) >/dev/null")
+            }
             for pid in live { kill(pid, SIGKILL); reap(pid) }
         }
+        umount2(config.pidDirectory, Int32(MNT_DETACH))
         _ = shell("rm -rf \(root)")
     }
 }

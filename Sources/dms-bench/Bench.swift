@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dms-bench",
@@ -16,10 +17,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Mount+unmount cycles for the job bus.") var cycles = 300
 
     func run() async throws {
-        if suite == "manager" || suite == "all" { try await ManagerBench.run(repo: repo, rounds: rounds) }
+        if suite == "manager" || suite == "all" { try await ManagerBench.run(repo: repo, url: rabbitmqURL, rounds: rounds) }
         if suite == "amqp" || suite == "all" { try await AMQPBench.run(url: rabbitmqURL, repo: repo, messages: messages, roundTrips: roundTrips) }
         if suite == "jobbus" || suite == "all" { try await JobBusBench.run(url: rabbitmqURL, repo: repo, cycles: cycles) }
     }
 }
 
-await Bench.main()
