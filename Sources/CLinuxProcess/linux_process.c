@@ -72,3 +72,6 @@ out:
 }
 
 int dms_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+#include <malloc.h>
+int dms_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }

@@ -118,6 +118,7 @@ public final class DMSAgent: Service, Sendable {
     }
 
     private func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
+        let started = DispatchTime.now().uptimeNanoseconds
         var log = logger
         log[metadataKey: "target_id"] = "\(request.target?.id ?? "-")"
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
@@ -133,7 +134,8 @@ public final class DMSAgent: Service, Sendable {
         }
         counters.withLock { $0.jobs["\(request.action.rawValue).\(reply.status)", default: 0] += 1 }
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
-                                        "redelivered": "\(delivery.redelivered)"])
+                                        "redelivered": "\(delivery.redelivered)",
+                                        "elapsed_ms": "\(String(format: "%.2f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6))"])
         if await sendReply(reply, to: delivery) {
             await consumer.ack(delivery)
         } else {

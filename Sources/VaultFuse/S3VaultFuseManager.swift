@@ -357,7 +357,7 @@ public final class S3VaultFuseManager: Sendable {
             }
             if tracked(targetID) != nil { continue }
             var removed = false
-            if adoptFromPIDFile(targetID, removedStale: &removed) != nil { loaded += 1 } else if removed { cleaned += 1 }
+            if adoptFromPIDFile(targetID, removedStale: &removed, quiet: true) != nil { loaded += 1 } else if removed { cleaned += 1 }
         }
         // Ours but without a PID file: the agent died between spawn and PID-file write.
         let trackedPIDs = state.withLock { Set($0.processes.values.map(\.pid)) }
@@ -381,6 +381,9 @@ public final class S3VaultFuseManager: Sendable {
             }
         }
         // FUSE mounts below the base that no live process of ours serves.
+        if cleaned > 0 {
+            emit(.staleCleaned(targetID: nil, path: configuration.pidDirectory, detail: "\(cleaned) stale PID files removed at start"))
+        }
         let served = state.withLock { Set($0.processes.values.filter { !$0.handle.hasExited }.map(\.mountPath)) }
         for entry in MountTable.read() where entry.isFUSE && entry.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains(entry.mountPoint) {
             let outcome = await runBlocking { Unmounter.clearStale(entry.mountPoint) }
@@ -401,15 +404,21 @@ public final class S3VaultFuseManager: Sendable {
         return adoptFromPIDFile(targetID, removedStale: &removed)
     }
 
-    private func adoptFromPIDFile(_ targetID: String, removedStale: inout Bool) -> TrackedProcess? {
+    /// `quiet`: recovery reports stale files in one summary instead of one log line and event each
+    /// (a node with thousands of stale files must not flood the log and the broker at start).
+    private func adoptFromPIDFile(_ targetID: String, removedStale: inout Bool, quiet: Bool = false) -> TrackedProcess? {
         let file = pidFile(targetID)
         switch Self.verify(file: file, targetID: targetID, configuration: configuration) {
         case .none:
             return nil
         case .stale(let why):
             removedStale = file.remove()
-            logger.notice("removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
-            emit(.staleCleaned(targetID: targetID, path: file.path, detail: why))
+            if quiet {
+                logger.debug("removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
+            } else {
+                logger.notice("removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
+                emit(.staleCleaned(targetID: targetID, path: file.path, detail: why))
+            }
             return nil
         case .ours(let handle, let mountPath):
             let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: true)

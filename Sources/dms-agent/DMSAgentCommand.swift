@@ -1,5 +1,6 @@
 import AMQP
 import ArgumentParser
+import CLinuxProcess
 import DMS
 import Foundation
 import Logging
@@ -67,6 +68,9 @@ extension DMSAgentCommand {
         var logFile: String?
 
         func run() async throws {
+            // Every blocking wait runs on a short-lived thread; without a cap glibc gives each its own
+            // malloc arena and the resident size of a long-running agent creeps up.
+            dms_limit_malloc_arenas(2)
             let r = try manager.resolver()
             let logger = manager.makeLogger(r, logFile: r.optional(logFile, env: "DMS_LOG_FILE", file: "log_file"))
             let url = r.string(rabbitmqURL, env: "DMS_RABBITMQ_URL", file: "rabbitmq_url", default: "amqp://guest:guest@localhost:5672/")

@@ -57,7 +57,7 @@ enum JobBusBench {
         print("== job bus end to end (dms-agent process, broker, bindfs fake s3vaultfuse)")
         let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
         let root = "/tmp/dms-bench/jobbus-\(getpid())"
-        _ = shell("rm -rf \(root) && mkdir -p \(root)/pid \(root)/mnt")
+        _ = shell("rm -rf \(root) && mkdir -p \(root)/pid \(root)/mnt && mount -t tmpfs -o size=64m dms-bench \(root)/pid")  // /run is tmpfs
         for i in 0..<2_000 { try "\(4_100_000 + i)\n".write(toFile: "\(root)/pid/stale-\(i).pid", atomically: false, encoding: .utf8) }
         try "FAKE_DELAY=1\n".write(toFile: root + "/global.env", atomically: true, encoding: .utf8)
         let node = "bench-\(getpid())"
@@ -146,6 +146,7 @@ enum JobBusBench {
         line("  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
         line("start → consuming with 2,000 stale PID files", String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
         line("agent RSS after the run", "\(agentRSS / 1024) MB  (goal < 25 MB)")
+        umount2(root + "/pid", Int32(MNT_DETACH))
         _ = shell("rm -rf \(root)")
     }
 }

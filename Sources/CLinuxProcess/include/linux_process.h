@@ -25,4 +25,7 @@ int dms_spawn(const char *path, char *const argv[], char *const envp[], int stdo
 /// pipe2(O_CLOEXEC).
 int dms_pipe_cloexec(int fds[2]);
 
+/// mallopt(M_ARENA_MAX, n): glibc malloc.h constants are not visible to Swift.
+int dms_limit_malloc_arenas(int arenas);
+
 #endif
