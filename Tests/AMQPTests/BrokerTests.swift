@@ -142,6 +142,31 @@ struct BrokerRoundTripTests {
         await untrusted.close()
     }
 
+    @Test func hostsAreTriedInOrderAndThePasswordNeverShows() async throws {
+        // the first host refuses connections; the second is the broker
+        let port = URL(string: TestEnv.amqpURL.replacingOccurrences(of: "amqp://", with: "http://"))!.port ?? 5682
+        let failover = try makeClient(url: "amqp://guest:guest@127.0.0.1:1,127.0.0.1:\(port)/")
+        try await failover.start(timeout: 10)
+        #expect(failover.isConnected)
+        await failover.close()
+
+        let passwordFile = "/tmp/dms-test-password-\(UUID().uuidString)"
+        try "not-the-password-\(UUID().uuidString.prefix(6))\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        var config = try AMQPConfiguration(url: "amqp://guest@127.0.0.1:\(port)/")
+        try config.readPassword(fromFile: passwordFile)
+        let secret = config.password
+        #expect(secret.hasPrefix("not-the-password-") && !config.description.contains(secret))
+        let refused = AMQPClient(configuration: config)
+        do {
+            try await refused.start(timeout: 3)
+            Issue.record("a wrong password must not connect")
+        } catch {
+            #expect(!"\(error)".contains(secret), "the password is not in the error: \(error)")
+            #expect("\(error)".contains("ACCESS_REFUSED") || "\(error)".contains("403") || "\(error)".contains("login"))
+        }
+        await refused.close()
+    }
+
     @Test func handlerRunningForThreeHeartbeatsKeepsTheConnection() async throws {
         let queue = unique("slow")
         let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), heartbeat: 1)

@@ -204,3 +204,59 @@ struct JobBusEndToEndTests {
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(5)))
+struct StatusEventTests {
+    @Test func eventsAreOnTheStatusExchangeWithTheirRoutingKeys() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let node = "ev-\(UUID().uuidString.prefix(8).lowercased())"
+        // Subscribe before the agent starts, so node.started is seen too.
+        let queue = "test.events.\(node)"
+        var config = try AMQPConfiguration(url: TestEnv.amqpURL)
+        config.connectionName = "test-events"
+        let listener = AMQPClient(configuration: config,
+                                  topology: .init(exchanges: [.init(name: "trilio_dms.status", type: "topic")],
+                                                  queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)],
+                                                  bindings: [.init(queue: queue, exchange: "trilio_dms.status", routingKey: "\(node).#")]),
+                                  consumer: .init(queue: queue, prefetch: 100))
+        try await listener.start(timeout: 10)
+        let events = EventLog()
+        let collector = Task { for await d in listener.deliveries { events.add(d); await listener.ack(d) } }
+        defer { collector.cancel() }
+
+        let agent = AgentProcess(nodeID: node, box: box)
+        try await agent.start()
+        let requester = try await Requester()
+        defer { Task { await requester.close() } }
+        let mount = try await requester.call(Requester.body(action: "mount", node: node, target: "e1", path: box.mountPath("e1")), node: node)
+        let pid = try #require(mount?.pid)
+        kill(pid, SIGKILL)  // the fuse dies on its own
+        #expect(await eventually { events.keys.contains("\(node).crashed.e1") })
+        let again = try await requester.call(Requester.body(action: "mount", node: node, target: "e1", path: box.mountPath("e1")), node: node)
+        #expect(again?.successMsg == "S3 target mounted successfully at \(box.mountPath("e1"))", "the next mount after a crash works")
+        _ = try await requester.call(Requester.body(action: "unmount", node: node, target: "e1", path: box.mountPath("e1")), node: node)
+        agent.stop()
+        #expect(await eventually { events.keys.contains("\(node).node.stopping") })
+        let keys = events.keys
+        for key in ["\(node).node.started", "\(node).mounted.e1", "\(node).crashed.e1", "\(node).unmounted.e1", "\(node).node.stopping"] {
+            #expect(keys.contains(key), "missing \(key) in \(keys)")
+        }
+        let crashed = try #require(events.bodies.first { $0["event"] as? String == "crashed" })
+        #expect(crashed["target_id"] as? String == "e1" && crashed["pid"] as? Int == Int(pid) && crashed["mount_path"] as? String == box.mountPath("e1"))
+        #expect((crashed["time"] as? String)?.hasSuffix("Z") == true)
+        #expect(MountTable.mount(at: box.mountPath("e1")) == nil)
+        await listener.close()
+    }
+}
+
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var deliveries: [AMQPDelivery] = []
+    func add(_ d: AMQPDelivery) { lock.lock(); deliveries.append(d); lock.unlock() }
+    var keys: [String] { lock.lock(); defer { lock.unlock() }; return deliveries.map(\.routingKey) }
+    var bodies: [[String: Any]] {
+        lock.lock(); defer { lock.unlock() }
+        return deliveries.compactMap { try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any] }
+    }
+}
