@@ -24,6 +24,11 @@ let package = Package(
             pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .target(name: "CLinuxProcess"),
         .target(
             name: "AMQP",
@@ -38,7 +43,7 @@ let package = Package(
         .target(
             name: "DMS",
             dependencies: [
-                "AMQP", "VaultFuse",
+                "AMQP", "VaultFuse", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -18,6 +18,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--secret", action="append", default=[])
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="and this key")
     args = ap.parse_args()
     secrets = {}
     for spec in args.secret:
@@ -54,7 +56,14 @@ def main():
             self.reply(404, '{"error": "not found"}')
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    print("barbican stand-in on http://127.0.0.1:%d" % args.port, flush=True)
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    print("barbican stand-in on %s://127.0.0.1:%d" % (scheme, args.port), flush=True)
     server.serve_forever()
 
 

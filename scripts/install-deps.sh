@@ -2,7 +2,7 @@
 # Installs what the demo, the tests and the benchmark need, from Debian and PyPI; a no-op when present.
 set -euo pipefail
 need=()
-for pkg in librabbitmq-dev rabbitmq-server fuse3 bindfs s3fs openssl procps curl ca-certificates util-linux; do
+for pkg in librabbitmq-dev libcurl4-openssl-dev rabbitmq-server fuse3 bindfs s3fs openssl procps curl ca-certificates util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

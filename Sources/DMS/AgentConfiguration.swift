@@ -24,6 +24,10 @@ public struct AgentConfiguration: Sendable {
     public var s3EnvFile: String?
     /// Barbican HTTP timeout. Default: 30 s.
     public var barbicanTimeout: Double = 30
+    /// Verify Barbican's TLS certificate. Default: true.
+    public var barbicanVerifyTLS: Bool = true
+    /// CA bundle for Barbican, replacing the system's.
+    public var barbicanCABundle: String?
     /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
     public var shutdownGrace: Double = 30
 

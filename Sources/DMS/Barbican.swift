@@ -1,14 +1,20 @@
+import CCurl
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
 /// with the metadata's default content type, both with the keystone token. Nothing read here is logged.
 public struct BarbicanClient: Sendable {
     public var timeout: Double
+    /// Verify the server certificate and host name. Default: true (config key `barbican_ssl_verify`).
+    public var verifyTLS: Bool
+    /// CA bundle replacing the system's (config key `barbican_ca_bundle`).
+    public var caBundle: String?
 
-    public init(timeout: Double = 30) { self.timeout = timeout }
+    public init(timeout: Double = 30, verifyTLS: Bool = true, caBundle: String? = nil) {
+        self.timeout = timeout
+        self.verifyTLS = verifyTLS
+        self.caBundle = caBundle
+    }
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -30,21 +36,34 @@ public struct BarbicanClient: Sendable {
         throw Failure(description: "secret payload is not a JSON object")
     }
 
+    /// libcurl on a thread of its own (it blocks): bounded time, TLS verified unless turned off.
     private func get(_ url: URL, token: String, accept: String) async throws -> Data {
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
-        request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
-        request.setValue(accept, forHTTPHeaderField: "Accept")
-        let session = URLSession(configuration: .ephemeral)
-        defer { session.finishTasksAndInvalidate() }
-        let (data, response): (Data, URLResponse)
-        do {
-            (data, response) = try await session.data(for: request)
-        } catch {
-            throw Failure(description: "GET \(url.path) failed: \(error.localizedDescription)")
+        let urlString = url.absoluteString, ca = caBundle, verify = verifyTLS, seconds = max(1, Int(timeout.rounded(.up)))
+        let path = url.path
+        let result: Result<Data, Failure> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
+                var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
+                defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+                var status = 0
+                var body: UnsafeMutablePointer<CChar>?
+                var length = 0
+                var error = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE))
+                let rc = cHeaders.withUnsafeMutableBufferPointer { h in
+                    dms_http_get(urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body, &length, &error)
+                }
+                defer { free(body) }
+                if rc != 0 {
+                    let detail = String(cString: error)
+                    continuation.resume(returning: .failure(Failure(description: "GET \(path) failed: \(detail.isEmpty ? String(cString: curl_easy_strerror(CURLcode(UInt32(rc)))) : detail)")))
+                } else if !(200..<300).contains(status) {
+                    continuation.resume(returning: .failure(Failure(description: "GET \(path) answered HTTP \(status)")))
+                } else {
+                    continuation.resume(returning: .success(body.map { Data(bytes: $0, count: length) } ?? Data()))
+                }
+            }
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else { throw Failure(description: "GET \(url.path) answered HTTP \(status)") }
-        return data
+        return try result.get()
     }
 
     /// Payload keys → s3vaultfuse environment, as the original server maps them.

@@ -44,7 +44,8 @@ public final class DMSAgent: Service, Sendable {
         publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
         publisher = AMQPClient(configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
         nfs = NFSMounter(commandPrefix: configuration.nfsCommandPrefix)
-        barbican = BarbicanClient(timeout: configuration.barbicanTimeout)
+        barbican = BarbicanClient(timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
+                                  caBundle: configuration.barbicanCABundle)
     }
 
     public var statistics: Counters { counters.withLock { $0 } }

@@ -67,6 +67,12 @@ extension DMSAgentCommand {
         @Option(help: ArgumentHelp("Append logs to this file instead of stderr. Env DMS_LOG_FILE, key log_file.", valueName: "path"))
         var logFile: String?
 
+        @Option(help: ArgumentHelp("CA bundle for Barbican's TLS certificate. Env DMS_BARBICAN_CA_BUNDLE, key barbican_ca_bundle.", valueName: "path"))
+        var barbicanCABundle: String?
+
+        @Option(help: ArgumentHelp("true or false: verify Barbican's certificate. Env DMS_BARBICAN_SSL_VERIFY, key barbican_ssl_verify. Default true.", valueName: "bool"))
+        var barbicanSSLVerify: String?
+
         func run() async throws {
             // Every blocking wait runs on a short-lived thread; without a cap glibc gives each its own
             // malloc arena and the resident size of a long-running agent creeps up.
@@ -85,6 +91,10 @@ extension DMSAgentCommand {
             config.quorumQueue = r.bool(quorumQueue, env: "DMS_QUORUM_QUEUE", file: "rabbit_quorum_queue")
             config.heartbeatInterval = r.double(heartbeatInterval, env: "DMS_HEARTBEAT_INTERVAL", file: "heartbeat_interval", default: 30)
             config.s3EnvFile = r.optional(s3EnvFile, env: "DMS_S3_ENV_FILE", file: "s3vaultfuse_env_file")
+            config.barbicanCABundle = r.optional(barbicanCABundle, env: "DMS_BARBICAN_CA_BUNDLE", file: "barbican_ca_bundle")
+            if let verify = r.optional(barbicanSSLVerify, env: "DMS_BARBICAN_SSL_VERIFY", file: "barbican_ssl_verify") {
+                config.barbicanVerifyTLS = !["0", "false", "no", "off"].contains(verify.lowercased())
+            }
             if let prefix = r.optional(nfsCommandPrefix, env: "DMS_NFS_COMMAND_PREFIX", file: "nfs_command_prefix") {
                 config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
             }

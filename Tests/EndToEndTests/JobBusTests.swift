@@ -260,3 +260,39 @@ final class EventLog: @unchecked Sendable {
         return deliveries.compactMap { try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any] }
     }
 }
+
+@Suite(.timeLimit(.minutes(3)))
+struct BarbicanTLSTests {
+    @Test func barbicanOverTLSIsVerifiedAgainstTheConfiguredCABundle() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let token = "tok-\(UUID().uuidString)"
+        let secretFile = box.root + "/secret.json"
+        try #"{"aws_access_key_id": "AKIATLS", "aws_secret_access_key": "tls-secret", "bucket": "b"}"#.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let port = Int.random(in: 30000...39999)
+        let tls = TestEnv.brokerDir + "/tls"
+        let server = Proc.shell("setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port \(port) --token \(token) --secret s1=\(secretFile) --tls-cert \(tls)/server.pem --tls-key \(tls)/server.key > \(box.root)/barbican.log 2>&1 & echo $!")
+        let serverPID = Int32(server.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { kill(serverPID, SIGTERM) }
+        #expect(await eventually { Proc.shell("curl -sk -o /dev/null https://localhost:\(port)/").status == 0 })
+        let ref = "https://localhost:\(port)/v1/secrets/s1"
+
+        let trusting = AgentProcess(box: box, extraArguments: ["--barbican-ca-bundle", tls + "/ca.pem"])
+        try await trusting.start()
+        let requester = try await Requester()
+        defer { Task { await requester.close() } }
+        let ok = try await requester.call(Requester.body(action: "mount", node: trusting.nodeID, target: "t1", path: box.mountPath("t1"), secretRef: ref, token: token), node: trusting.nodeID)
+        #expect(ok?.status == "success", "\(String(describing: ok))")
+        _ = try await requester.call(Requester.body(action: "unmount", node: trusting.nodeID, target: "t1", path: box.mountPath("t1")), node: trusting.nodeID)
+        trusting.stop()
+
+        // Without the CA bundle the throwaway certificate is refused: verification is on by default.
+        let strict = AgentProcess(box: box)
+        try await strict.start()
+        defer { strict.stop() }
+        let refused = try await requester.call(Requester.body(action: "mount", node: strict.nodeID, target: "t2", path: box.mountPath("t2"), secretRef: ref, token: token), node: strict.nodeID)
+        #expect(refused?.code == .credentialsFailed, "\(String(describing: refused))")
+        #expect(refused?.errorMsg?.lowercased().contains("certificate") == true || refused?.errorMsg?.contains("SSL") == true, "\(refused?.errorMsg ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/t2.pid"))
+    }
+}
