@@ -73,5 +73,6 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
+        .testTarget(name: "ChaosTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
     ]
 )

@@ -16,11 +16,17 @@ import sys
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--token", required=True)
+    ap.add_argument("--token", help="the accepted keystone token (visible in ps: prefer --token-file)")
+    ap.add_argument("--token-file", help="read the accepted keystone token from this file")
     ap.add_argument("--secret", action="append", default=[])
     ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", help="and this key")
     args = ap.parse_args()
+    if args.token_file:
+        with open(args.token_file) as f:
+            args.token = f.read().strip()
+    if not args.token:
+        ap.error("--token or --token-file is required")
     secrets = {}
     for spec in args.secret:
         sid, path = spec.split("=", 1)

@@ -29,7 +29,7 @@ cat > "$D/secret.json" <<JSON
  "region": "us-east-1", "endpoint_url": "$S3", "ssl_verify": "false"}
 JSON
 echo "demo-keystone-token" > "$D/token"
-python3 scripts/barbican-secrets.py --port 9399 --token demo-keystone-token --secret bt-demo="$D/secret.json" > "$D/barbican.log" 2>&1 &
+python3 scripts/barbican-secrets.py --port 9399 --token-file "$D/token" --secret bt-demo="$D/secret.json" > "$D/barbican.log" 2>&1 &
 BARBICAN=$!
 "$BIN" run --rabbitmq-url "$AMQP" --node-id "$NODE" --pid-dir "$D/pid" --mount-base "$D/mnt" --log-dir "$D/log" \
   --s3vaultfuse-bin "$PWD/scripts/s3vaultfuse-s3fs" --heartbeat-interval 0 > "$D/agent.log" 2>&1 &

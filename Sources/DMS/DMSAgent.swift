@@ -138,6 +138,7 @@ public final class DMSAgent: Service, Sendable {
                                         "redelivered": "\(delivery.redelivered)",
                                         "elapsed_ms": "\(String(format: "%.2f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6))"])
         if await sendReply(reply, to: delivery) {
+            Failpoint.hit("after-reply")
             await consumer.ack(delivery)
         } else {
             // Not confirmed: let the broker deliver it again; the job is idempotent.

@@ -156,6 +156,7 @@ public final class S3VaultFuseManager: Sendable {
         env["DMS_TARGET_ID"] = targetID
         let signal = MountChangeSignal()
         let binary = configuration.binary
+        Failpoint.hit("before-spawn")
         let spawned = Spawn.start(path: binary, argv: [binary], environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
                                   stdout: logFD, stderr: logFD, newSession: true)
         let pid: Int32
@@ -173,8 +174,10 @@ public final class S3VaultFuseManager: Sendable {
             if s.spawnedPIDs.count > configuration.spawnedPIDHistory { s.spawnedPIDs.removeFirst(s.spawnedPIDs.count - configuration.spawnedPIDHistory) }
         }
         // The PID file goes down right after the spawn, so an agent crash mid-mount leaves a trace.
+        Failpoint.hit("after-spawn")
         do {
             try pidFile(targetID).write(pid: pid)
+            Failpoint.hit("after-pidfile")
         } catch {
             _ = try? await stopLocked(record, lazyIfBusy: true)
             throw VaultFuseError(.pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped")
