@@ -10,6 +10,7 @@ scripts/broker.sh start
 scripts/s3-server.sh start
 if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scripts/validate-schemas.py; fi
 swift build --build-tests
+scripts/check-deploy.sh
 swift test --skip Disruptive
 swift test --filter Disruptive --no-parallel
 echo "all tests passed"

@@ -20,6 +20,7 @@ public final class DMSAgent: Service, Sendable {
     let nfs: NFSMounter
     let barbican: BarbicanClient
     let counters = Mutex(Counters())
+    let metrics = AgentMetrics()
 
     public struct Counters: Sendable {
         public var jobs: [String: Int] = [:]
@@ -49,19 +50,29 @@ public final class DMSAgent: Service, Sendable {
     }
 
     public var statistics: Counters { counters.withLock { $0 } }
-    public var isReady: Bool { consumer.isConnected }
+    /// Broker connected and consuming (`/readyz`).
+    public var isReady: Bool { consumer.isConnected && consuming.withLock { $0 } }
+    /// The process is up and holds the PID-directory lock (`/healthz`).
+    public var isHealthy: Bool { manager.holdsLock }
+    let consuming = Mutex(false)
+
+    /// Updates the gauges; call right before exporting metrics.
+    public func refreshMetrics() {
+        metrics.refresh(manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount, connected: consumer.isConnected)
+    }
 
     // MARK: Run
 
     public func run() async throws {
         let events = manager.events()
-        let eventTask = Task { for await event in events { await self.publish(event) } }
+        let eventTask = Task { for await event in events { self.metrics.event(event); await self.publish(event) } }
         let report = await manager.recover()
         try await publisher.start()
         await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
                                        detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(String(format: "%.3f", report.seconds)) s",
                                        stats: manager.stats()))
         try await consumer.start()
+        consuming.withLock { $0 = true }
         logger.info("consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
         let heartbeat = Task {
             guard configuration.heartbeatInterval > 0 else { return }
@@ -76,6 +87,7 @@ public final class DMSAgent: Service, Sendable {
         } onGracefulShutdown: {
             Task { await self.consumer.stopConsuming() }
         }
+        consuming.withLock { $0 = false }
         logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
         let drained = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.scheduler.waitUntilIdle(); return true }
@@ -97,6 +109,7 @@ public final class DMSAgent: Service, Sendable {
     // MARK: Dispatch
 
     func dispatch(_ delivery: AMQPDelivery) {
+        metrics.delivery(redelivered: delivery.redelivered)
         switch RequestParser.parse(delivery.body) {
         case .failure(let error):
             Task { await self.refuse(delivery, error) }
@@ -116,10 +129,12 @@ public final class DMSAgent: Service, Sendable {
         _ = await sendReply(reply, to: delivery)
         await consumer.reject(delivery, requeue: false)
         counters.withLock { $0.deadLettered += 1; $0.jobs["invalid.error", default: 0] += 1 }
+        metrics.deadLettered()
     }
 
     private func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
         let started = DispatchTime.now().uptimeNanoseconds
+        let token = metrics.jobStarted()
         var log = logger
         log[metadataKey: "target_id"] = "\(request.target?.id ?? "-")"
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
@@ -128,12 +143,14 @@ public final class DMSAgent: Service, Sendable {
         if let sent = delivery.properties.timestamp, Double(sent) + configuration.maxRequestAge < Date().timeIntervalSince1970 {
             reply = errorReply(request, .expired, "Request expired: sent \(Int(Date().timeIntervalSince1970) - Int(sent)) s ago, limit \(Int(configuration.maxRequestAge)) s; not executed")
             counters.withLock { $0.expired += 1 }
+            metrics.expired()
         } else if request.host != configuration.nodeID {
             reply = errorReply(request, .wrongHost, "Request for host \(request.host.prefix(128).debugDescription) reached node \(configuration.nodeID); not executed")
         } else {
             reply = await execute(request, log: log)
         }
         counters.withLock { $0.jobs["\(request.action.rawValue).\(reply.status)", default: 0] += 1 }
+        metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
                                         "redelivered": "\(delivery.redelivered)",
                                         "elapsed_ms": "\(String(format: "%.2f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6))"])

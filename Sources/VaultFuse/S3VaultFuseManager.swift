@@ -44,6 +44,9 @@ public final class S3VaultFuseManager: Sendable {
 
     deinit { shutdown() }
 
+    /// True until `shutdown`: this manager holds the PID-directory lock.
+    public var holdsLock: Bool { !isShutDown.load(ordering: .sequentiallyConsistent) }
+
     /// Releases the PID-directory lock and stops watching. Never kills: processes outlive the manager.
     public func shutdown() {
         guard !isShutDown.exchange(true, ordering: .sequentiallyConsistent) else { return }

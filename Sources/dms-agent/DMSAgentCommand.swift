@@ -4,6 +4,8 @@ import CLinuxProcess
 import DMS
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import VaultFuse
 
@@ -67,6 +69,9 @@ extension DMSAgentCommand {
         @Option(help: ArgumentHelp("Append logs to this file instead of stderr. Env DMS_LOG_FILE, key log_file.", valueName: "path"))
         var logFile: String?
 
+        @Option(help: ArgumentHelp("host:port for /metrics, /healthz and /readyz; 'none' turns it off. Env DMS_METRICS_LISTEN, key metrics_listen. Default 127.0.0.1:9464.", valueName: "addr"))
+        var metricsListen: String?
+
         @Option(help: ArgumentHelp("CA bundle for Barbican's TLS certificate. Env DMS_BARBICAN_CA_BUNDLE, key barbican_ca_bundle.", valueName: "path"))
         var barbicanCABundle: String?
 
@@ -106,6 +111,19 @@ extension DMSAgentCommand {
             } catch let error as VaultFuseError {
                 logger.critical("cannot start", metadata: ["error": "\(error.message)"])
                 throw ExitCode(3)
+            }
+            let listen = r.string(metricsListen, env: "DMS_METRICS_LISTEN", file: "metrics_listen", default: "127.0.0.1:9464")
+            if listen != "none" {
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                do {
+                    let server = try HealthServer(address: listen, registry: registry, agent: agent)
+                    server.start()
+                    logger.info("metrics and health endpoints", metadata: ["listen": "\(listen.split(separator: ":").dropLast().joined(separator: ":")):\(server.port)"])
+                } catch {
+                    logger.critical("cannot serve metrics", metadata: ["error": "\(error)"])
+                    throw ExitCode(5)
+                }
             }
             let group = ServiceGroup(configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {

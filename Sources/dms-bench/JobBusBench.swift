@@ -77,7 +77,7 @@ enum JobBusBench {
 
         let start = now()
         let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", root + "/pid", "--mount-base", root + "/mnt",
-                                        "--log-dir", root + "/log", "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--log-file", root + "/agent.log",
+                                        "--log-dir", root + "/log", "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--metrics-listen", "127.0.0.1:0", "--log-file", root + "/agent.log",
                                         "--s3-env-file", root + "/global.env", "--workers", "16"],
                           env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"])
         var consuming = false

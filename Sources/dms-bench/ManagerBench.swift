@@ -75,7 +75,7 @@ enum ManagerBench {
                 let log = root + "/agent-rss.log"
                 let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", "bench-rss-\(getpid())", "--pid-dir", config.pidDirectory,
                                                 "--mount-base", config.mountBase, "--log-dir", config.logDirectory, "--s3vaultfuse-bin", config.binary,
-                                                "--heartbeat-interval", "0", "--log-file", log], env: ["PATH=/usr/bin:/bin"])
+                                                "--heartbeat-interval", "0", "--metrics-listen", "127.0.0.1:0", "--log-file", log], env: ["PATH=/usr/bin:/bin"])
                 let start = now()
                 while now() - start < 20_000, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("consuming") ?? false) { usleep(2000) }
                 usleep(300_000)

@@ -23,7 +23,7 @@ public final class AgentProcess: @unchecked Sendable {
         self.logPath = box.root + "/agent.log"
         arguments = ["run", "--rabbitmq-url", TestEnv.amqpURL, "--node-id", nodeID, "--pid-dir", box.pidDir, "--mount-base", box.mountBase,
                      "--log-dir", box.logDir, "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--kill-timeout", "3",
-                     "--mount-timeout", "20"] + extraArguments
+                     "--mount-timeout", "20", "--metrics-listen", "127.0.0.1:0"] + extraArguments
         environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "DMS_RABBITMQ_URL=\(TestEnv.amqpURL)"] + extraEnvironment
     }
 
@@ -65,6 +65,24 @@ public final class AgentProcess: @unchecked Sendable {
         guard pid > 0 else { return }
         signal(SIGTERM)
         wait()
+    }
+
+    /// The port of /metrics, /healthz and /readyz, from the agent's log.
+    public var metricsPort: Int? {
+        for line in logLines().reversed() where line.contains("metrics and health endpoints") {
+            if let range = line.range(of: #"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+"#, options: .regularExpression) {
+                return Int(line[range].split(separator: ":").last ?? "")
+            }
+        }
+        return nil
+    }
+
+    /// GET on the agent's health server: (status code, body).
+    public func http(_ path: String) -> (Int, String) {
+        guard let port = metricsPort else { return (0, "no metrics port") }
+        let out = Proc.shell("curl -s -m 5 -w '\\n%{http_code}' http://127.0.0.1:\(port)\(path)").output
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     public func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

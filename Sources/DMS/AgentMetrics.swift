@@ -1,0 +1,54 @@
+import Foundation
+import Metrics
+import Synchronization
+import VaultFuse
+
+/// The agent's metrics through swift-metrics; whichever backend is bootstrapped (Prometheus in
+/// `dms-agent run`) exports them. Gauges are refreshed when scraped.
+final class AgentMetrics: Sendable {
+    private let inFlight = Mutex<[UInt64: UInt64]>([:])  // job token → start (monotonic ns)
+    private let nextToken = Mutex<UInt64>(0)
+
+    func jobStarted() -> UInt64 {
+        let token = nextToken.withLock { $0 += 1; return $0 }
+        inFlight.withLock { $0[token] = DispatchTime.now().uptimeNanoseconds }
+        return token
+    }
+
+    func jobFinished(_ token: UInt64, action: String, status: String) {
+        guard let start = inFlight.withLock({ $0.removeValue(forKey: token) }) else { return }
+        Counter(label: "dms_jobs_total", dimensions: [("action", action), ("status", status)]).increment()
+        Timer(label: "dms_job_duration_seconds", dimensions: [("action", action)])
+            .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+    }
+
+    func delivery(redelivered: Bool) {
+        Counter(label: "dms_deliveries_total").increment()
+        if redelivered { Counter(label: "dms_deliveries_redelivered_total").increment() }
+    }
+
+    func expired() { Counter(label: "dms_requests_expired_total").increment() }
+    func deadLettered() { Counter(label: "dms_requests_dead_lettered_total").increment() }
+
+    func event(_ event: ManagerEvent) {
+        switch event {
+        case .crashed: Counter(label: "dms_fuse_crashes_total").increment()
+        case .adopted: Counter(label: "dms_fuse_adoptions_total").increment()
+        case .staleCleaned: Counter(label: "dms_stale_cleanups_total").increment()
+        case .mounted, .unmounted: break
+        }
+    }
+
+    /// Sets the gauges from the current state, just before an export.
+    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool) {
+        let stats = manager.stats()
+        Gauge(label: "dms_tracked_processes").record(stats.alive)
+        Gauge(label: "dms_fuse_mounts").record(stats.processes.filter(\.mounted).count)
+        Gauge(label: "dms_broker_reconnects").record(reconnects)
+        Gauge(label: "dms_broker_connected").record(connected ? 1 : 0)
+        let oldest = inFlight.withLock { $0.values.min() }
+        let age = oldest.map { Double(DispatchTime.now().uptimeNanoseconds - $0) / 1e9 } ?? 0
+        Gauge(label: "dms_oldest_in_flight_job_seconds").record(age)
+        Gauge(label: "dms_jobs_in_flight").record(inFlight.withLock { $0.count })
+    }
+}
