@@ -109,7 +109,7 @@ final class IOLoop {
         let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
         let jittered = Double.random(in: delay / 2...delay)
         attempt += 1
-        logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(String(format: "%.2f", jittered))"])
+        logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(Double(Int(jittered * 100)) / 100)"])
         sleepInterruptibly(seconds: jittered)
     }
 

@@ -69,7 +69,7 @@ public final class DMSAgent: Service, Sendable {
         let report = await manager.recover()
         try await publisher.start()
         await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
-                                       detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(String(format: "%.3f", report.seconds)) s",
+                                       detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
                                        stats: manager.stats()))
         try await consumer.start()
         consuming.withLock { $0 = true }
@@ -153,7 +153,7 @@ public final class DMSAgent: Service, Sendable {
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
                                         "redelivered": "\(delivery.redelivered)",
-                                        "elapsed_ms": "\(String(format: "%.2f", Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6))"])
+                                        "elapsed_ms": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 10_000) / 100)"])
         if await sendReply(reply, to: delivery) {
             Failpoint.hit("after-reply")
             await consumer.ack(delivery)

@@ -1,27 +1,59 @@
 import Foundation
 
-/// Runs `body` on a thread of its own, so that blocking syscalls (poll, waitid, umount) never occupy
-/// a thread of Swift's cooperative pool. Dispatch's concurrent queues are width-limited on Linux,
-/// which would let a few slow mounts starve every other target.
+/// Threads for blocking syscalls (poll, waitid, umount), so they never occupy a thread of Swift's
+/// cooperative pool. Dispatch's concurrent queues are width-limited on Linux, which would let a few slow
+/// mounts starve every other target; here every waiting operation gets a thread of its own, and idle
+/// threads are kept for reuse (a fresh thread per operation costs a clone and a cold wake-up).
+final class BlockingThreads: @unchecked Sendable {
+    static let shared = BlockingThreads()
+
+    private let condition = NSCondition()
+    private var queue: [() -> Void] = []
+    private var idle = 0
+    /// Idle threads beyond this many exit.
+    private let keepIdle = 16
+
+    func submit(_ work: @escaping () -> Void) {
+        condition.lock()
+        queue.append(work)
+        let spawn = idle < queue.count
+        if !spawn { condition.signal() }
+        condition.unlock()
+        if spawn {
+            let thread = Thread { [self] in loop() }
+            thread.name = "vaultfuse.blocking"
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while queue.isEmpty {
+                if idle >= keepIdle { condition.unlock(); return }
+                idle += 1
+                let woke = condition.wait(until: Date().addingTimeInterval(60))
+                idle -= 1
+                if !woke && queue.isEmpty { condition.unlock(); return }
+            }
+            let work = queue.removeFirst()
+            condition.unlock()
+            work()
+            condition.lock()
+        }
+    }
+}
+
 func runBlocking<T: Sendable>(_ name: String = "vaultfuse.blocking", _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-        let thread = Thread {
-            continuation.resume(with: Result { try body() })
-        }
-        thread.name = name
-        thread.stackSize = 256 * 1024
-        thread.start()
+        BlockingThreads.shared.submit { continuation.resume(with: Result { try body() }) }
     }
 }
 
 func runBlocking<T: Sendable>(_ name: String = "vaultfuse.blocking", _ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-        let thread = Thread {
-            continuation.resume(returning: body())
-        }
-        thread.name = name
-        thread.stackSize = 256 * 1024
-        thread.start()
+        BlockingThreads.shared.submit { continuation.resume(returning: body()) }
     }
 }
 

@@ -1,3 +1,4 @@
+import DMS
 import Foundation
 import Logging
 import Synchronization
@@ -57,12 +58,5 @@ struct AgentLogHandler: LogHandler {
         }
     }
 
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var tm = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1_000_000)
-    }
+    static func timestamp() -> String { rfc3339(Date()) }
 }
