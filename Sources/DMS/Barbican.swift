@@ -54,7 +54,7 @@ public struct BarbicanClient: Sendable {
                 }
                 defer { free(body) }
                 if rc != 0 {
-                    let detail = String(cString: error)
+                    let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     continuation.resume(returning: .failure(Failure(description: "GET \(path) failed: \(detail.isEmpty ? String(cString: curl_easy_strerror(CURLcode(UInt32(rc)))) : detail)")))
                 } else if !(200..<300).contains(status) {
                     continuation.resume(returning: .failure(Failure(description: "GET \(path) answered HTTP \(status)")))

@@ -54,7 +54,38 @@ public enum MountTable {
 
     /// The last (topmost) mount at exactly `path`.
     public static func mount(at path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
-        (entries ?? read()).last { $0.mountPoint == path }
+        if let entries { return entries.last { $0.mountPoint == path } }
+        // Hot path (every readiness wake-up): compare the escaped mount-point field as bytes and build
+        // strings only for the matching line.
+        guard let bytes = ProcFS.readFile("/proc/self/mountinfo", limit: 64 << 20) else { return nil }
+        let wanted = escape(path)
+        var found: ArraySlice<UInt8>?
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            var field = 0, start = line.startIndex, i = line.startIndex
+            while i < line.endIndex, field < 4 {
+                if line[i] == UInt8(ascii: " ") { field += 1; start = i + 1 }
+                i += 1
+            }
+            var end = start
+            while end < line.endIndex, line[end] != UInt8(ascii: " ") { end += 1 }
+            if field == 4, line[start..<end].elementsEqual(wanted) { found = line }
+        }
+        guard let line = found else { return nil }
+        return parse(Array(line)).first
+    }
+
+    /// mountinfo's escaping of a path (space, tab, newline, backslash as `\ooo`).
+    static func escape(_ path: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for b in path.utf8 {
+            switch b {
+            case 32, 9, 10, 92:
+                out.append(92)
+                out.append(contentsOf: String(b, radix: 8).leftPadded(to: 3).utf8)
+            default: out.append(b)
+            }
+        }
+        return out
     }
 
     public static func fuseMount(at path: String) -> MountEntry? {
@@ -151,4 +182,8 @@ public enum CommandRunner {
         if status & 0x7f == 0 { return (status >> 8) & 0xff }
         return 128 + (status & 0x7f)
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -23,3 +23,14 @@ struct MountInfoParsingTests {
         #expect(throws: VaultFuseError.self) { try MountPathPolicy.normalize("/basement/a", base: "/base") }
     }
 }
+
+struct MountLookupTests {
+    @Test func escapesLikeMountinfo() {
+        #expect(MountTable.escape("/a b\\c") == Array("/a\\040b\\134c".utf8))
+    }
+
+    @Test func findsARealMountByItsPath() {
+        #expect(MountTable.mount(at: "/proc")?.fsType == "proc")
+        #expect(MountTable.mount(at: "/proc/nonexistent-mount") == nil)
+    }
+}
