@@ -249,15 +249,19 @@ public final class S3VaultFuseManager: Sendable {
         let path = record.mountPath
         let handle = record.handle
         let result: Result<Void, VaultFuseError> = await runBlocking {
-            let unmount = MountTable.mount(at: path) != nil ? Unmounter.unmount(path) : .notMounted
+            // umount(2) itself says whether anything was mounted (EINVAL): no mount-table read needed.
+            let unmount = Unmounter.unmount(path)
             var graceMS = Int32(grace * 1000)
+            var mountMayRemain = false
             switch unmount {
             case .busy:
                 if !lazyIfBusy { return .failure(VaultFuseError(.unmountBusy, "Unmount failed: \(path) is busy")) }
                 _ = Unmounter.unmount(path, lazy: true)
             case .notMounted:
                 graceMS = 0  // nothing to flush: no reason to wait before SIGTERM
-            case .unmounted, .failed:
+            case .failed:
+                mountMayRemain = true
+            case .unmounted:
                 break
             }
             if !handle.waitForExit(timeoutMilliseconds: graceMS) {
@@ -266,10 +270,11 @@ public final class S3VaultFuseManager: Sendable {
                     handle.signal(SIGKILL)
                     _ = handle.waitForExit(timeoutMilliseconds: 5000)
                 }
+                mountMayRemain = true
             }
             handle.reap()
-            // After a SIGKILL (or a server that died) the mount stays ENOTCONN: never leave it behind.
-            if MountTable.mount(at: path) != nil { _ = Unmounter.clearStale(path) }
+            // After a signal (or a failed unmount) the mount may stay ENOTCONN: never leave it behind.
+            if mountMayRemain, MountTable.mount(at: path) != nil { _ = Unmounter.clearStale(path) }
             return .success(())
         }
         if case .failure(let error) = result {

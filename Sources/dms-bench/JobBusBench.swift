@@ -66,7 +66,7 @@ enum JobBusBench {
         // The fuse alone, for reference.
         var alone = Samples()
         try FileManager.default.createDirectory(atPath: root + "/mnt/alone", withIntermediateDirectories: true)
-        for _ in 0..<30 {
+        for _ in 0..<100 {
             let start = now()
             let pid = spawn(fuse, [], env: ["PATH=/usr/bin:/bin", "vault_data_directory=\(root)/mnt/alone"])
             _ = waitForFUSEMount(root + "/mnt/alone")
@@ -74,6 +74,30 @@ enum JobBusBench {
             umount2(root + "/mnt/alone", 0)
             reap(pid)
         }
+
+        // The fuse alone, 10 loops in parallel: the ceiling for cycles/s on this machine without any agent.
+        let aloneParallelStart = now()
+        let perLoop = 30
+        await withTaskGroup(of: Void.self) { group in
+            for c in 0..<10 {
+                group.addTask {
+                    let path = "\(root)/mnt/alone-\(c)"
+                    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                    for _ in 0..<perLoop {
+                        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                            Thread.detachNewThread {
+                                let pid = spawn(fuse, [], env: ["PATH=/usr/bin:/bin", "vault_data_directory=\(path)"])
+                                _ = waitForFUSEMount(path)
+                                umount2(path, 0)
+                                reap(pid)
+                                done.resume()
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let aloneParallelRate = Double(perLoop * 10) / ((now() - aloneParallelStart) / 1000)
 
         let start = now()
         let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", root + "/pid", "--mount-base", root + "/mnt",
@@ -142,6 +166,7 @@ enum JobBusBench {
         line("unmount reply latency", unmounts.summary + "  (goal p50 < 3 ms)")
         line("mount+unmount cycles, sequential", String(format: "%.0f cycles/s", seqRate))
         line("mount+unmount cycles, 10 clients", String(format: "%.0f cycles/s  (goal ≥ 400)", parallelRate))
+        line("  the fuse alone, 10 loops, no agent or broker", String(format: "%.0f cycles/s (this machine's ceiling)", aloneParallelRate))
         line("unrelated mount while 3 slow mounts run", hol.summary)
         line("  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
         line("start → consuming with 2,000 stale PID files", String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
