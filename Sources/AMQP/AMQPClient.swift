@@ -17,6 +17,8 @@ public final class AMQPClient: Sendable {
     let shared = Mutex(Shared())
     let wakeFD: Int32
     let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
+    /// Monotonic ns by which the I/O thread promised to come round again (refreshed every turn).
+    let ioDeadline = Atomic<UInt64>(0)
 
     struct Shared {
         var commands: [Command] = []
@@ -159,6 +161,17 @@ public final class AMQPClient: Sendable {
     }
 
     public var isConnected: Bool { shared.withLock { $0.connected } }
+
+    /// Seconds the I/O thread is overdue (0 while it turns normally, or before start / after close).
+    /// rabbitmq-c 0.11 can block inside a publish when the broker blocks the TCP connection (#519, #780);
+    /// an application that sees this grow past a minute should restart rather than wait forever.
+    public var ioStallSeconds: Double {
+        let deadline = ioDeadline.load(ordering: .relaxed)
+        let running = shared.withLock { $0.started && !$0.closed }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard running, deadline > 0, now > deadline else { return 0 }
+        return Double(now - deadline) / 1e9
+    }
     /// Connections made after the first one.
     public var reconnectCount: Int { shared.withLock { $0.reconnects } }
     public var deliveryCount: Int { shared.withLock { $0.deliveries } }

@@ -35,6 +35,10 @@ final class IOLoop {
 
     func run() {
         while closing == nil && !stopped {
+            // Every blocking step below is bounded by this (connect and RPC timeouts, backoff, poll).
+            let config = client.configuration
+            let bound = config.connectTimeout * 3 * Double(max(1, config.endpoints.count)) + config.reconnectMaxDelay + Double(max(config.heartbeat, 1)) * 2
+            client.ioDeadline.store(DispatchTime.now().uptimeNanoseconds + UInt64(bound * 1e9), ordering: .relaxed)
             if connection == nil {
                 connectOnce()
                 continue
@@ -48,6 +52,7 @@ final class IOLoop {
             waitForActivity()
         }
         shutDown()
+        client.ioDeadline.store(0, ordering: .relaxed)
     }
 
     // MARK: Connection

@@ -82,6 +82,19 @@ public final class DMSAgent: Service, Sendable {
                 await self.publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: self.manager.stats()))
             }
         }
+        let watchdog = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 5_000_000_000)
+                let stall = max(self.consumer.ioStallSeconds, self.publisher.ioStallSeconds)
+                if stall > 0 {
+                    // Crash-only: every fuse keeps running and the next agent adopts it; waiting on a wedged
+                    // rabbitmq-c call would leave the node deaf forever.
+                    self.logger.critical("AMQP I/O thread blocked; exiting so the supervisor restarts the agent", metadata: ["overdue_s": "\(stall)"])
+                    exit(70)
+                }
+            }
+        }
+        defer { watchdog.cancel() }
         await withGracefulShutdownHandler {
             for await delivery in consumer.deliveries { dispatch(delivery) }
         } onGracefulShutdown: {

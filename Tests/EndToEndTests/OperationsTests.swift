@@ -59,3 +59,33 @@ struct DisruptiveOperationsTests {
         #expect(agent.http("/metrics").1.contains("dms_broker_reconnects"))
     }
 }
+
+@Suite(.timeLimit(.minutes(3)))
+struct ConfigurationPrecedenceTests {
+    /// options > environment > config file > defaults, checked through `dms-agent status --json`, which
+    /// reports the PID directory and mount base it resolved.
+    @Test func optionBeatsEnvironmentBeatsFile() throws {
+        let box = TestEnv.makeSandbox()
+        let ini = box.root + "/server.conf"
+        try """
+        [DEFAULT]
+        mount_base_path = /tmp/dms-test/from-default-section
+        [server]
+        pid_dir = \(box.root)/pid-from-file
+        mount_base_path = \(box.root)/mnt-from-file
+        """.write(toFile: ini, atomically: true, encoding: .utf8)
+        let bin = AgentProcess.binary
+        func status(_ args: String, env: String = "") -> [String: Any] {
+            let out = Proc.shell("\(env) \(bin) status --json --config-file \(ini) \(args)").output
+            return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
+        }
+        var s = status("")
+        #expect(s["pid_directory"] as? String == box.root + "/pid-from-file")
+        #expect(s["mount_base"] as? String == box.root + "/mnt-from-file", "[server] wins over [DEFAULT]")
+        s = status("", env: "DMS_PID_DIR=\(box.root)/pid-from-env")
+        #expect(s["pid_directory"] as? String == box.root + "/pid-from-env")
+        s = status("--pid-dir \(box.root)/pid-from-option", env: "DMS_PID_DIR=\(box.root)/pid-from-env")
+        #expect(s["pid_directory"] as? String == box.root + "/pid-from-option")
+        #expect(Proc.shell("\(bin) status --config-file \(box.root)/missing.conf").status != 0, "a missing config file is an error")
+    }
+}
