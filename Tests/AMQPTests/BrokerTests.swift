@@ -125,6 +125,22 @@ struct BrokerRoundTripTests {
         await client.close()
     }
 
+    @Test func nackRequeuesAndRejectDropsFromAnyTask() async throws {
+        let queue = unique("nack")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
+        try await client.start(timeout: 10)
+        let inbox = Inbox(client)
+        try await client.publish(.init(routingKey: queue, body: [5]))
+        let first = try #require(await inbox.next(timeout: 5))
+        #expect(await Task.detached { await client.nack(first, requeue: true) }.value == .settled)
+        let again = try #require(await inbox.next(timeout: 5))
+        #expect(again.redelivered && again.body == [5])
+        #expect(await Task.detached { await client.reject(again, requeue: false) }.value == .settled)
+        #expect(await inbox.next(timeout: 0.5) == nil)
+        #expect(await eventually { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
+        await client.close()
+    }
+
     @Test func tlsConnectionWithThrowawayCA() async throws {
         let queue = unique("tls")
         let url = "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=\(TestEnv.brokerDir)/tls/ca.pem"

@@ -180,6 +180,28 @@ struct MisbehavingFuseTests {
         #expect(manager.stats().totalTracked == 0)
     }
 
+    @Test func theFuseInheritsOnlyStdioAndTheAgentsDescriptorsStayClosed() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 1, mountTimeout: 1))
+        // an open descriptor of the "agent" without CLOEXEC must not leak either
+        let leaky = open(box.root + "/leaky", O_WRONLY | O_CREAT, 0o600)
+        defer { close(leaky) }
+        let task = Task { try await manager.spawn(targetID: "fds", mountPath: box.mountPath("fds"), environment: ["FAKE_MODE": "never"]) }
+        #expect(await eventually { FileManager.default.fileExists(atPath: box.pidDir + "/fds.pid") })
+        let pid = Int32((try String(contentsOfFile: box.pidDir + "/fds.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))!
+        _ = await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("sleep") == true }
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
+        #expect(fds == [0, 1, 2], "only stdin/stdout/stderr: \(fds)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/0") == "/dev/null")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1") == box.logDir + "/fds.log")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/2") == box.logDir + "/fds.log")
+        let session = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8).split(separator: ")").last!.split(separator: " ")
+        #expect(Int32(session[3]) == pid, "own session (setsid): sid == pid")
+        _ = try? await task.value  // times out and stops it
+        #expect(!Proc.exists(pid))
+    }
+
     @Test func fuseThatNeverMountsTimesOutAndLeavesNothing() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
