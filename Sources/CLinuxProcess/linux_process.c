@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,3 +76,11 @@ int dms_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 #include <malloc.h>
 int dms_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
+
+int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *minor_out) {
+    struct statx st;
+    if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, 0, &st) != 0) return -1;
+    *major_out = st.stx_dev_major;
+    *minor_out = st.stx_dev_minor;
+    return 0;
+}

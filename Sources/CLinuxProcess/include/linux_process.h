@@ -28,4 +28,8 @@ int dms_pipe_cloexec(int fds[2]);
 /// mallopt(M_ARENA_MAX, n): glibc malloc.h constants are not visible to Swift.
 int dms_limit_malloc_arenas(int arenas);
 
+/// statx(AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW) device of a path: never a round trip to a FUSE server
+/// (cached attributes only). 0 on success.
+int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *minor_out);
+
 #endif
