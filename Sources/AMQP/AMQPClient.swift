@@ -90,6 +90,14 @@ public final class AMQPClient: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                 shared.withLock { $0.startWaiter = continuation }
                 thread.start()
+                if Task.isCancelled {
+                    // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
+                    let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                        defer { s.startWaiter = nil }
+                        return s.startWaiter
+                    }
+                    waiter?.resume(throwing: CancellationError())
+                }
                 if let timeout {
                     Thread.detachNewThread { [self] in
                         usleep(UInt32(timeout * 1_000_000))

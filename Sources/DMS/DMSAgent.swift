@@ -67,11 +67,21 @@ public final class DMSAgent: Service, Sendable {
         let events = manager.events()
         let eventTask = Task { for await event in events { self.metrics.event(event); await self.publish(event) } }
         let report = await manager.recover()
-        try await publisher.start()
-        await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
-                                       detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
-                                       stats: manager.stats()))
-        try await consumer.start()
+        do {
+            // A stop requested while the broker is still unreachable must not wait for it.
+            try await cancelWhenGracefulShutdown { try await self.publisher.start() }
+            await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
+                                           detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
+                                           stats: manager.stats()))
+            try await cancelWhenGracefulShutdown { try await self.consumer.start() }
+        } catch is CancellationError {
+            logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
+            eventTask.cancel()
+            await consumer.close()
+            await publisher.close()
+            manager.shutdown()
+            return
+        }
         consuming.withLock { $0 = true }
         logger.info("consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
         let heartbeat = Task {

@@ -89,3 +89,19 @@ struct ConfigurationPrecedenceTests {
         #expect(Proc.shell("\(bin) status --config-file \(box.root)/missing.conf").status != 0, "a missing config file is an error")
     }
 }
+
+@Suite(.timeLimit(.minutes(2)))
+struct StopWithoutBrokerTests {
+    @Test func sigtermWhileTheBrokerIsUnreachableExitsZeroAndLeavesMountsAlone() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", "amqp://guest:guest@127.0.0.1:1/"])
+        try await agent.start(waitForConsuming: false)
+        #expect(await eventually { agent.log().contains("broker unreachable") })
+        let asked = Date()
+        agent.signal(SIGTERM)
+        #expect(agent.wait() == 0, "\(agent.log())")
+        #expect(Date().timeIntervalSince(asked) < 15, "a stop never waits for the broker")
+        #expect(agent.log().contains("stopped before the broker was reached"))
+    }
+}
