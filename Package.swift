@@ -26,11 +26,8 @@ let package = Package(
             pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]
         ),
-        .systemLibrary(
-            name: "CCurl",
-            pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]
-        ),
+        // libcurl's headers at build time (libcurl4-openssl-dev); the library itself is dlopen'ed on first use.
+        .target(name: "CCurl"),
         .target(name: "CLinuxProcess"),
         .target(
             name: "AMQP",

@@ -48,14 +48,14 @@ public struct BarbicanClient: Sendable {
                 var status = 0
                 var body: UnsafeMutablePointer<CChar>?
                 var length = 0
-                var error = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE))
+                var error = [CChar](repeating: 0, count: 256)
                 let rc = cHeaders.withUnsafeMutableBufferPointer { h in
                     dms_http_get(urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body, &length, &error)
                 }
                 defer { free(body) }
                 if rc != 0 {
                     let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    continuation.resume(returning: .failure(Failure(description: "GET \(path) failed: \(detail.isEmpty ? String(cString: curl_easy_strerror(CURLcode(UInt32(rc)))) : detail)")))
+                    continuation.resume(returning: .failure(Failure(description: "GET \(path) failed: \(detail)")))
                 } else if !(200..<300).contains(status) {
                     continuation.resume(returning: .failure(Failure(description: "GET \(path) answered HTTP \(status)")))
                 } else {
