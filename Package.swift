@@ -29,22 +29,23 @@ let package = Package(
         // libcurl's headers at build time (libcurl4-openssl-dev); the library itself is dlopen'ed on first use.
         .target(name: "CCurl"),
         .target(name: "CLinuxProcess"),
+        .target(name: "OSThread", swiftSettings: strict),
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRabbitMQ", "OSThread", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "VaultFuse",
-            dependencies: ["CLinuxProcess", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLinuxProcess", "OSThread", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "DMS",
             dependencies: [
-                "AMQP", "VaultFuse", "CCurl",
+                "AMQP", "VaultFuse", "CCurl", "OSThread",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -52,10 +53,10 @@ let package = Package(
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMS", "AMQP", "VaultFuse", "CLinuxProcess",
+                "DMS", "AMQP", "VaultFuse", "CLinuxProcess", "OSThread",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

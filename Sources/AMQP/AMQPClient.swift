@@ -1,5 +1,8 @@
 import CRabbitMQ
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import OSThread
 import Logging
 import Synchronization
 
@@ -83,13 +86,10 @@ public final class AMQPClient: Sendable {
             return s.started
         }
         precondition(!alreadyStarted, "AMQPClient.start called twice")
-        let thread = Thread { [self] in IOLoop(client: self).run() }
-        thread.name = "amqp.io"
-        thread.stackSize = 1 << 20
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                 shared.withLock { $0.startWaiter = continuation }
-                thread.start()
+                OSThread.detach(name: "amqp.io", stackSize: 1 << 20) { [self] in IOLoop(client: self).run() }
                 if Task.isCancelled {
                     // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
                     let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
@@ -99,7 +99,7 @@ public final class AMQPClient: Sendable {
                     waiter?.resume(throwing: CancellationError())
                 }
                 if let timeout {
-                    Thread.detachNewThread { [self] in
+                    OSThread.detach(name: "amqp.start") { [self] in
                         usleep(UInt32(timeout * 1_000_000))
                         let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
                             defer { s.startWaiter = nil }

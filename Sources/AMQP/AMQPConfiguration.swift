@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// How to reach the broker. Built from an AMQP URI; every field can be changed afterwards.
 public struct AMQPConfiguration: Sendable, CustomStringConvertible {
@@ -49,15 +51,18 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// `rabbit+ssl`. Query options: `heartbeat`, `connection_timeout`, `cafile`, `certfile`, `keyfile`,
     /// `verify` (`verify_none` turns off peer checks).
     public init(url: String) throws(AMQPError) {
-        guard let schemeEnd = url.range(of: "://") else { throw AMQPError(.configuration, "Not an AMQP URL: missing scheme") }
-        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else {
+            throw AMQPError(.configuration, "Not an AMQP URL: missing scheme")
+        }
+        let scheme = url[..<colon].lowercased()
+        let schemeEnd = url.index(colon, offsetBy: 3)
         let secure: Bool
         switch scheme {
         case "amqp", "rabbit", "rabbitmq": secure = false
         case "amqps", "rabbit+ssl", "rabbits": secure = true
         default: throw AMQPError(.configuration, "Unsupported AMQP URL scheme \(scheme.debugDescription)")
         }
-        var rest = url[schemeEnd.upperBound...]
+        var rest = url[schemeEnd...]
         var query = ""
         if let q = rest.firstIndex(of: "?") { query = String(rest[rest.index(after: q)...]); rest = rest[..<q] }
         var path = ""
@@ -112,7 +117,30 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         password = String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
     }
 
-    private static func percentDecoded(_ s: Substring) -> String { String(s).removingPercentEncoding ?? String(s) }
+    /// `%XX` escapes of user, password and vhost; malformed escapes stay as they are.
+    static func percentDecoded(_ s: Substring) -> String {
+        var out: [UInt8] = []
+        let bytes = Array(s.utf8)
+        var i = 0
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 48...57: return b - 48
+            case 65...70: return b - 55
+            case 97...102: return b - 87
+            default: return nil
+            }
+        }
+        while i < bytes.count {
+            if bytes[i] == 37, i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     public var description: String {
         let hosts = endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ",")

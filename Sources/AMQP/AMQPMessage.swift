@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// A value in an AMQP field table (headers, queue arguments).
 public indirect enum AMQPFieldValue: Sendable, Equatable {

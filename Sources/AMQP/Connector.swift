@@ -1,5 +1,7 @@
 import CRabbitMQ
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Opening, setting up and tearing down one rabbitmq-c connection. Called only from the I/O thread.
 enum Connector {

@@ -1,5 +1,7 @@
 import CRabbitMQ
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Owns the C memory behind tables, strings and bodies for the duration of one library call.
 final class CArena {

@@ -1,5 +1,7 @@
 import CRabbitMQ
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 private let consumeChannel: amqp_channel_t = 1

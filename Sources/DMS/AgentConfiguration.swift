@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 import VaultFuse
 
 /// Everything `dms-agent run` needs. Defaults match the existing deployment.
@@ -66,12 +67,12 @@ public struct INIFile: Sendable {
         var section = "DEFAULT"
         var server: [String: String] = [:], defaults: [String: String] = [:]
         for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmed
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
             guard let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimmed
+            let value = line[line.index(after: eq)...].trimmed
             if section == "server" { server[key] = value } else if section == "DEFAULT" { defaults[key] = value }
         }
         values = defaults.merging(server) { _, s in s }

@@ -1,5 +1,5 @@
-import Foundation
-import Metrics
+import CoreMetrics
+import Dispatch
 import Synchronization
 import VaultFuse
 

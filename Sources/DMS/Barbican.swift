@@ -1,5 +1,7 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Glibc
+import OSThread
 
 /// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
 /// with the metadata's default content type, both with the keystone token. Nothing read here is logged.
@@ -20,19 +22,19 @@ public struct BarbicanClient: Sendable {
         public var description: String
     }
 
-    public func fetchPayload(secretRef: String, token: String) async throws -> [String: Any] {
+    public func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue] {
         let base = secretRef.hasSuffix("/") ? String(secretRef.dropLast()) : secretRef
         guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let payloadURL = URL(string: base + "/payload") else {
             throw Failure(description: "secret_ref is not an http(s) URL")
         }
         let metadata = try await get(metaURL, token: token, accept: "application/json")
-        guard let meta = try? JSONSerialization.jsonObject(with: metadata) as? [String: Any] else {
+        guard let meta = (try? JSONValue.parse(Array(metadata)))?.object else {
             throw Failure(description: "secret metadata is not JSON")
         }
-        let contentType = ((meta["content_types"] as? [String: Any])?["default"] as? String) ?? "text/plain"
+        let contentType = meta["content_types"]?.object?["default"]?.string ?? "text/plain"
         let payload = try await get(payloadURL, token: token, accept: contentType)
-        if let object = try? JSONSerialization.jsonObject(with: payload) as? [String: Any] { return object }
+        if let object = (try? JSONValue.parse(Array(payload)))?.object { return object }
         throw Failure(description: "secret payload is not a JSON object")
     }
 
@@ -41,7 +43,7 @@ public struct BarbicanClient: Sendable {
         let urlString = url.absoluteString, ca = caBundle, verify = verifyTLS, seconds = max(1, Int(timeout.rounded(.up)))
         let path = url.path
         let result: Result<Data, Failure> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
+            OSThread.detach(name: "dms.barbican") {
                 let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
                 var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
                 defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
@@ -67,13 +69,16 @@ public struct BarbicanClient: Sendable {
     }
 
     /// Payload keys → s3vaultfuse environment, as the original server maps them.
-    public static func environment(fromPayload payload: [String: Any]) -> [String: String] {
+    public static func environment(fromPayload payload: [String: JSONValue]) -> [String: String] {
         func value(_ keys: String...) -> String? {
             for key in keys {
-                guard let v = payload[key], !(v is NSNull) else { continue }
-                if let b = v as? Bool { return b ? "true" : "false" }
-                if let s = v as? String { return s }
-                if let n = v as? NSNumber { return n.stringValue }
+                switch payload[key] {
+                case .bool(let b)?: return b ? "true" : "false"
+                case .string(let s)?: return s
+                case .int(let i)?: return String(i)
+                case .double(let d)?: return d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : String(d)
+                default: continue
+                }
             }
             return nil
         }
@@ -95,9 +100,9 @@ public struct BarbicanClient: Sendable {
     }
 
     /// The values worth redacting.
-    public static func secrets(in payload: [String: Any]) -> [String] {
+    public static func secrets(in payload: [String: JSONValue]) -> [String] {
         ["aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id", "vault_s3_secret_access_key"]
-            .compactMap { payload[$0] as? String }
+            .compactMap { payload[$0]?.string }
     }
 }
 
@@ -107,11 +112,11 @@ public enum EnvFile {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var env: [String: String] = [:]
         for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmed
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") || line.hasPrefix("[") { continue }
             guard let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimmed
+            var value = line[line.index(after: eq)...].trimmed
             if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" { value = String(value.dropFirst().dropLast()) }
             if !key.isEmpty { env[key] = value }
         }

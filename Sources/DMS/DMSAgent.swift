@@ -1,5 +1,8 @@
 import AMQP
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import OSThread
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -365,6 +368,6 @@ public final class DMSAgent: Service, Sendable {
 /// Blocking helpers (mount(8), umount(8)) run on a thread of their own, never on the cooperative pool.
 func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-        Thread.detachNewThread { c.resume(returning: body()) }
+        OSThread.detach(name: "dms.command") { c.resume(returning: body()) }
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import VaultFuse
 
 /// NFS targets: no process, the mount table is their record.
@@ -21,11 +22,11 @@ public struct NFSMounter: Sendable {
     static let refused: Set<String> = ["exec", "suid", "dev", "remount", "bind", "rbind", "move", "loop", "user", "users", "owner"]
 
     public static func validateOptions(_ raw: String?) -> Result<String, Refusal> {
-        let text = (raw ?? "").trimmingCharacters(in: .whitespaces)
+        let text = (raw ?? "").trimmed
         if text.isEmpty { return .success("defaults") }
         var kept: [String] = []
         for option in text.split(separator: ",", omittingEmptySubsequences: true) {
-            let name = String(option.prefix { $0 != "=" }).trimmingCharacters(in: .whitespaces)
+            let name = String(option.prefix { $0 != "=" }).trimmed
             let value = option.contains("=") ? String(option.drop { $0 != "=" }.dropFirst()) : nil
             if refused.contains(name) { return .failure(Refusal("NFS mount option '\(name)' is not allowed")) }
             guard allowedOptions.contains(name) else { return .failure(Refusal("Unknown NFS mount option '\(name.prefix(64))'")) }
@@ -68,6 +69,6 @@ public struct NFSMounter: Sendable {
         let path = argv[0].hasPrefix("/") ? argv[0] : (["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + argv[0] }.first { access($0, X_OK) == 0 } ?? argv[0])
         var output = ""
         let status = CommandRunner.run(path, Array(argv.dropFirst()), output: &output)
-        return (status, output.trimmingCharacters(in: .whitespacesAndNewlines))
+        return (status, output.trimmed)
     }
 }

@@ -9,7 +9,7 @@ public struct Redactor: Sendable {
 
     public func redact(_ text: String) -> String {
         var out = text
-        for secret in secrets where out.contains(secret) { out = out.replacingOccurrences(of: secret, with: "***") }
+        for secret in secrets where out.contains(secret) { out = out.replacingAll(secret, with: "***") }
         return out
     }
 }

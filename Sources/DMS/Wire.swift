@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Stable, machine-readable reasons carried in a reply's `code`.
 public enum ReplyCode: String, Codable, Sendable {
@@ -125,24 +126,28 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible, Expr
 }
 
 /// A minimal JSON object writer with correct string escaping.
-struct JSONText {
+public struct JSONText {
     private var bytes: [UInt8] = [UInt8(ascii: "{")]
     private var first = true
 
-    mutating func key(_ name: String) {
+    public init() {}
+
+    public mutating func key(_ name: String) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
         string(name)
         bytes.append(UInt8(ascii: ":"))
     }
 
-    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
-    mutating func optional(_ value: String?) {
+    public mutating func optional(_ value: String?) {
         if let value { string(value) } else { raw("null") }
     }
 
-    mutating func string(_ value: String) {
+    public mutating func string(_ value: String) { Self.escape(value, into: &bytes) }
+
+    static func escape(_ value: String, into bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         for b in value.utf8 {
             switch b {
@@ -160,7 +165,7 @@ struct JSONText {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
         return bytes
     }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import OSThread
 
 /// Threads for blocking syscalls (poll, waitid, umount), so they never occupy a thread of Swift's
 /// cooperative pool. Dispatch's concurrent queues are width-limited on Linux, which would let a few slow
@@ -7,7 +9,7 @@ import Foundation
 final class BlockingThreads: @unchecked Sendable {
     static let shared = BlockingThreads()
 
-    private let condition = NSCondition()
+    private let condition = ThreadCondition()
     private var queue: [() -> Void] = []
     private var idle = 0
     /// Idle threads beyond this many exit.
@@ -20,10 +22,7 @@ final class BlockingThreads: @unchecked Sendable {
         if !spawn { condition.signal() }
         condition.unlock()
         if spawn {
-            let thread = Thread { [self] in loop() }
-            thread.name = "vaultfuse.blocking"
-            thread.stackSize = 256 * 1024
-            thread.start()
+            OSThread.detach(name: "vf.blocking", stackSize: 256 * 1024) { [self] in loop() }
         }
     }
 
@@ -33,7 +32,7 @@ final class BlockingThreads: @unchecked Sendable {
             while queue.isEmpty {
                 if idle >= keepIdle { condition.unlock(); return }
                 idle += 1
-                let woke = condition.wait(until: Date().addingTimeInterval(60))
+                let woke = condition.wait(seconds: 60)
                 idle -= 1
                 if !woke && queue.isEmpty { condition.unlock(); return }
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A read-only look at a PID directory and the mount base, as `dms-agent status` prints it. Uses the
 /// same identity proof as the manager, but deletes and signals nothing.

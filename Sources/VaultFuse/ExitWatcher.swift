@@ -1,5 +1,7 @@
 import CLinuxProcess
-import Foundation
+import FoundationEssentials
+import Glibc
+import OSThread
 import Synchronization
 
 /// One thread, one epoll set, every tracked process's pidfd: an exit wakes it at once, no polling,
@@ -19,12 +21,9 @@ final class ExitWatcher: Sendable {
         event.events = EPOLLIN.rawValue
         event.data.u64 = 0
         epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
-        let thread = Thread { [epollFD, wakeFD, callbacks] in
+        OSThread.detach(name: "vf.exit-watcher", stackSize: 256 * 1024) { [epollFD, wakeFD, callbacks] in
             ExitWatcher.loop(epollFD: epollFD, wakeFD: wakeFD, callbacks: callbacks)
         }
-        thread.name = "vaultfuse.exit-watcher"
-        thread.stackSize = 256 * 1024
-        thread.start()
     }
 
     /// Stops the thread. Processes are not touched.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Crash injection for the chaos suite: with `DMS_FAILPOINT=<name>` in the agent's environment, the
 /// agent SIGKILLs itself when it reaches that point. Unset (always, in production) it costs one load.

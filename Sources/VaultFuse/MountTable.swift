@@ -1,5 +1,6 @@
 import CLinuxProcess
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One line of `/proc/self/mountinfo`.
 public struct MountEntry: Sendable, Equatable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `<pid-dir>/<target_id>.pid`: the decimal PID and a newline, nothing else.
 struct PIDFile {
@@ -50,8 +51,9 @@ struct PIDFile {
 
     /// Temp file in the same directory, fsync, rename, fsync the directory. Mode 0644.
     func write(pid: Int32) throws(Errno) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temp = "\(directory)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let directory = parentDirectory(of: path)
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let temp = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if fd < 0 { throw .current }
         let bytes = Array("\(pid)\n".utf8)

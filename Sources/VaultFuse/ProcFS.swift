@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads of `/proc` used to prove who a process is. Every reader returns nil when the process is gone.
 enum ProcFS {

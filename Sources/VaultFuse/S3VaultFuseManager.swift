@@ -1,5 +1,6 @@
 import CLinuxProcess
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -215,7 +216,7 @@ public final class S3VaultFuseManager: Sendable {
     static func awaitMount(_ handle: ProcessHandle, path: String, signal: MountChangeSignal, deadline: Deadline) -> Readiness {
         var fds = [pollfd(fd: signal.fd, events: Int16(POLLPRI), revents: 0),
                    pollfd(fd: handle.pidfd, events: Int16(POLLIN), revents: 0)]
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = parentDirectory(of: path)
         while true {
             // Every mount-table change on the node wakes every waiter; a cached statx of the path and its
             // parent (no FUSE request) says whether anything is mounted here before reading the table.

@@ -1,5 +1,6 @@
 import CLinuxProcess
-import Foundation
+import FoundationEssentials
+import Glibc
 
 enum Spawn {
     /// posix_spawn through the C shim: new session on request, stdin /dev/null, only the given environment.

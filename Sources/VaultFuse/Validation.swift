@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 public enum TargetID {
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, and not `.` or `..`. Checked before any path is built.
@@ -85,4 +86,10 @@ func makeDirectories(_ path: String, mode: mode_t) throws(VaultFuseError) {
 func ownerUID(of path: String) -> uid_t? {
     var st = stat()
     return stat(path, &st) == 0 ? st.st_uid : nil
+}
+
+/// `/a/b/c` → `/a/b`; `/a` → `/`.
+func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }

@@ -2,9 +2,10 @@ import AMQP
 import ArgumentParser
 import CLinuxProcess
 import DMS
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
-import Metrics
+import CoreMetrics
 import Prometheus
 import ServiceLifecycle
 import VaultFuse
@@ -89,7 +90,7 @@ extension DMSAgentCommand {
             if let file = r.optional(rabbitmqPasswordFile, env: "DMS_RABBITMQ_PASSWORD_FILE", file: "rabbitmq_password_file") {
                 try amqp.readPassword(fromFile: file)
             }
-            let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: ProcessInfo.processInfo.hostName)
+            let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: hostName())
             var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: manager.vaultFuse(r))
             config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
             config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
@@ -201,8 +202,8 @@ extension DMSAgentCommand {
                 case .alreadyRunning(let pid): print("Already mounted at \(path) (pid \(pid))")
                 }
             } catch {
-                FileHandle.standardError.write(Data("error [\(error.code.rawValue)]: \(error.message)\n".utf8))
-                if let tail = error.logTail, !tail.isEmpty { FileHandle.standardError.write(Data("--- fuse log tail ---\n\(tail)\n".utf8)) }
+                printError("error [\(error.code.rawValue)]: \(error.message)\n")
+                if let tail = error.logTail, !tail.isEmpty { printError("--- fuse log tail ---\n\(tail)\n") }
                 throw ExitCode.failure
             }
         }
@@ -227,16 +228,29 @@ extension DMSAgentCommand {
                 case .notRunning: print("Target not mounted")
                 }
             } catch {
-                FileHandle.standardError.write(Data("error [\(error.code.rawValue)]: \(error.message)\n".utf8))
+                printError("error [\(error.code.rawValue)]: \(error.message)\n")
                 throw ExitCode.failure
             }
         }
     }
 }
 
+/// Writes a line to stderr.
+func printError(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// gethostname(2), as the Python server's socket.gethostname().
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 func withLockError<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as VaultFuseError {
-        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        printError("error: \(error.message)\n")
         throw ExitCode(3)
     }
 }

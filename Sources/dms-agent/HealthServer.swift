@@ -1,5 +1,7 @@
 import DMS
-import Foundation
+import FoundationEssentials
+import Glibc
+import OSThread
 import Logging
 import Prometheus
 
@@ -41,10 +43,7 @@ final class HealthServer: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in serve() }
-        thread.name = "dms.health"
-        thread.stackSize = 256 * 1024
-        thread.start()
+        OSThread.detach(name: "dms.health", stackSize: 256 * 1024) { [self] in serve() }
     }
 
     private func serve() {

@@ -1,5 +1,6 @@
 import DMS
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -47,11 +48,15 @@ struct AgentLogHandler: LogHandler {
         let merged = metadata.merging(explicit ?? [:]) { _, new in new }
         let time = Self.timestamp()
         if json {
-            var object: [String: Any] = ["time": time, "level": level.rawValue, "message": "\(message)", "logger": label]
-            for (k, v) in merged { object[k] = "\(v)" }
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                sink.write(String(decoding: data, as: UTF8.self))
+            var object = JSONText()
+            object.key("time"); object.string(time)
+            object.key("level"); object.string(level.rawValue)
+            object.key("message"); object.string("\(message)")
+            object.key("logger"); object.string(label)
+            for (k, v) in merged.sorted(by: { $0.key < $1.key }) where !["time", "level", "message", "logger"].contains(k) {
+                object.key(k); object.string("\(v)")
             }
+            sink.write(String(decoding: object.finish(), as: UTF8.self))
         } else {
             let meta = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             sink.write("\(time) \(level.rawValue) \(message)\(meta.isEmpty ? "" : " " + meta)")

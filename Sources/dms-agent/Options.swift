@@ -1,7 +1,8 @@
 import AMQP
 import ArgumentParser
 import DMS
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import VaultFuse
 
@@ -60,7 +61,7 @@ struct ManagerOptions: ParsableArguments {
     func resolver() throws -> Resolver {
         var r = Resolver()
         if let path = configFile ?? r.env["DMS_CONFIG_FILE"] {
-            do { r.file = try INIFile(path: path) } catch { throw ValidationError("Cannot read config file \(path): \(error.localizedDescription)") }
+            do { r.file = try INIFile(path: path) } catch { throw ValidationError("Cannot read config file \(path): \(error)") }
         }
         return r
     }

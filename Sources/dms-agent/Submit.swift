@@ -1,7 +1,8 @@
 import AMQP
 import ArgumentParser
 import DMS
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 extension DMSAgentCommand {
@@ -30,20 +31,22 @@ extension DMSAgentCommand {
                 return h
             }
             let url = rabbitmqURL ?? ProcessInfo.processInfo.environment["DMS_RABBITMQ_URL"] ?? "amqp://guest:guest@localhost:5672/"
-            var request: [String: Any] = ["action": action, "host": node, "jobid": jobid ?? Int64.random(in: 1...1_000_000_000), "context": [String: Any]()]
+            var request: [String: JSONValue] = ["action": .string(action), "host": .string(node),
+                                                "jobid": .int(jobid ?? Int64.random(in: 1...1_000_000_000)), "context": [:]]
             var token: String?
-            if let tokenFile { token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
-            request["keystone_token"] = token ?? NSNull()
+            if let tokenFile { token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmed }
+            request["keystone_token"] = token.map(JSONValue.string) ?? .null
             if action != "status" {
                 guard let target, let path else { throw ValidationError("mount and unmount need --target and --path") }
-                request["backup_target"] = ["id": target, "type": type, "status": "available", "deleted": false,
-                                            "filesystem_export": export ?? NSNull(), "filesystem_export_mount_path": path,
-                                            "nfs_mount_opts": nfsOptions ?? NSNull(), "secret_ref": secretRef ?? NSNull()] as [String: Any]
+                func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+                request["backup_target"] = .object(["id": .string(target), "type": .string(type), "status": "available", "deleted": false,
+                                                    "filesystem_export": optional(export), "filesystem_export_mount_path": .string(path),
+                                                    "nfs_mount_opts": optional(nfsOptions), "secret_ref": optional(secretRef)])
             }
-            let body = Array(try JSONSerialization.data(withJSONObject: request))
+            let body = JSONValue.object(request).serialized
             let reply = try await Self.send(body: body, node: node, url: url, timeout: timeout)
             guard let reply else {
-                FileHandle.standardError.write(Data("no reply from node \(node) within \(timeout) s\n".utf8))
+                printError("no reply from node \(node) within \(timeout) s\n")
                 throw ExitCode(2)
             }
             print(String(decoding: reply, as: UTF8.self))
@@ -65,7 +68,7 @@ extension DMSAgentCommand {
                 try await client.start(timeout: min(timeout, 15))
             } catch {
                 await client.close()
-                FileHandle.standardError.write(Data("cannot reach the broker: \(error)\n".utf8))
+                printError("cannot reach the broker: \(error)\n")
                 throw ExitCode(2)
             }
             let correlation = UUID().uuidString.lowercased()
@@ -77,7 +80,7 @@ extension DMSAgentCommand {
                     mandatory: true))
             } catch let error as AMQPError where error.code == .unroutable {
                 await client.close()
-                FileHandle.standardError.write(Data("node \(node) has no queue dms.\(node): is its agent installed?\n".utf8))
+                printError("node \(node) has no queue dms.\(node): is its agent installed?\n")
                 throw ExitCode(2)
             }
             let reply = await withTaskGroup(of: [UInt8]?.self) { group in
