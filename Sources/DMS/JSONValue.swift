@@ -21,8 +21,9 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 
+    /// Strict RFC 8259, nesting up to 64 levels (requests are three deep).
     public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONParser.parse(bytes)
     }
 
     public var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
