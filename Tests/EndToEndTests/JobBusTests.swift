@@ -227,10 +227,11 @@ struct StatusEventTests {
         let collector = Task { for await d in listener.deliveries { events.add(d); await listener.ack(d) } }
         defer { collector.cancel() }
 
-        let agent = AgentProcess(nodeID: node, box: box)
+        let agent = AgentProcess(nodeID: node, box: box, extraArguments: ["--heartbeat-interval", "1"])
         try await agent.start()
         let requester = try await Requester()
         defer { Task { await requester.close() } }
+        #expect(await eventually { events.keys.contains("\(node).node.heartbeat") }, "node.heartbeat every --heartbeat-interval")
         let mount = try await requester.call(Requester.body(action: "mount", node: node, target: "e1", path: box.mountPath("e1")), node: node)
         let pid = try #require(mount?.pid)
         kill(pid, SIGKILL)  // the fuse dies on its own
@@ -241,12 +242,14 @@ struct StatusEventTests {
         agent.stop()
         #expect(await eventually { events.keys.contains("\(node).node.stopping") })
         let keys = events.keys
-        for key in ["\(node).node.started", "\(node).mounted.e1", "\(node).crashed.e1", "\(node).unmounted.e1", "\(node).node.stopping"] {
+        for key in ["\(node).node.started", "\(node).node.heartbeat", "\(node).mounted.e1", "\(node).crashed.e1", "\(node).unmounted.e1", "\(node).node.stopping"] {
             #expect(keys.contains(key), "missing \(key) in \(keys)")
         }
         let crashed = try #require(events.bodies.first { $0["event"] as? String == "crashed" })
         #expect(crashed["target_id"] as? String == "e1" && crashed["pid"] as? Int == Int(pid) && crashed["mount_path"] as? String == box.mountPath("e1"))
         #expect((crashed["time"] as? String)?.hasSuffix("Z") == true)
+        let heartbeat = try #require(events.bodies.first { $0["event"] as? String == "node.heartbeat" })
+        #expect((heartbeat["stats"] as? [String: Any])?["pid_directory"] as? String == box.pidDir, "the heartbeat carries the stats summary")
         #expect(MountTable.mount(at: box.mountPath("e1")) == nil)
         await listener.close()
     }
