@@ -28,8 +28,6 @@ public final class AMQPClient: Sendable {
         var connected = false
         var generation: UInt64 = 0
         var reconnects = 0
-        var deliveries = 0
-        var redeliveries = 0
         var started = false
         var closed = false
         var startWaiter: CheckedContinuation<Void, Error>?
@@ -51,13 +49,22 @@ public final class AMQPClient: Sendable {
         // Touched only by the I/O thread after it is enqueued.
         let message: AMQPOutgoingMessage
         let deadline: UInt64
-        let continuation: CheckedContinuation<Void, Error>
+        private let continuation: CheckedContinuation<Void, Error>
         var returned: (code: Int, text: String)?
+        /// The caller has its answer (a publish can time out and still be confirmed or republished later).
+        private(set) var answered = false
 
         init(message: AMQPOutgoingMessage, deadline: UInt64, continuation: CheckedContinuation<Void, Error>) {
             self.message = message
             self.deadline = deadline
             self.continuation = continuation
+        }
+
+        /// Resumes the caller once; later answers are ignored.
+        func answer(_ result: Result<Void, Error>) {
+            guard !answered else { return }
+            answered = true
+            continuation.resume(with: result)
         }
     }
 
@@ -99,8 +106,8 @@ public final class AMQPClient: Sendable {
                     waiter?.resume(throwing: CancellationError())
                 }
                 if let timeout {
-                    OSThread.detach(name: "amqp.start") { [self] in
-                        usleep(UInt32(timeout * 1_000_000))
+                    Task { [self] in
+                        try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
                         let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
                             defer { s.startWaiter = nil }
                             return s.startWaiter
@@ -182,8 +189,6 @@ public final class AMQPClient: Sendable {
     }
     /// Connections made after the first one.
     public var reconnectCount: Int { shared.withLock { $0.reconnects } }
-    public var deliveryCount: Int { shared.withLock { $0.deliveries } }
-    public var redeliveryCount: Int { shared.withLock { $0.redeliveries } }
 
     func enqueue(_ command: Command) {
         var needsWake = false
@@ -196,7 +201,7 @@ public final class AMQPClient: Sendable {
         }
         if rejected {
             switch command {
-            case .publish(let p): p.continuation.resume(throwing: AMQPError(.closed, "The AMQP client is closed"))
+            case .publish(let p): p.answer(.failure(AMQPError(.closed, "The AMQP client is closed")))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
             }

@@ -131,7 +131,7 @@ final class IOLoop {
         settledAhead.removeAll()
         client.shared.withLock { s in s.connected = false; s.lastError = error }
         // Nothing was confirmed for these: publish them again on the next connection.
-        outbox.insert(contentsOf: unconfirmed.map(\.publish), at: 0)
+        outbox.insert(contentsOf: unconfirmed.map(\.publish).filter { !$0.answered }, at: 0)
         unconfirmed.removeAll()
         nextSeq = 1
     }
@@ -238,20 +238,14 @@ final class IOLoop {
 
     private func expireDeadlines() {
         let now = DispatchTime.now().uptimeNanoseconds
-        let timeout = { (p: AMQPClient.PendingPublish) in
-            p.continuation.resume(throwing: AMQPError(.timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)"))
+        let timedOut = AMQPError(.timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)")
+        outbox.removeAll { p in
+            guard p.deadline <= now else { return false }
+            p.answer(.failure(timedOut))
+            return true
         }
-        if outbox.contains(where: { $0.deadline <= now }) {
-            outbox.filter { $0.deadline <= now }.forEach(timeout)
-            outbox.removeAll { $0.deadline <= now }
-        }
-        if unconfirmed.contains(where: { $0.publish.deadline <= now }) {
-            // Keep the sequence entries so later confirms still line up; just answer the caller once.
-            for i in unconfirmed.indices where unconfirmed[i].publish.deadline <= now && unconfirmed[i].publish.returned?.code != -1 {
-                timeout(unconfirmed[i].publish)
-                unconfirmed[i].publish.returned = (-1, "timed out")
-            }
-        }
+        // Unconfirmed ones keep their sequence entries so later confirms still line up.
+        for entry in unconfirmed where entry.publish.deadline <= now { entry.publish.answer(.failure(timedOut)) }
     }
 
     // MARK: Incoming frames
@@ -294,10 +288,6 @@ final class IOLoop {
             deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0,
             exchange: FieldDecoder.string(envelope.exchange), routingKey: FieldDecoder.string(envelope.routing_key),
             generation: generation)
-        client.shared.withLock { s in
-            s.deliveries += 1
-            if delivery.redelivered { s.redeliveries += 1 }
-        }
         outstanding.append(delivery.deliveryTag)
         client.deliveryContinuation.yield(delivery)
     }
@@ -356,12 +346,11 @@ final class IOLoop {
         }
         for p in resolved {
             if let returned = p.returned {
-                if returned.code == -1 { continue }  // already answered: timed out
-                p.continuation.resume(throwing: AMQPError(.unroutable, "Message to exchange \(p.message.exchange.debugDescription) with routing key \(p.message.routingKey.debugDescription) was returned: \(returned.text)", replyCode: returned.code))
+                p.answer(.failure(AMQPError(.unroutable, "Message to exchange \(p.message.exchange.debugDescription) with routing key \(p.message.routingKey.debugDescription) was returned: \(returned.text)", replyCode: returned.code)))
             } else if nacked {
-                p.continuation.resume(throwing: AMQPError(.publishNacked, "The broker refused the message (basic.nack)"))
+                p.answer(.failure(AMQPError(.publishNacked, "The broker refused the message (basic.nack)")))
             } else {
-                p.continuation.resume()
+                p.answer(.success(()))
             }
         }
     }
@@ -415,9 +404,9 @@ final class IOLoop {
 
     private func failEverything(_ error: AMQPError) {
         drainCommandsAfterClose(error)
-        outbox.forEach { $0.continuation.resume(throwing: error) }
+        outbox.forEach { $0.answer(.failure(error)) }
         outbox.removeAll()
-        unconfirmed.filter { $0.publish.returned?.code != -1 }.forEach { $0.publish.continuation.resume(throwing: error) }
+        unconfirmed.forEach { $0.publish.answer(.failure(error)) }
         unconfirmed.removeAll()
         client.deliveryContinuation.finish()
     }
@@ -429,7 +418,7 @@ final class IOLoop {
         }
         for command in commands {
             switch command {
-            case .publish(let p): p.continuation.resume(throwing: error)
+            case .publish(let p): p.answer(.failure(error))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
             }

@@ -43,9 +43,8 @@ public struct AgentConfiguration: Sendable {
 
     /// The request queue, its bindings and the dead-letter path.
     public var consumerTopology: AMQPTopology {
-        var queue = AMQPTopology.Queue.make(name: requestQueue, quorum: quorumQueue, deadLetterExchange: deadLetterExchange,
+        let queue = AMQPTopology.Queue.make(name: requestQueue, quorum: quorumQueue, deadLetterExchange: deadLetterExchange,
                                             deadLetterRoutingKey: deadLetterQueue)
-        queue.durable = true
         return AMQPTopology(
             exchanges: [.init(name: requestExchange, type: "topic"), .init(name: deadLetterExchange, type: "direct")],
             queues: [.make(name: deadLetterQueue, quorum: quorumQueue), queue],
@@ -58,21 +57,27 @@ public struct AgentConfiguration: Sendable {
     }
 }
 
+/// `key = value` lines with their `[section]` (DEFAULT before any header); `#` and `;` start comments.
+func keyValueLines(_ text: String) -> [(section: String, key: String, value: String)] {
+    var section = "DEFAULT"
+    var lines: [(section: String, key: String, value: String)] = []
+    for raw in text.split(separator: "\n") {
+        let line = raw.trimmed
+        if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+        if line.hasPrefix("["), line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
+        guard let eq = line.firstIndex(of: "=") else { continue }
+        lines.append((section, line[..<eq].trimmed, line[line.index(after: eq)...].trimmed))
+    }
+    return lines
+}
+
 /// `[server]`/`[DEFAULT]` INI files such as `/etc/triliovault-dms/server.conf`.
 public struct INIFile: Sendable {
     public var values: [String: String] = [:]
 
     public init(path: String) throws {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        var section = "DEFAULT"
         var server: [String: String] = [:], defaults: [String: String] = [:]
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmed
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("["), line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmed
-            let value = line[line.index(after: eq)...].trimmed
+        for (section, key, value) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) {
             if section == "server" { server[key] = value } else if section == "DEFAULT" { defaults[key] = value }
         }
         values = defaults.merging(server) { _, s in s }

@@ -42,28 +42,24 @@ public struct BarbicanClient: Sendable {
     private func get(_ url: URL, token: String, accept: String) async throws -> Data {
         let urlString = url.absoluteString, ca = caBundle, verify = verifyTLS, seconds = max(1, Int(timeout.rounded(.up)))
         let path = url.path
-        let result: Result<Data, Failure> = await withCheckedContinuation { continuation in
-            OSThread.detach(name: "dms.barbican") {
-                let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
-                var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
-                defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
-                var status = 0
-                var body: UnsafeMutablePointer<CChar>?
-                var length = 0
-                var error = [CChar](repeating: 0, count: 256)
-                let rc = cHeaders.withUnsafeMutableBufferPointer { h in
-                    dms_http_get(urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body, &length, &error)
-                }
-                defer { free(body) }
-                if rc != 0 {
-                    let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    continuation.resume(returning: .failure(Failure(description: "GET \(path) failed: \(detail)")))
-                } else if !(200..<300).contains(status) {
-                    continuation.resume(returning: .failure(Failure(description: "GET \(path) answered HTTP \(status)")))
-                } else {
-                    continuation.resume(returning: .success(body.map { Data(bytes: $0, count: length) } ?? Data()))
-                }
+        let result: Result<Data, Failure> = await OSThread.run {
+            let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
+            var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
+            defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+            var status = 0
+            var body: UnsafeMutablePointer<CChar>?
+            var length = 0
+            var error = [CChar](repeating: 0, count: 256)
+            let rc = cHeaders.withUnsafeMutableBufferPointer { h in
+                dms_http_get(urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body, &length, &error)
             }
+            defer { free(body) }
+            if rc != 0 {
+                let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return .failure(Failure(description: "GET \(path) failed: \(detail)"))
+            }
+            if !(200..<300).contains(status) { return .failure(Failure(description: "GET \(path) answered HTTP \(status)")) }
+            return .success(body.map { Data(bytes: $0, count: length) } ?? Data())
         }
         return try result.get()
     }
@@ -109,16 +105,10 @@ public struct BarbicanClient: Sendable {
 /// `KEY=VALUE` lines (and `[DEFAULT]`-style INI sections, whose headers are ignored) for every target.
 public enum EnvFile {
     public static func read(_ path: String) throws -> [String: String] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
         var env: [String: String] = [:]
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmed
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") || line.hasPrefix("[") { continue }
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmed
-            var value = line[line.index(after: eq)...].trimmed
-            if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" { value = String(value.dropFirst().dropLast()) }
-            if !key.isEmpty { env[key] = value }
+        for (_, key, raw) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) where !key.isEmpty {
+            let quoted = raw.count >= 2 && raw.first == raw.last && (raw.first == "\"" || raw.first == "'")
+            env[key] = quoted ? String(raw.dropFirst().dropLast()) : raw
         }
         return env
     }

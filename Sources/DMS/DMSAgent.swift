@@ -22,15 +22,7 @@ public final class DMSAgent: Service, Sendable {
     let scheduler = JobScheduler()
     let nfs: NFSMounter
     let barbican: BarbicanClient
-    let counters = Mutex(Counters())
     let metrics = AgentMetrics()
-
-    public struct Counters: Sendable {
-        public var jobs: [String: Int] = [:]
-        public var expired = 0
-        public var deadLettered = 0
-        public var repliesReturned = 0
-    }
 
     /// Takes the PID-directory lock (a second agent on the same directory refuses to start).
     public init(configuration: AgentConfiguration, logger: Logger) throws {
@@ -52,7 +44,6 @@ public final class DMSAgent: Service, Sendable {
                                   caBundle: configuration.barbicanCABundle)
     }
 
-    public var statistics: Counters { counters.withLock { $0 } }
     /// Broker connected and consuming (`/readyz`).
     public var isReady: Bool { consumer.isConnected && consuming.withLock { $0 } }
     /// The process is up and holds the PID-directory lock (`/healthz`).
@@ -150,11 +141,10 @@ public final class DMSAgent: Service, Sendable {
         logger.warning("malformed request dead-lettered", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
                                                                      "correlation_id": "\(delivery.properties.correlationID ?? "-")"])
         let reply = JobReply(status: "error", errorMsg: error.message, successMsg: nil, nodeID: configuration.nodeID,
-                             targetID: error.targetID.flatMap { (try? TargetID.validate($0)) != nil ? $0 : nil }, jobID: error.jobID,
+                             targetID: error.targetID.flatMap { TargetID.isValid($0) ? $0 : nil }, jobID: error.jobID,
                              code: error.code)
         _ = await sendReply(reply, to: delivery)
         await consumer.reject(delivery, requeue: false)
-        counters.withLock { $0.deadLettered += 1; $0.jobs["invalid.error", default: 0] += 1 }
         metrics.deadLettered()
     }
 
@@ -168,14 +158,12 @@ public final class DMSAgent: Service, Sendable {
         let reply: JobReply
         if let sent = delivery.properties.timestamp, Double(sent) + configuration.maxRequestAge < Date().timeIntervalSince1970 {
             reply = errorReply(request, .expired, "Request expired: sent \(Int(Date().timeIntervalSince1970) - Int(sent)) s ago, limit \(Int(configuration.maxRequestAge)) s; not executed")
-            counters.withLock { $0.expired += 1 }
             metrics.expired()
         } else if request.host != configuration.nodeID {
             reply = errorReply(request, .wrongHost, "Request for host \(request.host.prefix(128).debugDescription) reached node \(configuration.nodeID); not executed")
         } else {
             reply = await execute(request, log: log)
         }
-        counters.withLock { $0.jobs["\(request.action.rawValue).\(reply.status)", default: 0] += 1 }
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
                                         "redelivered": "\(delivery.redelivered)",
@@ -201,7 +189,6 @@ public final class DMSAgent: Service, Sendable {
             try await publisher.publish(message)
             return true
         } catch let error as AMQPError where error.code == .unroutable {
-            counters.withLock { $0.repliesReturned += 1 }
             logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])
             return true
         } catch {
@@ -213,11 +200,7 @@ public final class DMSAgent: Service, Sendable {
     // MARK: Jobs
 
     func execute(_ request: JobRequest, log: Logger) async -> JobReply {
-        guard let target = request.target else {
-            var reply = successReply(request, "Node \(configuration.nodeID) status")
-            reply.stats = manager.stats()
-            return reply
-        }
+        guard request.action != .status, let target = request.target else { return statusReply(request) }
         let path: String
         do {
             path = try manager.validate(targetID: target.id, mountPath: target.mountPath)
@@ -229,8 +212,14 @@ public final class DMSAgent: Service, Sendable {
         case (.unmount, .s3): return await unmountS3(request, target, path: path)
         case (.mount, .nfs): return await mountNFS(request, target, path: path)
         case (.unmount, .nfs): return await unmountNFS(request, path: path)
-        case (.status, _): return successReply(request, "Node \(configuration.nodeID) status")
+        case (.status, _): return statusReply(request)
         }
+    }
+
+    private func statusReply(_ request: JobRequest) -> JobReply {
+        var reply = successReply(request, "Node \(configuration.nodeID) status")
+        reply.stats = manager.stats()
+        return reply
     }
 
     private func mountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String, log: Logger) async -> JobReply {
@@ -300,7 +289,7 @@ public final class DMSAgent: Service, Sendable {
             return errorReply(request, Self.replyCode(error.code), error.message, mountPath: path)
         }
         let nfs = self.nfs
-        let result = await runOnThread { nfs.mount(export: export, path: path, options: options) }
+        let result = await OSThread.run { nfs.mount(export: export, path: path, options: options) }
         if result.status == 0 { return successReply(request, "NFS target mounted successfully at \(path)", mountPath: path) }
         return errorReply(request, .mountFailed, "NFS mount failed: \(result.output.prefix(2048))", mountPath: path)
     }
@@ -308,7 +297,7 @@ public final class DMSAgent: Service, Sendable {
     private func unmountNFS(_ request: JobRequest, path: String) async -> JobReply {
         guard nfs.isMounted(path) else { return successReply(request, "Target not mounted at \(path)", mountPath: path) }
         let nfs = self.nfs
-        let result = await runOnThread { nfs.unmount(path: path) }
+        let result = await OSThread.run { nfs.unmount(path: path) }
         if result.status == 0 { return successReply(request, "Target unmounted successfully from \(path)", mountPath: path) }
         return errorReply(request, .unmountFailed, "Unmount failed: \(result.output.prefix(2048))", mountPath: path)
     }
@@ -322,7 +311,7 @@ public final class DMSAgent: Service, Sendable {
 
     func errorReply(_ r: JobRequest, _ code: ReplyCode, _ text: String, mountPath: String? = nil) -> JobReply {
         JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: configuration.nodeID,
-                 targetID: r.target.flatMap { (try? TargetID.validate($0.id)) != nil ? $0.id : nil }, jobID: r.jobID,
+                 targetID: r.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil }, jobID: r.jobID,
                  mountPath: mountPath, code: code)
     }
 
@@ -362,12 +351,5 @@ public final class DMSAgent: Service, Sendable {
         } catch {
             logger.warning("status event not published", metadata: ["event": "\(event.event)", "error": "\(error)"])
         }
-    }
-}
-
-/// Blocking helpers (mount(8), umount(8)) run on a thread of their own, never on the cooperative pool.
-func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-        OSThread.detach(name: "dms.command") { c.resume(returning: body()) }
     }
 }

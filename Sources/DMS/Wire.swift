@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import VaultFuse
 
 /// Stable, machine-readable reasons carried in a reply's `code`.
 public enum ReplyCode: String, Codable, Sendable {
@@ -34,7 +35,7 @@ public struct JobReply: Codable, Sendable, Equatable {
     public var code: ReplyCode
     public var detail: String?
     /// Only for `status` requests: the manager's stats.
-    public var stats: StatsPayload?
+    public var stats: ManagerStats?
 
     enum CodingKeys: String, CodingKey {
         case status, errorMsg = "error_msg", successMsg = "success_msg", nodeID = "node_id", targetID = "target_id"
@@ -66,8 +67,6 @@ public struct JobReply: Codable, Sendable, Equatable {
     }
 }
 
-/// The stats as they travel in a reply or an event (the manager's, plus the NFS mounts).
-public typealias StatsPayload = VaultFuseStatsPayload
 
 /// A status event on `trilio_dms.status`.
 public struct StatusEvent: Codable, Sendable, Equatable {
@@ -78,14 +77,14 @@ public struct StatusEvent: Codable, Sendable, Equatable {
     public var mountPath: String?
     public var time: String
     public var detail: String?
-    public var stats: StatsPayload?
+    public var stats: ManagerStats?
 
     enum CodingKeys: String, CodingKey {
         case event, nodeID = "node_id", targetID = "target_id", pid, mountPath = "mount_path", time, detail, stats
     }
 
     public init(event: String, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
-                detail: String? = nil, stats: StatsPayload? = nil, time: Date = Date()) {
+                detail: String? = nil, stats: ManagerStats? = nil, time: Date = Date()) {
         self.event = event
         self.nodeID = nodeID
         self.targetID = targetID

@@ -40,6 +40,55 @@ public enum OSThread {
     }
 }
 
+extension OSThread {
+    /// Runs `body` on a blocking thread and returns its result: every waiting operation gets a thread of its
+    /// own (Dispatch's concurrent queues are width-limited on Linux, so a few slow mounts would starve every
+    /// other target), and idle threads are kept for reuse (a fresh thread costs a clone and a cold wake-up).
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            BlockingThreads.shared.submit { continuation.resume(returning: body()) }
+        }
+    }
+}
+
+private final class BlockingThreads: @unchecked Sendable {
+    static let shared = BlockingThreads()
+
+    private let condition = ThreadCondition()
+    private var queue: [() -> Void] = []
+    private var idle = 0
+    /// Idle threads beyond this many exit.
+    private let keepIdle = 16
+
+    func submit(_ work: @escaping () -> Void) {
+        condition.lock()
+        queue.append(work)
+        let spawn = idle < queue.count
+        if !spawn { condition.signal() }
+        condition.unlock()
+        if spawn {
+            OSThread.detach(name: "blocking", stackSize: 256 * 1024) { [self] in loop() }
+        }
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while queue.isEmpty {
+                if idle >= keepIdle { condition.unlock(); return }
+                idle += 1
+                let woke = condition.wait(seconds: 60)
+                idle -= 1
+                if !woke && queue.isEmpty { condition.unlock(); return }
+            }
+            let work = queue.removeFirst()
+            condition.unlock()
+            work()
+            condition.lock()
+        }
+    }
+}
+
 /// A mutex with a condition variable, for the few places that must block a thread (not a task).
 public final class ThreadCondition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -32,18 +32,10 @@ public struct DirectoryReport: Codable, Sendable {
     public static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
         var entries: [Entry] = []
         let mounts = MountTable.read()
-        var names: [String] = []
-        if let dir = opendir(configuration.pidDirectory) {
-            while let e = readdir(dir) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name.hasSuffix(".pid"), !name.hasPrefix(".") { names.append(String(name.dropLast(4))) }
-            }
-            closedir(dir)
-        }
-        for target in names.sorted() {
+        for target in PIDFile.targets(in: configuration.pidDirectory).sorted() {
             let file = PIDFile(path: "\(configuration.pidDirectory)/\(target).pid")
             let pid = try? file.read().get().pid
-            guard (try? TargetID.validate(target)) != nil else {
+            guard TargetID.isValid(target) else {
                 entries.append(Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false))
                 continue
             }

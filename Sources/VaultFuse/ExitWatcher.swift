@@ -53,8 +53,6 @@ final class ExitWatcher: Sendable {
         }
     }
 
-    var watchedCount: Int { callbacks.entries.withLock { $0.count } }
-
     private static func loop(epollFD: Int32, wakeFD: Int32,
                              callbacks: CallbackTable) {
         var events = [epoll_event](repeating: epoll_event(), count: 64)

@@ -79,8 +79,25 @@ struct PIDFile {
         return unlink(path) == 0
     }
 
+    /// Target ids of the `<id>.pid` files in `directory` (temp files start with a dot and are skipped).
+    static func targets(in directory: String) -> [String] {
+        directoryEntries(directory).filter { $0.hasSuffix(".pid") && !$0.hasPrefix(".") }.map { String($0.dropLast(4)) }
+    }
+
     var exists: Bool {
         var st = stat()
         return lstat(path, &st) == 0
     }
+}
+
+/// Names in a directory, without `.` and `..`; empty when it cannot be read.
+func directoryEntries(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
 }

@@ -81,16 +81,5 @@ enum ProcFS {
     }
 
     /// Every numeric entry of /proc.
-    static func allPIDs() -> [Int32] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var pids: [Int32] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if let pid = Int32(name) { pids.append(pid) }
-        }
-        return pids
-    }
+    static func allPIDs() -> [Int32] { directoryEntries("/proc").compactMap { Int32($0) } }
 }

@@ -2,6 +2,7 @@ import CLinuxProcess
 import FoundationEssentials
 import Glibc
 import Logging
+import OSThread
 import Synchronization
 
 /// Starts, tracks, stops and re-finds one s3vaultfuse process per backup target.
@@ -104,10 +105,15 @@ public final class S3VaultFuseManager: Sendable {
         for key in environment.keys where key.isEmpty || key.contains("=") || key.utf8.contains(0) {
             throw VaultFuseError(.invalidPath, "Invalid environment variable name \(key.debugDescription)")
         }
+        return try await serialized(targetID) {
+            try await self.spawnLocked(targetID: targetID, mountPath: mountPath, environment: environment)
+        }
+    }
+
+    /// Runs `body` holding the target's lock, with every failure as a `VaultFuseError`.
+    private func serialized<T: Sendable>(_ targetID: String, _ body: () async throws -> T) async throws(VaultFuseError) -> T {
         do {
-            return try await locks.withLock(targetID) {
-                try await self.spawnLocked(targetID: targetID, mountPath: mountPath, environment: environment)
-            }
+            return try await locks.withLock(targetID, body)
         } catch let error as VaultFuseError {
             throw error
         } catch {
@@ -128,7 +134,7 @@ public final class S3VaultFuseManager: Sendable {
             } else {
                 // Alive but not (yet) mounted: perhaps still starting after an agent restart.
                 let signal = MountChangeSignal()
-                let ready = await runBlocking { Self.awaitMount(existing.handle, path: mountPath, signal: signal, deadline: deadline) }
+                let ready = await OSThread.run { Self.awaitMount(existing.handle, path: mountPath, signal: signal, deadline: deadline) }
                 if ready == .mounted { return .alreadyRunning(pid: existing.pid) }
                 logger.warning("tracked process never mounted; replacing it", metadata: ["target_id": "\(targetID)", "pid": "\(existing.pid)"])
                 _ = try await stopLocked(existing, lazyIfBusy: true)
@@ -143,7 +149,7 @@ public final class S3VaultFuseManager: Sendable {
             guard entry.isFUSE else {
                 throw VaultFuseError(.conflict, "Mount path \(mountPath) already holds a \(entry.fsType) mount")
             }
-            let outcome = await runBlocking { Unmounter.clearStale(mountPath) }
+            let outcome = await OSThread.run { Unmounter.clearStale(mountPath) }
             logger.notice("cleared stale mount before spawn", metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
             emit(.staleCleaned(targetID: targetID, path: mountPath, detail: "stale FUSE mount unmounted (\(outcome))"))
         }
@@ -169,7 +175,7 @@ public final class S3VaultFuseManager: Sendable {
         case .success(let p): pid = p
         case .failure(let e): throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: \(binary): \(e)")
         }
-        guard case .success(let handle) = ProcessHandle.open(pid: pid, isChild: true) else {
+        guard case .success(let handle) = ProcessHandle.open(pid: pid) else {
             throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: pidfd_open(\(pid)): \(Errno.current)")
         }
         let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: false)
@@ -187,7 +193,7 @@ public final class S3VaultFuseManager: Sendable {
             _ = try? await stopLocked(record, lazyIfBusy: true)
             throw VaultFuseError(.pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped")
         }
-        let ready = await runBlocking { Self.awaitMount(handle, path: mountPath, signal: signal, deadline: deadline) }
+        let ready = await OSThread.run { Self.awaitMount(handle, path: mountPath, signal: signal, deadline: deadline) }
         switch ready {
         case .mounted:
             record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
@@ -199,7 +205,7 @@ public final class S3VaultFuseManager: Sendable {
             let status = handle.reap()
             untrack(record)
             pidFile(targetID).remove(onlyIfPID: pid)
-            if MountTable.mount(at: mountPath) != nil || Unmounter.isDisconnected(mountPath) { _ = Unmounter.clearStale(mountPath) }
+            _ = Unmounter.clearStale(mountPath)  // umount(2) reports "not mounted" itself
             throw VaultFuseError(.exitedBeforeMount, "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))",
                                  logTail: Self.tail(of: logFilePath(for: targetID)))
         case .timedOut:
@@ -242,15 +248,9 @@ public final class S3VaultFuseManager: Sendable {
     @discardableResult
     public func kill(targetID: String, lazyIfBusy: Bool = false) async throws(VaultFuseError) -> KillOutcome {
         try TargetID.validate(targetID)
-        do {
-            return try await locks.withLock(targetID) {
-                guard let record = self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) else { return .notRunning }
-                return try await self.stopLocked(record, lazyIfBusy: lazyIfBusy)
-            }
-        } catch let error as VaultFuseError {
-            throw error
-        } catch {
-            throw VaultFuseError(.io, "\(error)")
+        return try await serialized(targetID) {
+            guard let record = self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) else { return .notRunning }
+            return try await self.stopLocked(record, lazyIfBusy: lazyIfBusy)
         }
     }
 
@@ -259,7 +259,7 @@ public final class S3VaultFuseManager: Sendable {
         let grace = configuration.killTimeout
         let path = record.mountPath
         let handle = record.handle
-        let result: Result<Void, VaultFuseError> = await runBlocking {
+        let result: Result<Void, VaultFuseError> = await OSThread.run {
             // umount(2) itself says whether anything was mounted (EINVAL): no mount-table read needed.
             let unmount = Unmounter.unmount(path)
             var graceMS = Int32(grace * 1000)
@@ -285,7 +285,7 @@ public final class S3VaultFuseManager: Sendable {
             }
             handle.reap()
             // After a signal (or a failed unmount) the mount may stay ENOTCONN: never leave it behind.
-            if mountMayRemain, MountTable.mount(at: path) != nil { _ = Unmounter.clearStale(path) }
+            if mountMayRemain { _ = Unmounter.clearStale(path) }
             return .success(())
         }
         if case .failure(let error) = result {
@@ -306,7 +306,7 @@ public final class S3VaultFuseManager: Sendable {
         let path = try MountPathPolicy.normalize(rawPath, base: configuration.mountBase)
         let served = state.withLock { $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited } }
         guard !served, MountTable.fuseMount(at: path) != nil || Unmounter.isDisconnected(path) else { return false }
-        let outcome = await runBlocking { Unmounter.clearStale(path) }
+        let outcome = await OSThread.run { Unmounter.clearStale(path) }
         emit(.staleCleaned(targetID: nil, path: path, detail: "FUSE mount without a live server unmounted (\(outcome))"))
         return true
     }
@@ -315,7 +315,7 @@ public final class S3VaultFuseManager: Sendable {
 
     /// Memory first, then the PID file (adopting into memory when proven ours).
     public func isRunning(targetID: String) -> Bool {
-        guard (try? TargetID.validate(targetID)) != nil else { return false }
+        guard TargetID.isValid(targetID) else { return false }
         if let record = tracked(targetID) { return !record.handle.hasExited }
         if let adopted = adoptFromPIDFile(targetID) { return !adopted.handle.hasExited }
         return false
@@ -331,7 +331,10 @@ public final class S3VaultFuseManager: Sendable {
 
     public func stats() -> ManagerStats {
         let (records, spawned) = state.withLock { (Array($0.processes.values), $0.spawnedPIDs) }
-        let mounts = MountTable.read()
+        // One read each of the mount table and the PID directory, not one per tracked process.
+        let topMounts = Dictionary(MountTable.read().map { ($0.mountPoint, $0) }, uniquingKeysWith: { _, top in top })
+        let onDisk = pidFileTargets()
+        let onDiskSet = Set(onDisk)
         var processes: [ManagerStats.Process] = []
         var alive = 0
         for record in records.sorted(by: { $0.targetID < $1.targetID }) {
@@ -339,11 +342,10 @@ public final class S3VaultFuseManager: Sendable {
             if isAlive { alive += 1 }
             processes.append(.init(
                 targetID: record.targetID, pid: record.pid, alive: isAlive, mountPath: record.mountPath,
-                mounted: MountTable.mount(at: record.mountPath, in: mounts)?.isFUSE ?? false,
-                pidFile: pidFilePath(for: record.targetID), pidFileExists: pidFile(record.targetID).exists,
+                mounted: topMounts[record.mountPath]?.isFUSE ?? false,
+                pidFile: pidFilePath(for: record.targetID), pidFileExists: onDiskSet.contains(record.targetID),
                 uptimeSeconds: isAlive ? ProcFS.uptimeSeconds(pid: record.pid) : nil, adopted: record.adopted))
         }
-        let onDisk = pidFileTargets()
         let inMemory = Set(records.map(\.targetID))
         return ManagerStats(
             totalTracked: records.count, alive: alive, dead: records.count - alive, allPIDsEverSpawned: spawned,
@@ -371,8 +373,8 @@ public final class S3VaultFuseManager: Sendable {
     public func recover() async -> RecoveryReport {
         let start = monotonicNanos()
         var loaded = 0, cleaned = 0
-        for targetID in pidFileTargets(includeInvalid: true) {
-            guard (try? TargetID.validate(targetID)) != nil else {
+        for targetID in pidFileTargets() {
+            guard TargetID.isValid(targetID) else {
                 unlink("\(configuration.pidDirectory)/\(targetID).pid")
                 cleaned += 1
                 continue
@@ -388,8 +390,8 @@ public final class S3VaultFuseManager: Sendable {
             guard ownerUID(of: "/proc/\(pid)") == myUID,
                   let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
                   let path = env["vault_data_directory"], path.hasPrefix(configuration.mountBase + "/"),
-                  (try? TargetID.validate(targetID)) != nil, tracked(targetID) == nil,
-                  case .success(let handle) = ProcessHandle.open(pid: pid, isChild: false),
+                  TargetID.isValid(targetID), tracked(targetID) == nil,
+                  case .success(let handle) = ProcessHandle.open(pid: pid),
                   ProcFS.isAliveAndNotZombie(pid: pid) else { continue }
             let record = TrackedProcess(targetID: targetID, mountPath: path, handle: handle, adopted: true)
             if MountTable.fuseMount(at: path) != nil, (try? pidFile(targetID).write(pid: pid)) != nil {
@@ -408,7 +410,7 @@ public final class S3VaultFuseManager: Sendable {
         }
         let served = state.withLock { Set($0.processes.values.filter { !$0.handle.hasExited }.map(\.mountPath)) }
         for entry in MountTable.read() where entry.isFUSE && entry.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains(entry.mountPoint) {
-            let outcome = await runBlocking { Unmounter.clearStale(entry.mountPoint) }
+            let outcome = await OSThread.run { Unmounter.clearStale(entry.mountPoint) }
             cleaned += 1
             emit(.staleCleaned(targetID: nil, path: entry.mountPoint, detail: "FUSE mount without a live server unmounted (\(outcome))"))
         }
@@ -470,7 +472,7 @@ public final class S3VaultFuseManager: Sendable {
         }
         let pid = contents.pid
         guard pid != ProcFS.ownPID else { return .stale("PID \(pid) is the agent itself") }
-        guard case .success(let handle) = ProcessHandle.open(pid: pid, isChild: false) else {
+        guard case .success(let handle) = ProcessHandle.open(pid: pid) else {
             return .stale("PID \(pid) is not running")
         }
         guard let stat = ProcFS.stat(pid: pid), stat.state != "Z", stat.state != "X" else {
@@ -540,26 +542,13 @@ public final class S3VaultFuseManager: Sendable {
         untrack(record)
         pidFile(record.targetID).remove(onlyIfPID: record.pid)
         let path = record.mountPath
-        let outcome = await runBlocking { () -> Unmounter.Outcome in
-            if MountTable.mount(at: path) != nil || Unmounter.isDisconnected(path) { return Unmounter.clearStale(path) }
-            return .notMounted
-        }
+        let outcome = await OSThread.run { Unmounter.clearStale(path) }
         let detail = "\(status.map { "\($0)" } ?? "exited"); stale mount: \(outcome)"
         logger.warning("s3vaultfuse exited unexpectedly", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "detail": "\(detail)", "reason": "\(reason)"])
         emit(.crashed(targetID: record.targetID, pid: record.pid, mountPath: path, detail: detail))
     }
 
-    private func pidFileTargets(includeInvalid: Bool = false) -> [String] {
-        guard let dir = opendir(configuration.pidDirectory) else { return [] }
-        defer { closedir(dir) }
-        var targets: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard name.hasSuffix(".pid"), !name.hasPrefix(".") else { continue }
-            targets.append(String(name.dropLast(4)))
-        }
-        return targets
-    }
+    private func pidFileTargets() -> [String] { PIDFile.targets(in: configuration.pidDirectory) }
 
     /// The last 4 KiB of a fuse log.
     public static func tail(of path: String, bytes: Int = 4096) -> String {

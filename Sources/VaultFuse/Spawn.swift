@@ -29,23 +29,20 @@ public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
 public final class ProcessHandle: Sendable {
     public let pid: Int32
     let pidfd: Int32
-    /// Spawned by this agent, so reaping (waitid) is ours to do.
-    let isChild: Bool
 
-    private init(pid: Int32, pidfd: Int32, isChild: Bool) {
+    private init(pid: Int32, pidfd: Int32) {
         self.pid = pid
         self.pidfd = pidfd
-        self.isChild = isChild
     }
 
     deinit { close(pidfd) }
 
-    static func open(pid: Int32, isChild: Bool) -> Result<ProcessHandle, Errno> {
+    static func open(pid: Int32) -> Result<ProcessHandle, Errno> {
         let fd = dms_pidfd_open(pid)
         if fd < 0 { return .failure(.current) }
         // pidfd_open does not set CLOEXEC on every kernel; no child may inherit it.
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return .success(ProcessHandle(pid: pid, pidfd: fd, isChild: isChild))
+        return .success(ProcessHandle(pid: pid, pidfd: fd))
     }
 
     /// The process has exited (a zombie counts as exited).

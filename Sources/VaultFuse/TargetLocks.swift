@@ -48,7 +48,4 @@ public final class KeyedLocks: Sendable {
         }
         next?.resume()
     }
-
-    /// Keys held or waited for right now.
-    public var busyKeys: Int { entries.withLock { $0.count } }
 }

@@ -2,6 +2,8 @@ import FoundationEssentials
 import Glibc
 
 public enum TargetID {
+    public static func isValid(_ id: String) -> Bool { (try? validate(id)) != nil }
+
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, and not `.` or `..`. Checked before any path is built.
     public static func validate(_ id: String) throws(VaultFuseError) {
         let bytes = Array(id.utf8)

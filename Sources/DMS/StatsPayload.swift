@@ -1,3 +1,0 @@
-import VaultFuse
-
-public typealias VaultFuseStatsPayload = ManagerStats
