@@ -11,7 +11,9 @@ NODE=${DMS_BROKER_NODE:-dmstest@localhost}
 BIN=/usr/lib/rabbitmq/bin
 
 env_for_node() {
-  export HOME=$D RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_PORT=$PORT RABBITMQ_DIST_PORT=$((PORT + 20000))
+  # The Erlang VM writes its cookie under HOME and dumps where ERL_CRASH_DUMP says: both inside $D.
+  mkdir -p "$D"
+  export ERL_CRASH_DUMP=$D/erl_crash.dump HOME=$D RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_PORT=$PORT RABBITMQ_DIST_PORT=$((PORT + 20000))
   export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$D/log RABBITMQ_CONFIG_FILE=$D/rabbitmq
   export RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins RABBITMQ_PID_FILE=$D/pid
 }
