@@ -32,6 +32,7 @@ public final class AMQPClient: Sendable {
         var closed = false
         var startWaiter: CheckedContinuation<Void, Error>?
         var lastError: AMQPError?
+        var topology: AMQPTopologyReport?
         /// The I/O thread has been woken and not yet drained: no need to write the eventfd again.
         var wakePending = false
     }
@@ -41,6 +42,7 @@ public final class AMQPClient: Sendable {
         case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>?)
         case cancelConsumer(CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
+        case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
     }
 
     enum SettleKind { case ack, nack(requeue: Bool), reject(requeue: Bool) }
@@ -175,7 +177,22 @@ public final class AMQPClient: Sendable {
         }
     }
 
+    /// Whether a queue exists, by a passive declare on the probe channel of the current connection (a queue
+    /// exclusive to another connection exists). Throws when not connected.
+    public func queueExists(_ name: String) async throws(AMQPError) -> Bool {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, AMQPError>, Never>) in
+            enqueue(.queueExists(name, continuation))
+        }
+        return try result.get()
+    }
+
     public var isConnected: Bool { shared.withLock { $0.connected } }
+
+    /// Why the client is not connected (the last connect, topology or connection error); nil while connected.
+    public var lastError: AMQPError? { shared.withLock { $0.connected ? nil : $0.lastError } }
+
+    /// What the broker held at the last connection's set-up.
+    public var topologyReport: AMQPTopologyReport? { shared.withLock { $0.topology } }
 
     /// Seconds the I/O thread is overdue (0 while it turns normally, or before start / after close).
     /// rabbitmq-c 0.11 can block inside a publish when the broker blocks the TCP connection (#519, #780);
@@ -204,6 +221,7 @@ public final class AMQPClient: Sendable {
             case .publish(let p): p.answer(.failure(AMQPError(.closed, "The AMQP client is closed")))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
+            case .queueExists(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
             }
             return
         }

@@ -7,7 +7,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         public static let configuration = Code(name: "configuration")
         public static let connectionFailed = Code(name: "connection_failed")
         public static let connectionLost = Code(name: "connection_lost")
-        /// The broker refused a declare (406 PRECONDITION_FAILED, 404, 403): fix the configuration.
+        /// The broker refused a declare, bind or consume (403, 404, 405, 406): not ready, retried with backoff.
         public static let topology = Code(name: "topology")
         public static let publishNacked = Code(name: "publish_nacked")
         public static let unroutable = Code(name: "unroutable")
@@ -30,8 +30,8 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         self.libraryStatus = libraryStatus
     }
 
-    /// Errors that retrying cannot fix.
-    public var isFatal: Bool { code == .topology || code == .configuration }
+    /// Errors that retrying cannot fix (the operator must change the configuration first).
+    public var isFatal: Bool { code == .configuration }
 
     public var description: String {
         var s = "\(code): \(message)"

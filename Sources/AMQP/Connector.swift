@@ -45,40 +45,35 @@ enum Connector {
         ])
         let login = crmq_login_plain(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
                                      &properties, config.username, config.password)
-        try check(login, "login to \(endpoint.host):\(endpoint.port) as \(config.username)", topologyFatal: false)
+        try check(login, "login to \(endpoint.host):\(endpoint.port) as \(config.username)")
         ok = true
         return conn
     }
 
-    /// Opens the consume and publish channels, declares the topology, turns on confirms and starts the
-    /// consumer. Returns the consumer tag.
-    static func setUp(_ conn: amqp_connection_state_t, topology: AMQPTopology, consumer: AMQPConsumerOptions?) throws(AMQPError) -> String? {
+    /// Opens the consume, publish and probe channels, meets the topology (passive first), turns on confirms
+    /// and starts the consumer. Returns the consumer tag and what the broker held.
+    static func setUp(_ conn: amqp_connection_state_t, topology: AMQPTopology,
+                      consumer: AMQPConsumerOptions?) throws(AMQPError) -> (tag: String?, report: AMQPTopologyReport) {
         for channel: amqp_channel_t in [1, 2] {
             amqp_channel_open(conn, channel)
-            try check(amqp_get_rpc_reply(conn), "channel.open", topologyFatal: false)
+            try check(amqp_get_rpc_reply(conn), "channel.open")
         }
-        let arena = CArena()
-        for exchange in topology.exchanges {
-            amqp_exchange_declare(conn, 1, arena.bytes(exchange.name), arena.bytes(exchange.type), 0, exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
-            try check(amqp_get_rpc_reply(conn), "declare exchange \(exchange.name.debugDescription)", topologyFatal: true)
-        }
-        for queue in topology.queues {
-            amqp_queue_declare(conn, 1, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
-                               queue.autoDelete ? 1 : 0, arena.table(queue.arguments))
-            try check(amqp_get_rpc_reply(conn), "declare queue \(queue.name.debugDescription)", topologyFatal: true)
-        }
-        for binding in topology.bindings {
-            amqp_queue_bind(conn, 1, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey), amqp_empty_table)
-            try check(amqp_get_rpc_reply(conn), "bind queue \(binding.queue.debugDescription) to \(binding.exchange.debugDescription)", topologyFatal: true)
-        }
+        let probe = TopologyProbe(conn: conn)
+        try probe.open()
+        let report = try probe.ensure(topology)
         amqp_confirm_select(conn, 2)
-        try check(amqp_get_rpc_reply(conn), "confirm.select", topologyFatal: false)
-        guard let consumer else { return nil }
+        try check(amqp_get_rpc_reply(conn), "confirm.select")
+        guard let consumer else { return (nil, report) }
+        let arena = CArena()
         amqp_basic_qos(conn, 1, 0, UInt16(clamping: consumer.prefetch), 0)
-        try check(amqp_get_rpc_reply(conn), "basic.qos", topologyFatal: false)
+        try check(amqp_get_rpc_reply(conn), "basic.qos")
         let ok = amqp_basic_consume(conn, 1, arena.bytes(consumer.queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table)
-        try check(amqp_get_rpc_reply(conn), "consume from \(consumer.queue.debugDescription)", topologyFatal: true)
-        return ok.map { FieldDecoder.string($0.pointee.consumer_tag) }
+        let reply = amqp_get_rpc_reply(conn)
+        if reply.reply_type != AMQP_RESPONSE_NORMAL {
+            let what = "consume from queue \(consumer.queue.debugDescription)"
+            throw TopologyProbe.explained(error(reply, what), reply, what: what, fix: "grant the broker user read permission on the queue")
+        }
+        return (ok.map { FieldDecoder.string($0.pointee.consumer_tag) }, report)
     }
 
     static func destroy(_ conn: amqp_connection_state_t, graceful: Bool) {
@@ -92,14 +87,21 @@ enum Connector {
         amqp_destroy_connection(conn)
     }
 
-    static func check(_ reply: amqp_rpc_reply_t, _ what: String, topologyFatal: Bool) throws(AMQPError) {
+    static func check(_ reply: amqp_rpc_reply_t, _ what: String) throws(AMQPError) {
         if reply.reply_type == AMQP_RESPONSE_NORMAL { return }
-        var error = error(reply, what)
-        if topologyFatal, let code = error.replyCode, [403, 404, 405, 406].contains(code) {
-            error.code = .topology
-            if code == 406 { error.message += " — the existing entity was declared with different arguments or type (e.g. classic vs quorum); align the configuration or delete it" }
+        throw error(reply, what)
+    }
+
+    /// The broker's reply text of a refused method (`NOT_FOUND - no queue 'x' in vhost '/'`).
+    static func brokerText(_ reply: amqp_rpc_reply_t) -> String? {
+        guard reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, let d = reply.reply.decoded else { return nil }
+        if reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD {
+            return FieldDecoder.string(d.assumingMemoryBound(to: amqp_channel_close_t.self).pointee.reply_text)
         }
-        throw error
+        if reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD {
+            return FieldDecoder.string(d.assumingMemoryBound(to: amqp_connection_close_t.self).pointee.reply_text)
+        }
+        return nil
     }
 
     static func error(_ reply: amqp_rpc_reply_t, _ what: String) -> AMQPError {

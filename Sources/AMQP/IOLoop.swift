@@ -22,6 +22,8 @@ final class IOLoop {
     var attempt = 0
     var closing: CheckedContinuation<Void, Never>?
     var everConnected = false
+    var lastTopologyRefusal: String?
+    var loggedTopology = false
     var stopped = false
     /// Delivery tags of this connection not yet settled, in delivery order (`outstandingHead` is the first).
     var outstanding: [UInt64] = []
@@ -68,10 +70,11 @@ final class IOLoop {
         for endpoint in config.endpoints {
             do {
                 let conn = try Connector.open(config, endpoint: endpoint)
+                let report: AMQPTopologyReport
                 do {
-                    consumerTag = try Connector.setUp(conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
+                    (consumerTag, report) = try Connector.setUp(conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
                 } catch {
-                    Connector.destroy(conn, graceful: !error.isFatal)
+                    Connector.destroy(conn, graceful: error.code == .topology)
                     throw error
                 }
                 connection = conn
@@ -80,11 +83,13 @@ final class IOLoop {
                 let isReconnect = everConnected
                 everConnected = true
                 logger.info(isReconnect ? "reconnected" : "connected", metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
+                logTopology(report)
                 let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
                     s.connected = true
                     s.generation = generation
                     if isReconnect { s.reconnects += 1 }
                     s.lastError = nil
+                    s.topology = report
                     defer { s.startWaiter = nil }
                     return s.startWaiter
                 }
@@ -94,19 +99,25 @@ final class IOLoop {
                 return
             } catch let error as AMQPError {
                 lastError = error
+                if error.code == .topology {
+                    // Not an outage and not fatal: an object we need is refused (a permission, a shared object
+                    // someone else owns). Say so once per distinct refusal, stay not-ready, and try again later.
+                    if error.message != lastTopologyRefusal {
+                        logger.error("broker refused the topology; not ready, retrying", metadata: ["error": "\(error.message)"])
+                        lastTopologyRefusal = error.message
+                    }
+                    break
+                }
                 if error.isFatal {
-                    logger.error("broker refused the topology; not retrying", metadata: ["error": "\(error)"])
+                    logger.error("invalid AMQP configuration; not retrying", metadata: ["error": "\(error)"])
                     let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
                         s.lastError = error
                         defer { s.startWaiter = nil }
                         return s.startWaiter
                     }
-                    if let waiter {
-                        // At start-up a refused declare is a configuration error: stop, do not loop.
-                        waiter.resume(throwing: error)
-                        stopped = true
-                        return
-                    }
+                    waiter?.resume(throwing: error)
+                    stopped = true
+                    return
                 }
             } catch {
                 lastError = AMQPError(.connectionFailed, "\(error)")
@@ -116,8 +127,27 @@ final class IOLoop {
         let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
         let jittered = Double.random(in: delay / 2...delay)
         attempt += 1
-        logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(Double(Int(jittered * 100)) / 100)"])
+        if lastError?.code != .topology {
+            logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(Double(Int(jittered * 100)) / 100)"])
+        }
         sleepInterruptibly(seconds: jittered)
+    }
+
+    /// What the broker held, once per process (and a warning for every existing queue that differs from
+    /// the declaration we would have made: we consume it as it is).
+    private func logTopology(_ report: AMQPTopologyReport) {
+        lastTopologyRefusal = nil
+        guard !loggedTopology else { return }
+        loggedTopology = true
+        for entry in report.entries {
+            var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", "origin": "\(entry.origin.rawValue)"]
+            if let difference = entry.difference {
+                metadata["broker_says"] = "\(difference)"
+                logger.warning("\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)
+            } else {
+                logger.info("\(entry.kind) ready", metadata: metadata)
+            }
+        }
     }
 
     private func connectionLost(_ error: AMQPError) {
@@ -185,6 +215,17 @@ final class IOLoop {
                 continuation.resume()
             case .close(let continuation):
                 closing = continuation
+            case .queueExists(let name, let continuation):
+                guard let conn = connection else {
+                    continuation.resume(returning: .failure(AMQPError(.connectionLost, "not connected")))
+                    continue
+                }
+                do {
+                    continuation.resume(returning: .success(try TopologyProbe(conn: conn).queueExists(name)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                    connectionLost(error)
+                }
             }
         }
         if !acks.isEmpty { sendAcks(acks) }
@@ -421,6 +462,7 @@ final class IOLoop {
             case .publish(let p): p.answer(.failure(error))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c), .close(let c): c.resume()
+            case .queueExists(_, let c): c.resume(returning: .failure(error))
             }
         }
     }

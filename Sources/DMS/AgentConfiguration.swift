@@ -12,13 +12,14 @@ public struct AgentConfiguration: Sendable {
     public var workers: Int = 10
     /// Requests whose AMQP timestamp is older are answered `expired`, not run. Default: 300 s.
     public var maxRequestAge: Double = 300
-    /// Declare `dms.<node>` as a quorum queue. Default: false (classic).
-    public var quorumQueue: Bool = false
+    /// The type `dms.<node>` and `dms.<node>.dead` are declared with when missing. Default: classic.
+    public var queueType: QueueType = .classic
+    /// Declare them durable (a quorum queue always is). Default: true.
+    public var queueDurable: Bool = true
     /// `node.heartbeat` event period; 0 turns it off. Default: 30 s.
     public var heartbeatInterval: Double = 30
     public var requestExchange: String = "trilio_dms"
     public var statusExchange: String = "trilio_dms.status"
-    public var deadLetterExchange: String = "trilio_dms.dlx"
     /// Prefix for NFS `mount`/`umount`, e.g. `["sudo"]`. Default: none (the agent runs as root).
     public var nfsCommandPrefix: [String] = []
     /// Global s3vaultfuse settings (`KEY=VALUE`), overridden by the secret's payload.
@@ -41,20 +42,27 @@ public struct AgentConfiguration: Sendable {
     public var requestQueue: String { "dms.\(nodeID)" }
     public var deadLetterQueue: String { "dms.\(nodeID).dead" }
 
-    /// The request queue, its bindings and the dead-letter path.
+    /// What the agent meets on its consuming connection: the request exchange (shared, topic), its own
+    /// request and dead-letter queues, and the binding. Queues carry `x-queue-type: quorum` when quorum and no
+    /// other argument: dead-lettering, delivery limits and TTLs belong in broker policies, so that every
+    /// declarer of `dms.<node>` (the Python client declares it with no arguments) makes the same declaration.
     public var consumerTopology: AMQPTopology {
-        let queue = AMQPTopology.Queue.make(name: requestQueue, quorum: quorumQueue, deadLetterExchange: deadLetterExchange,
-                                            deadLetterRoutingKey: deadLetterQueue)
+        let arguments: [String: AMQPFieldValue] = queueType == .quorum ? ["x-queue-type": .string("quorum")] : [:]
+        let durable = queueDurable || queueType == .quorum
         return AMQPTopology(
-            exchanges: [.init(name: requestExchange, type: "topic"), .init(name: deadLetterExchange, type: "direct")],
-            queues: [.make(name: deadLetterQueue, quorum: quorumQueue), queue],
-            bindings: [.init(queue: requestQueue, exchange: requestExchange, routingKey: requestQueue),
-                       .init(queue: deadLetterQueue, exchange: deadLetterExchange, routingKey: deadLetterQueue)])
+            exchanges: [.init(name: requestExchange, type: "topic")],
+            queues: [.init(name: requestQueue, durable: durable, arguments: arguments),
+                     .init(name: deadLetterQueue, durable: durable, arguments: arguments)],
+            bindings: [.init(queue: requestQueue, exchange: requestExchange, routingKey: requestQueue)])
     }
 
     public var publisherTopology: AMQPTopology {
         AMQPTopology(exchanges: [.init(name: statusExchange, type: "topic")])
     }
+}
+
+public enum QueueType: String, Sendable, CaseIterable {
+    case classic, quorum
 }
 
 /// `key = value` lines with their `[section]` (DEFAULT before any header); `#` and `;` start comments.
@@ -86,8 +94,4 @@ public struct INIFile: Sendable {
     public init() {}
 
     public subscript(key: String) -> String? { values[key] }
-
-    public func bool(_ key: String) -> Bool? {
-        values[key].map { ["1", "true", "yes", "on"].contains($0.lowercased()) }
-    }
 }

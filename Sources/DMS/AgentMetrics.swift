@@ -28,6 +28,7 @@ final class AgentMetrics: Sendable {
     }
 
     func expired() { Counter(label: "dms_requests_expired_total").increment() }
+    func abandoned() { Counter(label: "dms_requests_abandoned_total").increment() }
     func deadLettered() { Counter(label: "dms_requests_dead_lettered_total").increment() }
 
     func event(_ event: ManagerEvent) {

@@ -64,37 +64,6 @@ public struct BarbicanClient: Sendable {
         return try result.get()
     }
 
-    /// Payload keys → s3vaultfuse environment, as the original server maps them.
-    public static func environment(fromPayload payload: [String: JSONValue]) -> [String: String] {
-        func value(_ keys: String...) -> String? {
-            for key in keys {
-                switch payload[key] {
-                case .bool(let b)?: return b ? "true" : "false"
-                case .string(let s)?: return s
-                case .int(let i)?: return String(i)
-                case .double(let d)?: return d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : String(d)
-                default: continue
-                }
-            }
-            return nil
-        }
-        var env: [String: String] = [:]
-        env["AWS_ACCESS_KEY_ID"] = value("aws_access_key_id", "access_key", "vault_s3_access_key_id")
-        env["AWS_SECRET_ACCESS_KEY"] = value("aws_secret_access_key", "secret_key", "vault_s3_secret_access_key")
-        env["vault_s3_bucket"] = value("bucket", "vault_s3_bucket")
-        env["vault_s3_region_name"] = value("region", "vault_s3_region_name") ?? "us-west-2"
-        env["vault_s3_endpoint_url"] = value("endpoint_url", "vault_s3_endpoint_url")
-        env["vault_s3_ssl"] = value("ssl", "vault_s3_ssl")?.lowercased()
-        env["vault_s3_ssl_verify"] = value("ssl_verify", "vault_s3_ssl_verify")?.lowercased()
-        env["vault_s3_signature_version"] = value("signature_version", "vault_s3_signature_version")
-        env["vault_s3_auth_version"] = value("auth_version", "vault_s3_auth_version")
-        env["bucket_object_lock"] = value("object_lock", "bucket_object_lock")
-        env["use_manifest_suffix"] = value("use_manifest_suffix")
-        env["vault_s3_ssl_cert"] = value("ssl_cert", "vault_s3_ssl_cert")
-        env["vault_s3_max_pool_connections"] = value("max_pool_connections", "vault_s3_max_pool_connections")
-        return env.filter { !$0.value.isEmpty }
-    }
-
     /// The values worth redacting.
     public static func secrets(in payload: [String: JSONValue]) -> [String] {
         ["aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id", "vault_s3_secret_access_key"]

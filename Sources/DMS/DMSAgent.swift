@@ -45,7 +45,16 @@ public final class DMSAgent: Service, Sendable {
     }
 
     /// Broker connected and consuming (`/readyz`).
-    public var isReady: Bool { consumer.isConnected && consuming.withLock { $0 } }
+    public var isReady: Bool { notReadyReason == nil }
+
+    /// Why `/readyz` answers 503: the refusal or outage of the consuming or the publishing connection, in the
+    /// broker's words, or start-up; nil when ready.
+    public var notReadyReason: String? {
+        if consumer.isConnected && consuming.withLock({ $0 }) { return nil }
+        if let error = consumer.lastError { return "not consuming \(configuration.requestQueue): \(error.message)" }
+        if let error = publisher.lastError { return "cannot publish (replies, events): \(error.message)" }
+        return "not consuming \(configuration.requestQueue) yet (starting or recovering)"
+    }
     /// The process is up and holds the PID-directory lock (`/healthz`).
     public var isHealthy: Bool { manager.holdsLock }
     let consuming = Mutex(false)
@@ -136,16 +145,40 @@ public final class DMSAgent: Service, Sendable {
         }
     }
 
-    /// Malformed input: an error reply, then the dead-letter queue. Never requeued.
+    /// Malformed input: an error reply without secrets, a scrubbed copy to `dms.<node>.dead`, then ack.
+    /// Never requeued, never lost: should the copy not be confirmed, the log keeps it.
     private func refuse(_ delivery: AMQPDelivery, _ error: RequestError) async {
-        logger.warning("malformed request dead-lettered", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
-                                                                     "correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+        let correlation = delivery.properties.correlationID ?? "-"
+        logger.warning("malformed request refused", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
+                                                               "correlation_id": "\(correlation)"])
         let reply = JobReply(status: "error", errorMsg: error.message, successMsg: nil, nodeID: configuration.nodeID,
                              targetID: error.targetID.flatMap { TargetID.isValid($0) ? $0 : nil }, jobID: error.jobID,
                              code: error.code)
         _ = await sendReply(reply, to: delivery)
-        await consumer.reject(delivery, requeue: false)
+        let copy = DeadLetter.message(for: delivery, queue: configuration.deadLetterQueue, code: error.code, error: error.message,
+                                      nodeID: configuration.nodeID, timestamp: UInt64(Date().timeIntervalSince1970))
+        do {
+            try await publisher.publish(copy)
+        } catch {
+            logger.error("dead letter not confirmed; its scrubbed body follows", metadata: [
+                "queue": "\(configuration.deadLetterQueue)", "correlation_id": "\(correlation)", "error": "\(error)",
+                "body": "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))"])
+        }
+        await consumer.ack(delivery)
         metrics.deadLettered()
+    }
+
+    /// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its
+    /// connection after `request_timeout`): running the job would leave a mount its ledger does not know.
+    /// Direct reply-to and requests without `reply_to` are not checked; an unanswerable check runs the job.
+    private func requesterGone(_ delivery: AMQPDelivery) async -> Bool {
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty, !replyTo.hasPrefix("amq.rabbitmq.reply-to") else {
+            return false
+        }
+        do { return try await !consumer.queueExists(replyTo) } catch {
+            logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+            return false
+        }
     }
 
     private func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
@@ -161,6 +194,17 @@ public final class DMSAgent: Service, Sendable {
             metrics.expired()
         } else if request.host != configuration.nodeID {
             reply = errorReply(request, .wrongHost, "Request for host \(request.host.prefix(128).debugDescription) reached node \(configuration.nodeID); not executed")
+        } else if request.action != .status, await requesterGone(delivery) {
+            metrics.jobFinished(token, action: request.action.rawValue, status: "abandoned")
+            metrics.abandoned()
+            log.notice("requester gone (reply queue deleted); not executed", metadata: [
+                "action": "\(request.action.rawValue)", "reply_to": "\(delivery.properties.replyTo ?? "-")"])
+            await publishEvent(StatusEvent(event: "request.abandoned", nodeID: configuration.nodeID,
+                                           targetID: request.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil },
+                                           mountPath: request.target?.mountPath,
+                                           detail: "\(request.action.rawValue) not executed: reply queue \(delivery.properties.replyTo ?? "-") is gone"))
+            await consumer.ack(delivery)
+            return
         } else {
             reply = await execute(request, log: log)
         }
@@ -227,9 +271,10 @@ public final class DMSAgent: Service, Sendable {
            MountTable.fuseMount(at: path) != nil {
             return successReply(request, "Already mounted at \(path)", mountPath: path, pid: pid)
         }
-        var environment: [String: String] = [:]
+        var fileSettings: [String: String] = [:]
+        var payload: [String: JSONValue] = [:]
         if let file = configuration.s3EnvFile {
-            do { environment = try EnvFile.read(file) } catch {
+            do { fileSettings = try EnvFile.read(file) } catch {
                 return errorReply(request, .internalError, "Cannot read the global s3vaultfuse settings \(file)")
             }
         }
@@ -237,14 +282,14 @@ public final class DMSAgent: Service, Sendable {
         if let ref = target.secretRef, !ref.isEmpty, let token = request.keystoneToken, !token.isEmpty {
             redactor = redactor.adding([token])
             do {
-                let payload = try await barbican.fetchPayload(secretRef: ref, token: token)
+                payload = try await barbican.fetchPayload(secretRef: ref, token: token)
                 redactor = redactor.adding(BarbicanClient.secrets(in: payload))
-                environment.merge(BarbicanClient.environment(fromPayload: payload)) { _, fromPayload in fromPayload }
             } catch {
                 return errorReply(request, .credentialsFailed, redactor.redact("Failed to fetch credentials: \(error)"))
             }
         }
-        redactor = redactor.adding([environment["AWS_SECRET_ACCESS_KEY"], environment["AWS_ACCESS_KEY_ID"]].compactMap { $0 })
+        let environment = S3VaultFuseEnvironment.build(payload: payload, file: fileSettings)
+        redactor = redactor.adding(S3VaultFuseEnvironment.secrets(in: environment))
         do {
             switch try await manager.spawn(targetID: target.id, mountPath: path, environment: environment) {
             case .started(let pid): return successReply(request, "S3 target mounted successfully at \(path)", mountPath: path, pid: pid)

@@ -55,8 +55,14 @@ extension DMSAgentCommand {
         @Option(help: ArgumentHelp("Requests older than this (AMQP timestamp) are answered 'expired', seconds. Env DMS_MAX_REQUEST_AGE. Default 300.", valueName: "s"))
         var maxRequestAge: Double?
 
-        @Flag(help: "Declare dms.<node-id> as a quorum queue (env DMS_QUORUM_QUEUE, key rabbit_quorum_queue).")
+        @Option(help: ArgumentHelp("classic or quorum: the type dms.<node-id> is declared with when it does not exist yet (an existing queue is consumed as it is). Env DMS_RABBITMQ_QUEUE_TYPE, key rabbitmq_queue_type. Default classic.", valueName: "type"))
+        var rabbitmqQueueType: String?
+
+        @Flag(help: "Same as --rabbitmq-queue-type quorum (env DMS_QUORUM_QUEUE, key rabbit_quorum_queue, as oslo.messaging names it).")
         var quorumQueue = false
+
+        @Option(help: ArgumentHelp("true or false: declare the queues durable (quorum queues always are). Env DMS_RABBITMQ_QUEUE_DURABLE, key rabbitmq_queue_durable or amqp_durable_queues. Default true.", valueName: "bool"))
+        var rabbitmqQueueDurable: String?
 
         @Option(help: ArgumentHelp("node.heartbeat event period, seconds; 0 disables. Env DMS_HEARTBEAT_INTERVAL. Default 30.", valueName: "s"))
         var heartbeatInterval: Double?
@@ -94,7 +100,9 @@ extension DMSAgentCommand {
             var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: manager.vaultFuse(r))
             config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
             config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
-            config.quorumQueue = r.bool(quorumQueue, env: "DMS_QUORUM_QUEUE", file: "rabbit_quorum_queue")
+            config.queueType = try r.queueType(rabbitmqQueueType, quorumFlag: quorumQueue)
+            config.queueDurable = try r.strictBool(rabbitmqQueueDurable, env: "DMS_RABBITMQ_QUEUE_DURABLE",
+                                                   file: ["rabbitmq_queue_durable", "amqp_durable_queues"]) ?? true
             config.heartbeatInterval = r.double(heartbeatInterval, env: "DMS_HEARTBEAT_INTERVAL", file: "heartbeat_interval", default: 30)
             config.s3EnvFile = r.optional(s3EnvFile, env: "DMS_S3_ENV_FILE", file: "s3vaultfuse_env_file")
             config.barbicanCABundle = r.optional(barbicanCABundle, env: "DMS_BARBICAN_CA_BUNDLE", file: "barbican_ca_bundle")
@@ -104,6 +112,7 @@ extension DMSAgentCommand {
             if let prefix = r.optional(nfsCommandPrefix, env: "DMS_NFS_COMMAND_PREFIX", file: "nfs_command_prefix") {
                 config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
             }
+            r.logUnusedKeys(logger)
             logger.info("starting", metadata: ["node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
                                                "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)"])
             let agent: DMSAgent

@@ -67,7 +67,11 @@ final class HealthServer: @unchecked Sendable {
             case ("GET", "/healthz"):
                 (status, type, body) = agent.isHealthy ? ("200 OK", "text/plain", Array("ok\n".utf8)) : ("503 Service Unavailable", "text/plain", Array("PID-directory lock not held\n".utf8))
             case ("GET", "/readyz"):
-                (status, type, body) = agent.isReady ? ("200 OK", "text/plain", Array("ready\n".utf8)) : ("503 Service Unavailable", "text/plain", Array("not consuming (broker unreachable or starting)\n".utf8))
+                if let reason = agent.notReadyReason {
+                    (status, type, body) = ("503 Service Unavailable", "text/plain", Array("\(reason)\n".utf8))
+                } else {
+                    (status, type, body) = ("200 OK", "text/plain", Array("ready\n".utf8))
+                }
             default:
                 (status, type, body) = ("404 Not Found", "text/plain", Array("not found\n".utf8))
             }

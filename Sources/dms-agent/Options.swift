@@ -23,11 +23,55 @@ struct Resolver {
         option ?? key.flatMap { env[$0] }.flatMap(Double.init) ?? fileKey.flatMap { file[$0] }.flatMap(Double.init) ?? value
     }
 
-    func bool(_ flag: Bool, env key: String?, file fileKey: String?) -> Bool {
-        if flag { return true }
-        if let v = key.flatMap({ env[$0] }) { return ["1", "true", "yes", "on"].contains(v.lowercased()) }
-        return fileKey.flatMap { file.bool($0) } ?? false
+    /// true/false, yes/no, 1/0, on/off (any case); anything else is an error naming where it came from.
+    static func parseBool(_ value: String, source: String) throws -> Bool {
+        switch value.lowercased() {
+        case "true", "yes", "1", "on": return true
+        case "false", "no", "0", "off": return false
+        default: throw ValidationError("\(source): expected true or false, got \(value.debugDescription)")
+        }
     }
+
+    /// Option > environment > the first config key present; nil when none is set.
+    func strictBool(_ option: String?, env key: String, file keys: [String]) throws -> Bool? {
+        if let option { return try Self.parseBool(option, source: "option") }
+        if let v = env[key] { return try Self.parseBool(v, source: key) }
+        for k in keys { if let v = file[k] { return try Self.parseBool(v, source: "config key \(k)") } }
+        return nil
+    }
+
+    /// `--rabbitmq-queue-type` > `--quorum-queue` > DMS_RABBITMQ_QUEUE_TYPE > DMS_QUORUM_QUEUE >
+    /// `rabbitmq_queue_type` > `rabbit_quorum_queue` (oslo.messaging's name) > classic.
+    func queueType(_ option: String?, quorumFlag: Bool) throws -> QueueType {
+        func parse(_ value: String, _ source: String) throws -> QueueType {
+            guard let type = QueueType(rawValue: value.lowercased()) else {
+                throw ValidationError("\(source): expected classic or quorum, got \(value.debugDescription)")
+            }
+            return type
+        }
+        if let option { return try parse(option, "--rabbitmq-queue-type") }
+        if quorumFlag { return .quorum }
+        if let v = env["DMS_RABBITMQ_QUEUE_TYPE"] { return try parse(v, "DMS_RABBITMQ_QUEUE_TYPE") }
+        if let v = env["DMS_QUORUM_QUEUE"] { return try Self.parseBool(v, source: "DMS_QUORUM_QUEUE") ? .quorum : .classic }
+        if let v = file["rabbitmq_queue_type"] { return try parse(v, "config key rabbitmq_queue_type") }
+        if let v = file["rabbit_quorum_queue"] { return try Self.parseBool(v, source: "config key rabbit_quorum_queue") ? .quorum : .classic }
+        return .classic
+    }
+
+    /// Config keys the agent reads. Others (the Python server's `auth_url`, `rootwrap_bin`, … or a shared
+    /// oslo file's) are accepted and named once at debug level.
+    static let knownKeys: Set<String> = [
+        "pid_dir", "mount_base_path", "s3vaultfuse_bin", "log_dir", "kill_timeout", "mount_timeout", "log_format", "log_level",
+        "rabbitmq_url", "rabbitmq_password_file", "node_id", "worker_threads", "max_request_age", "rabbitmq_queue_type",
+        "rabbit_quorum_queue", "rabbitmq_queue_durable", "amqp_durable_queues", "heartbeat_interval", "s3vaultfuse_env_file",
+        "nfs_command_prefix", "log_file", "metrics_listen", "barbican_ca_bundle", "barbican_ssl_verify",
+    ]
+
+    func logUnusedKeys(_ logger: Logger) {
+        let unused = file.values.keys.filter { !Self.knownKeys.contains($0) }.sorted()
+        if !unused.isEmpty { logger.debug("config keys not used by dms-agent", metadata: ["keys": "\(unused.joined(separator: ","))"]) }
+    }
+
 }
 
 struct ManagerOptions: ParsableArguments {

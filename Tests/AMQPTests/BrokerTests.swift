@@ -91,20 +91,47 @@ struct BrokerRoundTripTests {
         await client.close()
     }
 
-    @Test func quorumQueueDeclaresAndMismatchIsAClearFatalError() async throws {
+    @Test func anExistingQueueIsConsumedAsItIsWhateverItsType() async throws {
         let queue = unique("quorum")
         let quorum = try makeClient(topology: .init(queues: [.make(name: queue, quorum: true, deadLetterExchange: "dlx", deliveryLimit: 5)]))
         try await quorum.start(timeout: 10)
+        #expect(quorum.topologyReport?.entries.first?.origin == .declared)
+        try await quorum.publish(.init(routingKey: queue, body: Array("left behind".utf8)))
         await quorum.close()
-        let classic = try makeClient(topology: .init(queues: [.make(name: queue)]))
-        do {
-            try await classic.start(timeout: 10)
-            Issue.record("a classic redeclare of a quorum queue must fail")
-        } catch let error as AMQPError {
-            #expect(error.code == .topology && error.replyCode == 406)
-            #expect(error.description.contains("inequivalent arg"))
-        }
+        // Passive first: a classic declaration meets the quorum queue, consumes it, and names the difference.
+        let classic = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
+        try await classic.start(timeout: 10)
+        let entry = try #require(classic.topologyReport?.entries.first)
+        #expect(entry.origin == .existed)
+        #expect(entry.difference?.contains("inequivalent arg") == true)
+        let inbox = Inbox(classic)
+        let delivery = await inbox.next(timeout: 10)
+        #expect(delivery?.body == Array("left behind".utf8))
         await classic.close()
+        Broker.ctl("delete_queue \(queue)")
+    }
+
+    @Test func aRefusedDeclareIsNotFatalAndIsRetriedUntilAllowed() async throws {
+        let user = unique("limited").replacingOccurrences(of: ".", with: "-")
+        Broker.ctl("add_user \(user) pw")
+        Broker.ctl("set_permissions -p / \(user) '^$' '.*' '.*'")
+        defer { Broker.ctl("delete_user \(user)") }
+        let queue = unique("needs-configure")
+        let url = TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "\(user):pw")
+        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
+        do {
+            try await client.start(timeout: 3)
+            Issue.record("a refused declare cannot make the client ready")
+        } catch let error as AMQPError {
+            #expect(error.code == .timeout)
+        }
+        let refusal = try #require(client.lastError)
+        #expect(refusal.code == .topology && refusal.replyCode == 403)
+        #expect(refusal.message.contains("queue \"\(queue)\"") && refusal.message.contains("ACCESS_REFUSED") && refusal.message.contains("fix:"))
+        Broker.ctl("set_permissions -p / \(user) '.*' '.*' '.*'")
+        #expect(await eventually(timeout: 15) { client.isConnected })
+        #expect(client.topologyReport?.entries.first?.origin == .declared)
+        await client.close()
         Broker.ctl("delete_queue \(queue)")
     }
 

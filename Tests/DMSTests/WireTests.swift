@@ -90,16 +90,36 @@ struct ReplyAndEventTests {
 }
 
 struct CredentialAndNFSTests {
-    @Test func payloadKeysMapToTheS3vaultfuseEnvironment() {
-        let env = BarbicanClient.environment(fromPayload: [
+    @Test func theEnvironmentIsBuiltAsTheOriginalBuildsIt() {
+        let env = S3VaultFuseEnvironment.build(payload: [
             "aws_access_key_id": "AK", "aws_secret_access_key": "SK", "bucket": "b", "endpoint_url": "http://s3",
-            "ssl": true, "ssl_verify": "False", "object_lock": false, "max_pool_connections": 50,
+            "ssl": true, "ssl_verify": "False", "object_lock": false, "max_pool_connections": 50, "ssl_cert": "",
+        ], file: [:])
+        #expect(env == [
+            "AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "vault_s3_bucket": "b", "vault_s3_region_name": "us-west-2",
+            "vault_s3_endpoint_url": "http://s3", "vault_s3_ssl": "true", "vault_s3_ssl_verify": "false",
+            "bucket_object_lock": "false", "vault_s3_max_pool_connections": "50", "vault_s3_auth_version": "DEFAULT",
+            "vault_s3_signature_version": "default", "vault_storage_nfs_export": "b", "use_manifest_suffix": "false",
+            "log_config_append": "/etc/triliovault-object-store/object_store_logging.conf",
+            "vault_data_directory_old": "/var/triliovault",
+            "helper_command": "sudo /usr/bin/workloadmgr-rootwrap /etc/triliovault-wlm/rootwrap.conf privsep-helper",
         ])
-        #expect(env == ["AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "vault_s3_bucket": "b", "vault_s3_region_name": "us-west-2",
-                        "vault_s3_endpoint_url": "http://s3", "vault_s3_ssl": "true", "vault_s3_ssl_verify": "false",
-                        "bucket_object_lock": "false", "vault_s3_max_pool_connections": "50"])
-        let legacy = BarbicanClient.environment(fromPayload: ["access_key": "A2", "secret_key": "S2", "vault_s3_bucket": "b2", "vault_s3_region_name": "eu"])
-        #expect(legacy["AWS_ACCESS_KEY_ID"] == "A2" && legacy["vault_s3_region_name"] == "eu" && legacy["vault_s3_bucket"] == "b2")
+    }
+
+    @Test func alternativeKeysThenTheOperatorsFileThenTheDefault() {
+        let file = ["vault_s3_region_name": "file-region", "helper_command": "sudo /usr/bin/trilio-dms-rootwrap x privsep-helper",
+                    "vault_segment_size": "33554432", "vault_s3_ssl": "False"]
+        let legacy = S3VaultFuseEnvironment.build(payload: ["access_key": "A2", "secret_key": "S2", "vault_s3_bucket": "b2",
+                                                            "nfs_export": "exp", "region": ""], file: file)
+        #expect(legacy["AWS_ACCESS_KEY_ID"] == "A2" && legacy["AWS_SECRET_ACCESS_KEY"] == "S2" && legacy["vault_s3_bucket"] == "b2")
+        #expect(legacy["vault_s3_region_name"] == "file-region", "an empty payload value falls through to the file")
+        #expect(legacy["helper_command"] == "sudo /usr/bin/trilio-dms-rootwrap x privsep-helper")
+        #expect(legacy["vault_segment_size"] == "33554432", "the shipped global settings pass through")
+        #expect(legacy["vault_s3_ssl"] == "false", "booleans lower-cased, from the file too")
+        #expect(legacy["vault_storage_nfs_export"] == "exp")
+        let payloadWins = S3VaultFuseEnvironment.build(payload: ["region": "eu-1", "vault_s3_ssl": "TRUE"], file: file)
+        #expect(payloadWins["vault_s3_region_name"] == "eu-1" && payloadWins["vault_s3_ssl"] == "true")
+        #expect(payloadWins["vault_s3_bucket"] == nil && payloadWins["vault_storage_nfs_export"] == nil, "empty values are dropped")
     }
 
     @Test func redactorMasksSecrets() {
@@ -124,7 +144,30 @@ struct CredentialAndNFSTests {
         let path = "/tmp/dms-ini-\(UUID().uuidString).conf"
         try "[DEFAULT]\nnode_id = a\nworker_threads = 4\n[server]\nnode_id = b\nrabbit_quorum_queue = True\n".write(toFile: path, atomically: true, encoding: .utf8)
         let ini = try INIFile(path: path)
-        #expect(ini["node_id"] == "b" && ini["worker_threads"] == "4" && ini.bool("rabbit_quorum_queue") == true)
+        #expect(ini["node_id"] == "b" && ini["worker_threads"] == "4" && ini["rabbit_quorum_queue"] == "True")
+    }
+}
+
+struct DeadLetterTests {
+    @Test func everySecretIsRemovedAtAnyDepth() throws {
+        let body = Array(#"{"action":"mount","keystone_token":"gAAAA-tok","context":{"auth_token":"t2","user_id":"u"},"#.utf8)
+            + Array(#""backup_target":{"id":"bt","secret_ref":"http://barbican/v1/secrets/1","credentials":{"a":"b"}},"#.utf8)
+            + Array(#""list":[{"Password":"p"},{"aws_secret_access_key":"SK"}],"keystone_token_null":null}"#.utf8)
+        let scrubbed = String(decoding: DeadLetter.scrub(body), as: UTF8.self)
+        for secret in ["gAAAA-tok", "t2", "\"b\"", "\"p\"", "SK"] { #expect(!scrubbed.contains(secret), "\(secret) leaked: \(scrubbed)") }
+        let json = try #require(try JSONValue.parse(Array(scrubbed.utf8)).object)
+        #expect(json["keystone_token"] == "***" && json["action"] == "mount")
+        #expect(json["backup_target"]?.object?["secret_ref"] == "http://barbican/v1/secrets/1", "a reference is not a secret")
+        #expect(json["context"]?.object?["user_id"] == "u")
+        #expect(json["keystone_token_null"] == .null, "null stays null")
+    }
+
+    @Test func unparseableBodiesKeepNothingThatMayBeASecret() throws {
+        let broken = Array(#"{"action":"mount","keystone_token":"gAAAA-tok""#.utf8)
+        let scrubbed = String(decoding: DeadLetter.scrub(broken), as: UTF8.self)
+        #expect(!scrubbed.contains("gAAAA") && scrubbed.contains("dms_redacted"))
+        let harmless = Array("not json at all".utf8)
+        #expect(DeadLetter.scrub(harmless) == harmless)
     }
 }
 
