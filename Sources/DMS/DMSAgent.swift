@@ -306,6 +306,7 @@ public final class DMSAgent: Service, Sendable {
         do {
             switch try await manager.kill(targetID: target.id) {
             case .stopped(let pid, let mountPath):
+                MountPathPolicy.removeIfEmpty(mountPath)
                 return successReply(request, "Target unmounted successfully from \(mountPath)", mountPath: mountPath, pid: pid)
             case .notRunning:
                 try await manager.cleanStaleMount(at: path)
@@ -330,7 +331,9 @@ public final class DMSAgent: Service, Sendable {
             if existing.fsType.hasPrefix("nfs") { return successReply(request, "Already mounted at \(path)", mountPath: path) }
             return errorReply(request, .conflict, "Mount path \(path) already holds a \(existing.fsType) mount", mountPath: path)
         }
-        do { try MountPathPolicy.prepareDirectory(path, base: configuration.vaultFuse.mountBase) } catch {
+        do {
+            try MountPathPolicy.prepareDirectory(path, base: MountPathPolicy.normalize(path, bases: configuration.vaultFuse.mountBases).base)
+        } catch {
             return errorReply(request, Self.replyCode(error.code), error.message, mountPath: path)
         }
         let nfs = self.nfs
@@ -343,7 +346,10 @@ public final class DMSAgent: Service, Sendable {
         guard nfs.isMounted(path) else { return successReply(request, "Target not mounted at \(path)", mountPath: path) }
         let nfs = self.nfs
         let result = await OSThread.run { nfs.unmount(path: path) }
-        if result.status == 0 { return successReply(request, "Target unmounted successfully from \(path)", mountPath: path) }
+        if result.status == 0 {
+            MountPathPolicy.removeIfEmpty(path)
+            return successReply(request, "Target unmounted successfully from \(path)", mountPath: path)
+        }
         return errorReply(request, .unmountFailed, "Unmount failed: \(result.output.prefix(2048))", mountPath: path)
     }
 

@@ -2,8 +2,13 @@
 public struct VaultFuseConfiguration: Sendable {
     /// PID files `<target_id>.pid` and the lock file. Default: `/run/dms/s3`.
     public var pidDirectory: String = "/run/dms/s3"
-    /// Every mount path must lie below it. Default: `/var/lib/trilio/triliovault-mounts`.
-    public var mountBase: String = "/var/lib/trilio/triliovault-mounts"
+    /// Every mount path must lie below one of them. Default: `/var/lib/trilio/triliovault-mounts`.
+    public var mountBases: [String] = ["/var/lib/trilio/triliovault-mounts"]
+    /// The first mount base; setting it makes it the only one.
+    public var mountBase: String {
+        get { mountBases[0] }
+        set { mountBases = [newValue] }
+    }
     /// The FUSE program, run in the foreground with no arguments. Default: `/usr/bin/s3vaultfuse.py`.
     public var binary: String = "/usr/bin/s3vaultfuse.py"
     /// Per-target output `<target_id>.log`. Default: `/var/log/dms`.
@@ -20,4 +25,7 @@ public struct VaultFuseConfiguration: Sendable {
     public var spawnedPIDHistory: Int = 1000
 
     public init() {}
+
+    /// Below one of the mount bases (a normalized path).
+    public func isBelowMountBase(_ path: String) -> Bool { mountBases.contains { path.hasPrefix($0 + "/") } }
 }

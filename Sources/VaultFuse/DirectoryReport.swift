@@ -51,14 +51,14 @@ public struct DirectoryReport: Codable, Sendable {
             }
         }
         let served = Set(entries.compactMap { $0.verdict == "ours" ? $0.mountPath : nil })
-        let untracked = mounts.filter { $0.isFUSE && $0.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains($0.mountPoint) }.map(\.mountPoint)
+        let untracked = mounts.filter { $0.isFUSE && configuration.isBelowMountBase($0.mountPoint) && !served.contains($0.mountPoint) }.map(\.mountPoint)
         var running = false
         let lock = open(configuration.pidDirectory + "/.dms-agent.lock", O_RDONLY | O_CLOEXEC)
         if lock >= 0 {
             running = flock(lock, LOCK_SH | LOCK_NB) != 0
             close(lock)
         }
-        return DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBase, agentRunning: running,
+        return DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","), agentRunning: running,
                                entries: entries, untrackedMounts: untracked)
     }
 

@@ -33,7 +33,7 @@ public final class S3VaultFuseManager: Sendable {
         self.logger = logger
         try makeDirectories(configuration.pidDirectory, mode: 0o755)
         try makeDirectories(configuration.logDirectory, mode: 0o755)
-        try makeDirectories(configuration.mountBase, mode: 0o755)
+        for base in configuration.mountBases { try makeDirectories(base, mode: 0o755) }
         let lockPath = configuration.pidDirectory + "/.dms-agent.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if fd < 0 { throw VaultFuseError(.io, "Cannot open lock file \(lockPath): \(Errno.current)") }
@@ -93,7 +93,7 @@ public final class S3VaultFuseManager: Sendable {
     /// Validates a target id and a mount path without touching anything.
     public func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String {
         try TargetID.validate(targetID)
-        return try MountPathPolicy.normalize(mountPath, base: configuration.mountBase)
+        return try MountPathPolicy.normalize(mountPath, bases: configuration.mountBases).path
     }
 
     // MARK: spawn
@@ -143,7 +143,7 @@ public final class S3VaultFuseManager: Sendable {
         if let holder = state.withLock({ $0.processes.values.first { $0.mountPath == mountPath && $0.targetID != targetID } }) {
             throw VaultFuseError(.conflict, "Mount path \(mountPath) is in use by target \(holder.targetID)")
         }
-        try MountPathPolicy.prepareDirectory(mountPath, base: configuration.mountBase)
+        try MountPathPolicy.prepareDirectory(mountPath, base: MountPathPolicy.normalize(mountPath, bases: configuration.mountBases).base)
         // A mount left at the path by a dead server is stale: clear it, lazily if busy.
         if let entry = MountTable.mount(at: mountPath) {
             guard entry.isFUSE else {
@@ -303,7 +303,7 @@ public final class S3VaultFuseManager: Sendable {
     /// died mid-unmount left it). Returns true when something was cleaned.
     @discardableResult
     public func cleanStaleMount(at rawPath: String) async throws(VaultFuseError) -> Bool {
-        let path = try MountPathPolicy.normalize(rawPath, base: configuration.mountBase)
+        let path = try MountPathPolicy.normalize(rawPath, bases: configuration.mountBases).path
         let served = state.withLock { $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited } }
         guard !served, MountTable.fuseMount(at: path) != nil || Unmounter.isDisconnected(path) else { return false }
         let outcome = await OSThread.run { Unmounter.clearStale(path) }
@@ -389,7 +389,7 @@ public final class S3VaultFuseManager: Sendable {
         for pid in ProcFS.allPIDs() where pid != ProcFS.ownPID && !trackedPIDs.contains(pid) {
             guard ownerUID(of: "/proc/\(pid)") == myUID,
                   let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
-                  let path = env["vault_data_directory"], path.hasPrefix(configuration.mountBase + "/"),
+                  let path = env["vault_data_directory"], configuration.isBelowMountBase(path),
                   TargetID.isValid(targetID), tracked(targetID) == nil,
                   case .success(let handle) = ProcessHandle.open(pid: pid),
                   ProcFS.isAliveAndNotZombie(pid: pid) else { continue }
@@ -409,7 +409,7 @@ public final class S3VaultFuseManager: Sendable {
             emit(.staleCleaned(targetID: nil, path: configuration.pidDirectory, detail: "\(cleaned) stale PID files removed at start"))
         }
         let served = state.withLock { Set($0.processes.values.filter { !$0.handle.hasExited }.map(\.mountPath)) }
-        for entry in MountTable.read() where entry.isFUSE && entry.mountPoint.hasPrefix(configuration.mountBase + "/") && !served.contains(entry.mountPoint) {
+        for entry in MountTable.read() where entry.isFUSE && configuration.isBelowMountBase(entry.mountPoint) && !served.contains(entry.mountPoint) {
             let outcome = await OSThread.run { Unmounter.clearStale(entry.mountPoint) }
             cleaned += 1
             emit(.staleCleaned(targetID: nil, path: entry.mountPoint, detail: "FUSE mount without a live server unmounted (\(outcome))"))
@@ -495,7 +495,7 @@ public final class S3VaultFuseManager: Sendable {
                 return .stale("PID \(pid) is not this target's s3vaultfuse")
             }
         }
-        guard let path = mountPath, (try? MountPathPolicy.normalize(path, base: configuration.mountBase)) == path else {
+        guard let path = mountPath, (try? MountPathPolicy.normalize(path, bases: configuration.mountBases))?.path == path else {
             return .stale("PID \(pid) serves no mount path under the mount base")
         }
         mountPath = path

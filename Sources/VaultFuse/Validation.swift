@@ -20,6 +20,24 @@ public enum TargetID {
 }
 
 public enum MountPathPolicy {
+    /// Absolute, normalized, strictly below one of `bases`. Returns the normalized path and its base.
+    public static func normalize(_ path: String, bases: [String]) throws(VaultFuseError) -> (path: String, base: String) {
+        var refusal = VaultFuseError(.pathOutsideBase, "no mount base configured")
+        for base in bases {
+            do { return (try normalize(path, base: base), base) } catch {
+                guard error.code == .pathOutsideBase else { throw error }
+                refusal = error
+            }
+        }
+        if bases.count > 1 { refusal.message = "Mount path \(path) is outside every mount base (\(bases.joined(separator: ", ")))" }
+        throw refusal
+    }
+
+    /// After an unmount, as the original server does: rmdir(2) of the mount path itself, which removes it
+    /// only when it is an empty directory and no longer a mount point. Nothing else is ever removed.
+    @discardableResult
+    public static func removeIfEmpty(_ path: String) -> Bool { rmdir(path) == 0 }
+
     /// Absolute, normalized (no `.`, `..`, empty components), strictly below `base`. Returns the normalized path.
     public static func normalize(_ path: String, base: String) throws(VaultFuseError) -> String {
         guard !path.utf8.contains(0), path.utf8.count <= 4096 else {

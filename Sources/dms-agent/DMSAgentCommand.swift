@@ -97,7 +97,7 @@ extension DMSAgentCommand {
                 try amqp.readPassword(fromFile: file)
             }
             let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: hostName())
-            var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: manager.vaultFuse(r))
+            var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: try manager.vaultFuse(r))
             config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
             config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
             config.queueType = try r.queueType(rabbitmqQueueType, quorumFlag: quorumQueue)
@@ -155,7 +155,7 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let report = PIDDirectoryReport.read(manager.vaultFuse(r))
+            let report = PIDDirectoryReport.read(try manager.vaultFuse(r))
             if json {
                 let data = try JSONEncoder.pretty.encode(report)
                 print(String(decoding: data, as: UTF8.self))
@@ -175,7 +175,7 @@ extension DMSAgentCommand {
         func run() async throws {
             let r = try manager.resolver()
             let logger = manager.makeLogger(r)
-            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
             let report = await m.recover()
             print("adopted=\(report.loaded) cleaned=\(report.cleaned)")
             m.shutdown()
@@ -202,7 +202,7 @@ extension DMSAgentCommand {
                 guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
                 environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
-            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
             defer { m.shutdown() }
             do {
                 let outcome = try await m.spawn(targetID: target, mountPath: path, environment: environment)
@@ -229,7 +229,7 @@ extension DMSAgentCommand {
         func run() async throws {
             let r = try manager.resolver()
             let logger = manager.makeLogger(r)
-            let m = try withLockError { try S3VaultFuseManager(configuration: manager.vaultFuse(r), logger: logger) }
+            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
             defer { m.shutdown() }
             do {
                 switch try await m.kill(targetID: target, lazyIfBusy: lazy) {

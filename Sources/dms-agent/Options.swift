@@ -81,7 +81,7 @@ struct ManagerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("PID files and the agent lock. Env DMS_PID_DIR. Default /run/dms/s3.", valueName: "dir"))
     var pidDir: String?
 
-    @Option(help: ArgumentHelp("Every mount path must lie below it. Env DMS_MOUNT_BASE_PATH, key mount_base_path. Default /var/lib/trilio/triliovault-mounts.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Every mount path must lie below it; several roots comma-separated. Env DMS_MOUNT_BASE_PATH, key mount_base_path. Default /var/lib/trilio/triliovault-mounts.", valueName: "dir"))
     var mountBase: String?
 
     @Option(name: .customLong("s3vaultfuse-bin"), help: ArgumentHelp("The FUSE program. Env DMS_S3VAULTFUSE_BIN, key s3vaultfuse_bin. Default /usr/bin/s3vaultfuse.py.", valueName: "path"))
@@ -110,10 +110,12 @@ struct ManagerOptions: ParsableArguments {
         return r
     }
 
-    func vaultFuse(_ r: Resolver) -> VaultFuseConfiguration {
+    func vaultFuse(_ r: Resolver) throws -> VaultFuseConfiguration {
         var c = VaultFuseConfiguration()
         c.pidDirectory = r.string(pidDir, env: "DMS_PID_DIR", file: "pid_dir", default: c.pidDirectory)
-        c.mountBase = r.string(mountBase, env: "DMS_MOUNT_BASE_PATH", file: "mount_base_path", default: c.mountBase)
+        c.mountBases = r.string(mountBase, env: "DMS_MOUNT_BASE_PATH", file: "mount_base_path", default: c.mountBase)
+            .split(separator: ",").map { "/" + $0.split(separator: "/").joined(separator: "/") }.filter { $0 != "/" }
+        if c.mountBases.isEmpty { throw ValidationError("mount base: expected one or more absolute directories other than /") }
         c.binary = r.string(s3vaultfuseBin, env: "DMS_S3VAULTFUSE_BIN", file: "s3vaultfuse_bin", default: c.binary)
         c.logDirectory = r.string(logDir, env: "DMS_LOG_DIR", file: "log_dir", default: c.logDirectory)
         c.killTimeout = r.double(killTimeout, env: "DMS_KILL_TIMEOUT", file: "kill_timeout", default: c.killTimeout)

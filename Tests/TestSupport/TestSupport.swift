@@ -159,3 +159,71 @@ extension Proc {
         return result
     }
 }
+
+/// `scripts/dms_client.py`: a pika peer that behaves on the wire like the original Python `DMSClient`
+/// (`style: "original"`) or the shipped kombu publisher (`style: "shipped"`).
+public enum PythonClient {
+    public struct Outcome {
+        /// One per request: the reply object, or nil with `errors` naming why.
+        public var replies: [[String: Any]?]
+        public var errors: [String]
+        public var status: Int32
+    }
+
+    static func command(node: String, bodies: [[UInt8]], style: String, quorum: Bool, timeout: Int, publishOnly: Bool,
+                        file: String) throws -> String {
+        try bodies.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return "python3 \(TestEnv.repoRoot)/scripts/dms_client.py --url '\(TestEnv.amqpURL)' --host \(node) --style \(style)"
+            + "\(quorum ? " --quorum" : "") --timeout \(timeout)\(publishOnly ? " --publish-only" : "") \(file)"
+    }
+
+    /// Sends every body in order on one channel and waits for each reply (`timeout` one-second iterations).
+    public static func run(node: String, bodies: [[UInt8]], style: String = "original", quorum: Bool = false, timeout: Int = 30,
+                           publishOnly: Bool = false) throws -> Outcome {
+        let file = "/tmp/dms-client-\(UUID().uuidString.prefix(8)).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let result = Proc.shell(try command(node: node, bodies: bodies, style: style, quorum: quorum, timeout: timeout,
+                                            publishOnly: publishOnly, file: file) + " 2>/dev/null")
+        return parse(result.output, status: result.status)
+    }
+
+    /// Starts the client in the background; `outcome(of:)` reads what it printed once it exited.
+    public static func start(node: String, bodies: [[UInt8]], style: String = "original", timeout: Int = 60) throws -> String {
+        let file = "/tmp/dms-client-\(UUID().uuidString.prefix(8))"
+        Proc.shell("(\(try command(node: node, bodies: bodies, style: style, quorum: false, timeout: timeout, publishOnly: false, file: file + ".jsonl"))"
+                   + " > \(file).out 2>/dev/null; echo $? > \(file).rc) < /dev/null > /dev/null 2>&1 &")
+        return file
+    }
+
+    public static func outcome(of handle: String) -> Outcome? {
+        guard let rc = try? String(contentsOfFile: handle + ".rc", encoding: .utf8), let status = Int32(rc.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let out = try? String(contentsOfFile: handle + ".out", encoding: .utf8) else { return nil }
+        return parse(out, status: status)
+    }
+
+    static func parse(_ output: String, status: Int32) -> Outcome {
+        var outcome = Outcome(replies: [], errors: [], status: status)
+        for line in output.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            if let reply = object["reply"] as? [String: Any] {
+                outcome.replies.append(reply)
+            } else if let error = object["error"] as? String {
+                outcome.replies.append(nil)
+                outcome.errors.append(error)
+            }
+        }
+        return outcome
+    }
+}
+
+extension Broker {
+    /// `name type arguments` of a queue as rabbitmqctl prints them, or nil when it does not exist.
+    public static func queueInfo(_ queue: String) -> (type: String, arguments: String)? {
+        let out = ctl("list_queues -q --no-table-headers name type arguments").output
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: "\t", maxSplits: 2)
+            if f.count >= 2, f[0] == queue { return (String(f[1]), f.count > 2 ? String(f[2]) : "") }
+        }
+        return nil
+    }
+}
