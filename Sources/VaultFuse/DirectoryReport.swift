@@ -24,9 +24,21 @@ public struct DirectoryReport: Codable, Sendable {
     /// FUSE mounts below the mount base that no verified PID file accounts for.
     public var untrackedMounts: [String]
 
+    // The original manager's `get_stats()` under its own names, for its operators' scripts. Read from disk,
+    // not from an agent's memory: "tracked" means a PID file proven to belong to a live s3vaultfuse of ours,
+    // and `all_pids_ever_spawned` holds those PIDs (a spawn history lives only in the running agent's stats).
+    public var totalTracked: Int = 0
+    public var alive: Int = 0
+    public var dead: Int = 0
+    public var allPIDsEverSpawned: [Int32] = []
+    public var pidFilesOnDisk: Int = 0
+    public var processes: [ManagerStats.Process] = []
+
     enum CodingKeys: String, CodingKey {
         case pidDirectory = "pid_directory", mountBase = "mount_base", agentRunning = "agent_running", entries
         case untrackedMounts = "untracked_mounts"
+        case totalTracked = "total_tracked", alive, dead, allPIDsEverSpawned = "all_pids_ever_spawned"
+        case pidFilesOnDisk = "pid_files_on_disk", processes
     }
 
     public static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
@@ -58,8 +70,21 @@ public struct DirectoryReport: Codable, Sendable {
             running = flock(lock, LOCK_SH | LOCK_NB) != 0
             close(lock)
         }
-        return DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","), agentRunning: running,
-                               entries: entries, untrackedMounts: untracked)
+        var report = DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","),
+                                     agentRunning: running, entries: entries, untrackedMounts: untracked)
+        report.pidFilesOnDisk = PIDFile.targets(in: configuration.pidDirectory).count
+        for entry in entries where entry.verdict == "ours" {
+            guard let pid = entry.pid, let path = entry.mountPath else { continue }
+            let file = "\(configuration.pidDirectory)/\(entry.targetID).pid"
+            // Found on disk, not started by this command: adopted, in the original's sense.
+            report.processes.append(.init(targetID: entry.targetID, pid: pid, alive: entry.alive, mountPath: path, mounted: entry.mounted,
+                                          pidFile: file, pidFileExists: true, uptimeSeconds: entry.uptimeSeconds, adopted: true))
+        }
+        report.totalTracked = report.processes.count
+        report.alive = report.processes.filter(\.alive).count
+        report.dead = report.totalTracked - report.alive
+        report.allPIDsEverSpawned = report.processes.map(\.pid)
+        return report
     }
 
     public var text: String {

@@ -210,4 +210,78 @@ struct DropInTests {
         #expect(refusals == 1, "one line per distinct refusal, not one per retry")
         Broker.ctl("delete_queue dms.\(agent.nodeID)")
     }
+
+    @Test func theOriginalServerConfStartsTheAgentAlone() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let node = "conf-\(UUID().uuidString.prefix(8).lowercased())"
+        let conf = box.root + "/server.conf"
+        try """
+        [server]
+        rabbitmq_url = \(TestEnv.amqpURL)
+        node_id = \(node)
+        auth_url = http://keystone:5000/v3
+        log_level = DEBUG
+        mount_base_path = \(box.mountBase)
+        s3vaultfuse_bin = \(TestEnv.fakeFuse)
+        rootwrap_bin = /usr/bin/trilio-dms-rootwrap
+        rootwrap_conf = /etc/triliovault-dms/rootwrap.conf
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let log = box.root + "/agent.out"
+        let started = Proc.shell("env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin setsid \(AgentProcess.binary) run --config-file \(conf) > \(log) 2>&1 < /dev/null & echo $!")
+        let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { kill(pid, SIGTERM); _ = Proc.shell("while kill -0 \(pid) 2>/dev/null; do sleep 0.1; done") }
+        let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        #expect(await eventually(timeout: 30) { text().contains("consuming") }, "\(text())")
+        #expect(text().contains("config keys not used by dms-agent") && text().contains("auth_url,rootwrap_bin,rootwrap_conf"))
+        let outcome = try PythonClient.run(node: node, bodies: [Self.mountBody(node, box, target: "conf1"),
+                                                                Self.mountBody(node, box, target: "conf1", action: "unmount")])
+        #expect(outcome.replies.map { $0?["status"] as? String } == ["success", "success"], "\(outcome.errors) \(text())")
+        #expect(!text().contains("guest:guest"), "the broker password is never logged")
+    }
+
+    @Test func statusJSONCarriesTheOriginalManagersStats() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box)
+        try await agent.start()
+        let requester = try await Requester()
+        let reply = try await requester.call(Self.mountBody(agent.nodeID, box, target: "kept"), node: agent.nodeID)
+        let pid = try #require(reply?.pid)
+        agent.stop()
+        await requester.close()
+        let args = "--pid-dir \(box.pidDir) --mount-base \(box.mountBase) --log-dir \(box.logDir) --s3vaultfuse-bin \(TestEnv.fakeFuse)"
+        let out = Proc.shell("\(AgentProcess.binary) status --json \(args)").output
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
+        #expect(status["total_tracked"] as? Int == 1 && status["alive"] as? Int == 1 && status["dead"] as? Int == 0)
+        #expect(status["pid_files_on_disk"] as? Int == 1 && status["pid_directory"] as? String == box.pidDir)
+        #expect((status["all_pids_ever_spawned"] as? [Int]) == [Int(pid)])
+        let process = try #require((status["processes"] as? [[String: Any]])?.first)
+        #expect(process["target_id"] as? String == "kept" && process["pid"] as? Int == Int(pid) && process["alive"] as? Bool == true)
+        #expect(process["pid_file"] as? String == box.pidDir + "/kept.pid" && process["pid_file_exists"] as? Bool == true)
+        #expect(status["entries"] != nil, "today's fields stay")
+        #expect(Proc.shell("\(AgentProcess.binary) unmount --target kept \(args)").status == 0)
+        #expect(await eventually { !Proc.isLive(pid) })
+    }
+
+    @Test func severalMountBasesConfineLikeOne() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let second = box.root + "/second-root"
+        let agent = AgentProcess(box: box, extraArguments: ["--mount-base", "\(box.mountBase),\(second)"])
+        try await agent.start()
+        defer { agent.stop() }
+        let requester = try await Requester()
+        let inSecond = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "r2", path: second + "/r2"),
+                                                node: agent.nodeID)
+        #expect(inSecond?.status == "success" && MountTable.fuseMount(at: second + "/r2") != nil, "\(String(describing: inSecond))")
+        let outside = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "r3", path: box.root + "/elsewhere/r3"),
+                                               node: agent.nodeID)
+        #expect(outside?.code == .pathOutsideBase && !FileManager.default.fileExists(atPath: box.root + "/elsewhere"))
+        let unmount = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "r2", path: second + "/r2"),
+                                               node: agent.nodeID)
+        #expect(unmount?.status == "success" && !FileManager.default.fileExists(atPath: second + "/r2"))
+        #expect(FileManager.default.fileExists(atPath: second), "never anything above the mount path")
+        await requester.close()
+    }
 }
