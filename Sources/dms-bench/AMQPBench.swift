@@ -60,6 +60,25 @@ enum AMQPBench {
             await requester.ack(reply)
             rtt.add(now() - t)
         }
+        // The requester check the agent makes before each mount/unmount: a passive declare of reply_to on the
+        // probe channel. Three shapes: a plain queue (answer in one RPC), the Python client's exclusive queue of
+        // another connection (405, then close-ok and channel.open), a queue that is gone (404, the same).
+        let exclusiveOwner = try client(url, name: "bench-exclusive", topology: .init(queues: [
+            .init(name: replies + ".exclusive", durable: false, exclusive: true)]))
+        try await exclusiveOwner.start(timeout: 10)
+        var existing = Samples(), exclusive = Samples(), missing = Samples()
+        for _ in 0..<roundTrips {
+            var t = now()
+            _ = try await requester.queueExists(replies)
+            existing.add(now() - t)
+            t = now()
+            _ = try await requester.queueExists(replies + ".exclusive")
+            exclusive.add(now() - t)
+            t = now()
+            _ = try await requester.queueExists(replies + ".gone")
+            missing.add(now() - t)
+        }
+        await exclusiveOwner.close()
         responding.cancel()
         await responder.stopConsuming()
         await responder.close()
@@ -69,6 +88,9 @@ enum AMQPBench {
         line("confirmed publish (256 in flight)", String(format: "%.0f msg/s", publishRate))
         line("consume + ack (prefetch 500)", String(format: "%.0f msg/s", consumeRate))
         line("request → reply round trip (confirmed publish)", rtt.summary + "  (goal p50 < 1 ms)")
+        line("requester check: reply queue exists", existing.summary)
+        line("requester check: exclusive to its client (405)", exclusive.summary)
+        line("requester check: gone (404)", missing.summary)
 
         let pika = shell("python3 \(repo)/scripts/bench_pika.py '\(url)' \(messages) \(roundTrips) 2>&1")
         let numbers = pika.split(separator: "\n").last?.split(separator: " ").compactMap { Double($0) } ?? []
