@@ -33,6 +33,7 @@ public final class AMQPClient: Sendable {
         var startWaiter: CheckedContinuation<Void, Error>?
         var lastError: AMQPError?
         var topology: AMQPTopologyReport?
+        var blocked = false
         /// The I/O thread has been woken and not yet drained: no need to write the eventfd again.
         var wakePending = false
     }
@@ -131,8 +132,11 @@ public final class AMQPClient: Sendable {
     /// Publishes and returns once the broker has confirmed the message. Throws on a nack, on an
     /// unroutable mandatory message, or when no confirm arrives within `timeout` (default: the
     /// configuration's `publishTimeout`), including while the connection is down.
+    /// `.infinity` waits for the confirm while the client lives: across blocked periods and reconnects, the
+    /// message is sent again on the next connection if the last one died before confirming it.
     public func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64((timeout ?? configuration.publishTimeout) * 1e9)
+        let seconds = timeout ?? configuration.publishTimeout
+        let deadline = seconds.isFinite ? DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9) : UInt64.max
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             enqueue(.publish(PendingPublish(message: message, deadline: deadline, continuation: continuation)))
         }
@@ -187,6 +191,9 @@ public final class AMQPClient: Sendable {
     }
 
     public var isConnected: Bool { shared.withLock { $0.connected } }
+
+    /// The broker has blocked this connection's publishes (memory or disk alarm); they wait in the outbox.
+    public var isBlocked: Bool { shared.withLock { $0.connected && $0.blocked } }
 
     /// Why the client is not connected (the last connect, topology or connection error); nil while connected.
     public var lastError: AMQPError? { shared.withLock { $0.connected ? nil : $0.lastError } }

@@ -11,6 +11,8 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         public static let topology = Code(name: "topology")
         public static let publishNacked = Code(name: "publish_nacked")
         public static let unroutable = Code(name: "unroutable")
+        /// The broker refused one publish for good (403, 404, 406 closing the publish channel).
+        public static let refused = Code(name: "refused")
         public static let timeout = Code(name: "timeout")
         public static let closed = Code(name: "closed")
         public var description: String { name }

@@ -23,6 +23,12 @@ final class IOLoop {
     var closing: CheckedContinuation<Void, Never>?
     var everConnected = false
     var lastTopologyRefusal: String?
+    /// connection.blocked (a resource alarm): publishes stay in the outbox, amqp_basic_publish is not called
+    /// (it would block in the kernel once the broker stops reading, rabbitmq-c #519).
+    var blocked = false
+    /// When the current connection came up; one that dies young keeps the backoff growing.
+    var connectedAt: UInt64 = 0
+    var reconnectNotBefore: UInt64 = 0
     var loggedTopology = false
     var stopped = false
     /// Delivery tags of this connection not yet settled, in delivery order (`outstandingHead` is the first).
@@ -65,6 +71,12 @@ final class IOLoop {
         drainCommands()
         expireDeadlines()
         if closing != nil { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if reconnectNotBefore > now {
+            sleepInterruptibly(seconds: Double(reconnectNotBefore - now) / 1e9)
+            reconnectNotBefore = 0
+            return
+        }
         let config = client.configuration
         var lastError: AMQPError?
         for endpoint in config.endpoints {
@@ -79,7 +91,8 @@ final class IOLoop {
                 }
                 connection = conn
                 generation += 1
-                attempt = 0
+                connectedAt = DispatchTime.now().uptimeNanoseconds
+                setBlocked(false)
                 let isReconnect = everConnected
                 everConnected = true
                 logger.info(isReconnect ? "reconnected" : "connected", metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
@@ -124,13 +137,20 @@ final class IOLoop {
             }
         }
         client.shared.withLock { $0.lastError = lastError }
-        let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
-        let jittered = Double.random(in: delay / 2...delay)
-        attempt += 1
+        let jittered = backoff()
         if lastError?.code != .topology {
             logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(Double(Int(jittered * 100)) / 100)"])
         }
         sleepInterruptibly(seconds: jittered)
+    }
+
+    /// The next delay: exponential from the initial delay up to the cap, jittered over its upper half, so a
+    /// fleet of agents that lost the same broker does not come back in step.
+    private func backoff() -> Double {
+        let config = client.configuration
+        let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
+        attempt += 1
+        return Double.random(in: delay / 2...delay)
     }
 
     /// What the broker held, once per process (and a warning for every existing queue that differs from
@@ -152,6 +172,14 @@ final class IOLoop {
 
     private func connectionLost(_ error: AMQPError) {
         guard let conn = connection else { return }
+        // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
+        // keeps the backoff growing, so no failure mode reconnects in a tight loop.
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now - connectedAt > 30_000_000_000 {
+            attempt = 0
+        } else {
+            reconnectNotBefore = now + UInt64(backoff() * 1e9)
+        }
         logger.warning("connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
         Connector.destroy(conn, graceful: false)
         connection = nil
@@ -258,8 +286,13 @@ final class IOLoop {
         if rc != 0 { connectionLost(AMQPError(.connectionLost, "ack failed", libraryStatus: rc)) }
     }
 
+    private func setBlocked(_ value: Bool) {
+        blocked = value
+        client.shared.withLock { $0.blocked = value }
+    }
+
     private func flushOutbox() {
-        guard let conn = connection, !outbox.isEmpty else { return }
+        guard let conn = connection, !outbox.isEmpty, !blocked else { return }
         let pending = outbox
         outbox.removeAll()
         for (i, p) in pending.enumerated() {
@@ -360,7 +393,12 @@ final class IOLoop {
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             var ok = amqp_channel_close_ok_t()
             amqp_send_method(conn, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
-            connectionLost(AMQPError(.connectionLost, "channel \(frame.channel) closed by the broker: \(FieldDecoder.string(close.reply_text))", replyCode: Int(close.reply_code)))
+            let text = FieldDecoder.string(close.reply_text)
+            if frame.channel == publishChannel, [403, 404, 406].contains(close.reply_code) {
+                publishRefused(code: Int(close.reply_code), text: text)
+            } else {
+                connectionLost(AMQPError(.connectionLost, "channel \(frame.channel) closed by the broker: \(text)", replyCode: Int(close.reply_code)))
+            }
         case AMQP_CONNECTION_CLOSE_METHOD:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             var ok = amqp_connection_close_ok_t()
@@ -370,12 +408,53 @@ final class IOLoop {
             // The queue was deleted under the consumer: reconnect declares it again.
             connectionLost(AMQPError(.connectionLost, "consumer cancelled by the broker (queue deleted?)"))
         case AMQP_CONNECTION_BLOCKED_METHOD:
-            logger.warning("broker blocked publishing (resource alarm)")
+            let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            logger.warning("broker blocked publishing (resource alarm); holding publishes",
+                           metadata: ["reason": "\(FieldDecoder.string(blocked.reason))", "held": "\(outbox.count)"])
+            setBlocked(true)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
-            logger.notice("broker unblocked publishing")
+            logger.notice("broker unblocked publishing", metadata: ["held": "\(outbox.count)"])
+            setBlocked(false)
+            flushOutbox()
         default:
             break
         }
+    }
+
+    /// The broker closed the publish channel over one publish (an exchange that does not exist, a missing
+    /// write permission): not an outage. The publishes to that exchange fail with the broker's words, the
+    /// channel is reopened in confirm mode, and the other unconfirmed publishes go out again on it.
+    private func publishRefused(code: Int, text: String) {
+        guard let conn = connection else { return }
+        let exchange = Self.exchangeNamed(in: text)
+        let refused = AMQPError(.refused, "The broker refused the publish: \(text)", replyCode: code)
+        var retry: [AMQPClient.PendingPublish] = []
+        for entry in unconfirmed {
+            let target = entry.publish.message.exchange.isEmpty ? "amq.default" : entry.publish.message.exchange
+            if exchange == nil || target == exchange { entry.publish.answer(.failure(refused)) } else { retry.append(entry.publish) }
+        }
+        unconfirmed.removeAll()
+        nextSeq = 1
+        logger.error("publish refused by the broker; channel reopened", metadata: ["error": "\(text)", "resent": "\(retry.count)"])
+        amqp_channel_open(conn, publishChannel)
+        var reply = amqp_get_rpc_reply(conn)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            amqp_confirm_select(conn, publishChannel)
+            reply = amqp_get_rpc_reply(conn)
+        }
+        outbox.insert(contentsOf: retry.filter { !$0.answered }, at: 0)
+        if reply.reply_type != AMQP_RESPONSE_NORMAL {
+            connectionLost(Connector.error(reply, "reopening the publish channel"))
+            return
+        }
+        flushOutbox()
+    }
+
+    /// `exchange 'x'` in a broker's reply text (`NOT_FOUND - no exchange 'x' in vhost '/'`).
+    static func exchangeNamed(in text: String) -> String? {
+        let parts = text.split(separator: "'", omittingEmptySubsequences: false)
+        for i in parts.indices.dropLast() where parts[i].hasSuffix("exchange ") { return String(parts[i + 1]) }
+        return nil
     }
 
     private func resolveConfirms(upTo tag: UInt64, multiple: Bool, nacked: Bool) {

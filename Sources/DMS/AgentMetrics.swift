@@ -41,7 +41,11 @@ final class AgentMetrics: Sendable {
     }
 
     /// Sets the gauges from the current state, just before an export.
-    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool) {
+    func replyRefused() { Counter(label: "dms_replies_refused_total").increment() }
+
+    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int) {
+        Gauge(label: "dms_broker_blocked").record(blocked ? 1 : 0)
+        Gauge(label: "dms_replies_unconfirmed").record(unconfirmedReplies)
         let stats = manager.stats()
         Gauge(label: "dms_tracked_processes").record(stats.alive)
         Gauge(label: "dms_fuse_mounts").record(stats.processes.filter(\.mounted).count)
@@ -51,5 +55,53 @@ final class AgentMetrics: Sendable {
         let age = oldest.map { Double(DispatchTime.now().uptimeNanoseconds - $0) / 1e9 } ?? 0
         Gauge(label: "dms_oldest_in_flight_job_seconds").record(age)
         Gauge(label: "dms_jobs_in_flight").record(inFlight.withLock { $0.count })
+    }
+}
+
+/// Replies published and not yet answered by the broker, with when each started (readiness, metrics).
+final class PendingReplies: Sendable {
+    private let state = Mutex<(next: UInt64, started: [UInt64: UInt64])>((0, [:]))
+
+    func begin() -> UInt64 {
+        state.withLock { s in
+            s.next += 1
+            s.started[s.next] = DispatchTime.now().uptimeNanoseconds
+            return s.next
+        }
+    }
+
+    func end(_ ticket: UInt64) { state.withLock { _ = $0.started.removeValue(forKey: ticket) } }
+
+    var count: Int { state.withLock { $0.started.count } }
+
+    /// Seconds the oldest has waited; nil when none waits.
+    var oldestAge: Double? {
+        state.withLock { $0.started.values.min() }.map { Double(DispatchTime.now().uptimeNanoseconds - $0) / 1e9 }
+    }
+}
+
+/// Names seen within the last `seconds`, at most `capacity` of them (the oldest are forgotten first).
+final class RecentlySeen: Sendable {
+    private let seconds: Double
+    private let capacity: Int
+    private let seen = Mutex<[String: UInt64]>([:])
+
+    init(seconds: Double, capacity: Int) {
+        self.seconds = seconds
+        self.capacity = capacity
+    }
+
+    func isFresh(_ name: String) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return seen.withLock { $0[name].map { now - $0 < UInt64(seconds * 1e9) } ?? false }
+    }
+
+    func remember(_ name: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        seen.withLock { seen in
+            if seen.count >= capacity { seen = seen.filter { now - $0.value < UInt64(seconds * 1e9) } }
+            if seen.count >= capacity, let oldest = seen.min(by: { $0.value < $1.value })?.key { seen.removeValue(forKey: oldest) }
+            seen[name] = now
+        }
     }
 }

@@ -50,6 +50,10 @@ public final class DMSAgent: Service, Sendable {
     /// Why `/readyz` answers 503: the refusal or outage of the consuming or the publishing connection, in the
     /// broker's words, or start-up; nil when ready.
     public var notReadyReason: String? {
+        if publisher.isBlocked { return "the broker blocks publishing (memory or disk alarm): replies and events are held" }
+        if let age = pendingReplies.oldestAge, age > configuration.amqp.publishTimeout {
+            return "a reply has waited \(Int(age)) s for the broker's confirm (\(pendingReplies.count) waiting)"
+        }
         if consumer.isConnected && consuming.withLock({ $0 }) { return nil }
         if let error = consumer.lastError { return "not consuming \(configuration.requestQueue): \(error.message)" }
         if let error = publisher.lastError { return "cannot publish (replies, events): \(error.message)" }
@@ -58,10 +62,14 @@ public final class DMSAgent: Service, Sendable {
     /// The process is up and holds the PID-directory lock (`/healthz`).
     public var isHealthy: Bool { manager.holdsLock }
     let consuming = Mutex(false)
+    let pendingReplies = PendingReplies()
+    /// Reply queues seen alive in the last two seconds: a requester sending a burst pays for one check.
+    let liveReplyQueues = RecentlySeen(seconds: 2, capacity: 1024)
 
     /// Updates the gauges; call right before exporting metrics.
     public func refreshMetrics() {
-        metrics.refresh(manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount, connected: consumer.isConnected)
+        metrics.refresh(manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount, connected: consumer.isConnected,
+                        blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count)
     }
 
     // MARK: Run
@@ -175,7 +183,12 @@ public final class DMSAgent: Service, Sendable {
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty, !replyTo.hasPrefix("amq.rabbitmq.reply-to") else {
             return false
         }
-        do { return try await !consumer.queueExists(replyTo) } catch {
+        if liveReplyQueues.isFresh(replyTo) { return false }
+        do {
+            let exists = try await consumer.queueExists(replyTo)
+            if exists { liveReplyQueues.remember(replyTo) }
+            return !exists
+        } catch {
             logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
             return false
         }
@@ -208,36 +221,52 @@ public final class DMSAgent: Service, Sendable {
         } else {
             reply = await execute(request, log: log)
         }
-        metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
                                         "redelivered": "\(delivery.redelivered)",
                                         "elapsed_ms": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 10_000) / 100)"])
-        if await sendReply(reply, to: delivery) {
+        switch await sendReply(reply, to: delivery) {
+        case .delivered:
             Failpoint.hit("after-reply")
             await consumer.ack(delivery)
-        } else {
-            // Not confirmed: let the broker deliver it again; the job is idempotent.
-            await consumer.nack(delivery, requeue: true)
+        case .refused:
+            // The broker will never take it: running the job again would not help and, requeued behind this
+            // target's later jobs, would undo them. The requester times out; the log and metric say why.
+            await consumer.ack(delivery)
+        case .unknown:
+            // The client closed before the broker answered: the reply may have been delivered. Never requeue
+            // (it would come back behind this target's later jobs); the broker redelivers it when this
+            // connection closes, and the job is idempotent.
+            break
         }
+        metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
     }
 
-    /// Publishes the reply (mandatory, confirmed). False only when it could not be confirmed; a reply
-    /// queue that no longer exists counts as sent (the requester gave up).
-    private func sendReply(_ reply: JobReply, to delivery: AMQPDelivery) async -> Bool {
-        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return true }
+    enum ReplyOutcome { case delivered, refused, unknown }
+
+    /// Publishes the reply (mandatory, confirmed) and waits for the broker's answer while the publisher lives:
+    /// across a blocked broker and reconnects (an unconfirmed reply is sent again on the next connection). A
+    /// reply queue that no longer exists counts as delivered (the requester gave up).
+    private func sendReply(_ reply: JobReply, to delivery: AMQPDelivery) async -> ReplyOutcome {
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return .delivered }
         let message = AMQPOutgoingMessage(exchange: "", routingKey: replyTo, body: reply.encoded(),
                                           properties: AMQPProperties(contentType: "application/json", correlationID: delivery.properties.correlationID,
                                                                      timestamp: UInt64(Date().timeIntervalSince1970)),
                                           mandatory: true)
+        let ticket = pendingReplies.begin()
+        defer { pendingReplies.end(ticket) }
         do {
-            try await publisher.publish(message)
-            return true
+            try await publisher.publish(message, timeout: .infinity)
+            return .delivered
         } catch let error as AMQPError where error.code == .unroutable {
             logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])
-            return true
+            return .delivered
+        } catch let error as AMQPError where error.code == .refused || error.code == .publishNacked {
+            logger.error("reply refused by the broker; the request is acked unanswered", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+            metrics.replyRefused()
+            return .refused
         } catch {
-            logger.error("reply not confirmed; request will be redelivered", metadata: ["error": "\(error)"])
-            return false
+            logger.warning("reply not confirmed before the publisher closed; the broker redelivers the request", metadata: ["error": "\(error)"])
+            return .unknown
         }
     }
 

@@ -313,3 +313,20 @@ struct DisruptiveBrokerTests {
         await client.close()
     }
 }
+
+struct RefusedPublishClientTests {
+    @Test func aPublishToAMissingExchangeFailsAloneAndTheConnectionStays() async throws {
+        let queue = unique("after-refusal")
+        let client = try makeClient(topology: .init(queues: [.init(name: queue, durable: false, autoDelete: true)]))
+        try await client.start(timeout: 10)
+        do {
+            try await client.publish(.init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: 10)
+            Issue.record("a publish to a missing exchange cannot be confirmed")
+        } catch let error as AMQPError {
+            #expect(error.code == .refused && error.replyCode == 404 && error.message.contains("NOT_FOUND"))
+        }
+        try await client.publish(.init(routingKey: queue, body: [2]), timeout: 10)
+        #expect(client.reconnectCount == 0 && client.isConnected)
+        await client.close()
+    }
+}

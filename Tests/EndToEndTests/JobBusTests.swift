@@ -181,8 +181,8 @@ struct JobBusEndToEndTests {
     @Test func fastTargetIsNotDelayedBySlowMounts() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        // Slow mounts take 8 s: enough margin for B on a machine loaded by the parallel tests.
-        try "FAKE_DELAY=8\n".write(toFile: box.root + "/global.env", atomically: true, encoding: .utf8)
+        // Slow mounts take 15 s: enough margin for B on a machine loaded by the parallel tests (agents, pika clients).
+        try "FAKE_DELAY=15\n".write(toFile: box.root + "/global.env", atomically: true, encoding: .utf8)
         let agent = AgentProcess(box: box, extraArguments: ["--s3-env-file", box.root + "/global.env"])
         try await agent.start()
         defer { agent.stop() }
@@ -197,7 +197,7 @@ struct JobBusEndToEndTests {
         let bUnmount = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
         #expect(b?.status == "success" && bUnmount?.status == "success")
         let slowStillRunning = slow.allSatisfy { requester.rawReply($0) == nil }
-        #expect(slowStillRunning, "B mounted and unmounted while the three 8 s mounts of other targets were still in flight")
+        #expect(slowStillRunning, "B mounted and unmounted while the three 15 s mounts of other targets were still in flight")
         for id in slow { #expect(await requester.reply(id)?.status == "success") }
         let order = requester.arrivalOrder
         #expect(order.firstIndex(of: bMount)! < slow.compactMap { order.firstIndex(of: $0) }.min()!, "B's reply came before every slow reply")
