@@ -7,6 +7,18 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public struct Endpoint: Sendable, Equatable {
         public var host: String
         public var port: Int
+        /// Per-host credentials (oslo.messaging's `user:pass@h1,user2:pass2@h2`); nil → the configuration's.
+        public var username: String?
+        public var password: String?
+        /// The URL named no port: `ssl=1` moves it from 5672 to 5671.
+        var defaultPort = false
+        public init(host: String, port: Int, username: String? = nil, password: String? = nil) {
+            self.host = host; self.port = port; self.username = username; self.password = password
+        }
+
+        public static func == (a: Endpoint, b: Endpoint) -> Bool {
+            a.host == b.host && a.port == b.port && a.username == b.username && a.password == b.password
+        }
     }
 
     public struct TLS: Sendable, Equatable {
@@ -21,7 +33,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         public init() {}
     }
 
-    /// Tried in order: the first that answers wins (cluster failover).
+    /// Tried in order: the first that answers wins (cluster failover). `spread(by:)` orders them per node.
     public var endpoints: [Endpoint]
     public var username: String = "guest"
     /// Never printed: `description` and every error redact it.
@@ -29,10 +41,12 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public var virtualHost: String = "/"
     /// TLS when set (schemes `amqps`, `rabbit+ssl`).
     public var tls: TLS?
-    /// Seconds; 0 disables heartbeats. Default: 30.
-    public var heartbeat: Int = 30
-    /// Seconds for TCP connect and for each RPC (declare, qos, close). Default: 10.
-    public var connectTimeout: Double = 10
+    /// Seconds (oslo's `heartbeat_timeout_threshold`); 0 disables heartbeats. Also the socket's
+    /// TCP_USER_TIMEOUT, which bounds a send blocked in the kernel. Default: 60.
+    public var heartbeat: Int = 60
+    /// Seconds for TCP connect, for the handshake and for each RPC (declare, qos, close); past it the next
+    /// host is tried. Default: 3.
+    public var connectTimeout: Double = 3
     /// Default: 131072.
     public var frameMax: Int = 131_072
     /// Default: 16.
@@ -47,9 +61,11 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
 
     public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
 
-    /// `amqp://user:pass@host[:port][,host2[:port]]/vhost` and the aliases `amqps`, `rabbit`, `rabbitmq`,
-    /// `rabbit+ssl`. Query options: `heartbeat`, `connection_timeout`, `cafile`, `certfile`, `keyfile`,
-    /// `verify` (`verify_none` turns off peer checks).
+    /// `amqp://user:pass@host[:port][,user2:pass2@host2[:port]]/vhost` (oslo.messaging's `transport_url`:
+    /// per-host credentials, `//` or empty vhost = `/`, percent-decoding, IPv6 in brackets, default ports
+    /// 5672/5671) and the aliases `amqps`, `rabbit`, `rabbitmq`, `rabbit+ssl`. Query options: `ssl`,
+    /// `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`, `heartbeat`, `connection_timeout`, `cafile`,
+    /// `certfile`, `keyfile`, `verify` (`verify_none` turns off peer checks).
     public init(url: String) throws(AMQPError) {
         guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else {
             throw AMQPError(.configuration, "Not an AMQP URL: missing scheme")
@@ -67,12 +83,20 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         if let q = rest.firstIndex(of: "?") { query = String(rest[rest.index(after: q)...]); rest = rest[..<q] }
         var path = ""
         if let slash = rest.firstIndex(of: "/") { path = String(rest[rest.index(after: slash)...]); rest = rest[..<slash] }
-        var userinfo: Substring?
-        if let at = rest.lastIndex(of: "@") { userinfo = rest[..<at]; rest = rest[rest.index(after: at)...] }
         let defaultPort = secure ? 5671 : 5672
+        // oslo.messaging: the netloc is split on ',' and every host may carry its own `user:pass@`.
         var endpoints: [Endpoint] = []
-        for hostPort in rest.split(separator: ",") where !hostPort.isEmpty {
-            var host = String(hostPort), port = defaultPort
+        var defaultCredentials: (String, String)?
+        for item in rest.split(separator: ",") where !item.isEmpty {
+            var hostPort = item
+            var credentials: (String, String)?
+            if let at = item.lastIndex(of: "@") {
+                let parts = item[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                credentials = (Self.percentDecoded(parts[0]), parts.count > 1 ? Self.percentDecoded(parts[1]) : "")
+                hostPort = item[item.index(after: at)...]
+                if defaultCredentials == nil { defaultCredentials = credentials }
+            }
+            var host = String(hostPort), port: Int?
             if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
                 host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
                 if let colon = hostPort[close...].firstIndex(of: ":"), let p = Int(hostPort[hostPort.index(after: colon)...]) { port = p }
@@ -83,22 +107,45 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                 }
                 port = p
             }
-            endpoints.append(Endpoint(host: host.isEmpty ? "localhost" : host, port: port))
+            var endpoint = Endpoint(host: host.isEmpty ? "localhost" : host, port: port ?? defaultPort,
+                                    username: credentials?.0, password: credentials?.1)
+            endpoint.defaultPort = port == nil
+            endpoints.append(endpoint)
         }
-        self.init(endpoints: endpoints.isEmpty ? [Endpoint(host: "localhost", port: defaultPort)] : endpoints)
-        if let userinfo {
-            let parts = userinfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            username = Self.percentDecoded(parts[0])
-            password = parts.count > 1 ? Self.percentDecoded(parts[1]) : ""
+        if endpoints.isEmpty {
+            var local = Endpoint(host: "localhost", port: defaultPort)
+            local.defaultPort = true
+            endpoints = [local]
+        }
+        self.init(endpoints: endpoints)
+        if let (user, password) = defaultCredentials {
+            username = user
+            self.password = password
         }
         if !path.isEmpty { virtualHost = Self.percentDecoded(path[...]) }
         if secure { tls = TLS() }
+        try applyQuery(query)
+    }
+
+    /// `?ssl=1&heartbeat=…` (oslo.messaging and kombu names, which win over the config file's).
+    public mutating func applyQuery(_ query: String) throws(AMQPError) {
         for item in query.split(separator: "&") {
             let kv = item.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { continue }
             let value = Self.percentDecoded(kv[1])
             switch kv[0] {
-            case "heartbeat": heartbeat = Int(value) ?? heartbeat
+            case "ssl":
+                switch value.lowercased() {
+                case "1", "true", "yes", "on":
+                    if tls == nil { tls = TLS() }
+                    for i in endpoints.indices where endpoints[i].defaultPort { endpoints[i].port = 5671 }
+                case "0", "false", "no", "off": tls = nil
+                default: throw AMQPError(.configuration, "AMQP URL: ssl expects true or false, got \(value.debugDescription)")
+                }
+            case "ssl_ca_file", "ssl_ca_certs": withTLS { $0.caFile = value }
+            case "ssl_cert_file", "ssl_certfile": withTLS { $0.certificateFile = value }
+            case "ssl_key_file", "ssl_keyfile": withTLS { $0.keyFile = value }
+            case "heartbeat", "heartbeat_timeout_threshold": heartbeat = Int(value) ?? heartbeat
             case "connection_timeout": connectTimeout = Double(value) ?? connectTimeout
             case "cafile": tls?.caFile = value
             case "certfile": tls?.certificateFile = value
@@ -106,6 +153,29 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
             case "verify": if value == "verify_none" { tls?.verifyPeer = false; tls?.verifyHostname = false }
             default: break
             }
+        }
+    }
+
+    /// The TLS settings, turning TLS on (a CA or client certificate in the URL implies it).
+    private mutating func withTLS(_ change: (inout TLS) -> Void) {
+        var settings = tls ?? TLS()
+        change(&settings)
+        tls = settings
+    }
+
+    /// Reorders the hosts by a stable hash of `key` (the node id): the agents of a cloud spread over the
+    /// brokers instead of all sitting on the first one, and one agent always prefers the same host.
+    public mutating func spread(by key: String) {
+        guard endpoints.count > 1 else { return }
+        var state: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a of the key seeds a SplitMix64 shuffle
+        for byte in key.utf8 { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for i in stride(from: endpoints.count - 1, to: 0, by: -1) {
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            z ^= z >> 31
+            endpoints.swapAt(i, Int(z % UInt64(i + 1)))
         }
     }
 

@@ -14,10 +14,17 @@ enum Connector {
             socket = amqp_ssl_socket_new(conn)
             guard let socket else { throw AMQPError(.connectionFailed, "cannot create a TLS socket") }
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
-            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+            let ipLiteral = crmq_is_ip_literal(endpoint.host) == 1
+            // For an address, OpenSSL checks the certificate's IP SANs; rabbitmq-c's own check knows DNS names only.
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname && !ipLiteral ? 1 : 0)
+            if tls.verifyHostname && ipLiteral && crmq_ssl_expect_ip(socket, endpoint.host) != 0 {
+                throw AMQPError(.configuration, "cannot set the expected certificate address \(endpoint.host)")
+            }
             if let ca = tls.caFile {
                 let rc = amqp_ssl_socket_set_cacert(socket, ca)
                 if rc != 0 { throw AMQPError(.configuration, "cannot load CA file \(ca)", libraryStatus: rc) }
+            } else if tls.verifyPeer && crmq_ssl_use_system_cas(socket) != 0 {
+                throw AMQPError(.configuration, "cannot load the system CA store")
             }
             if let cert = tls.certificateFile, let key = tls.keyFile {
                 let rc = amqp_ssl_socket_set_key(socket, cert, key)
@@ -30,6 +37,7 @@ enum Connector {
         var timeout = timeval(tv_sec: Int(config.connectTimeout), tv_usec: Int((config.connectTimeout.truncatingRemainder(dividingBy: 1)) * 1e6))
         let rc = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
         if rc != 0 { throw AMQPError(.connectionFailed, "cannot connect to \(endpoint.host):\(endpoint.port)", libraryStatus: rc) }
+        _ = crmq_tune_socket(amqp_get_sockfd(conn), Int32(clamping: config.heartbeat * 1000))
         amqp_set_handshake_timeout(conn, &timeout)
         amqp_set_rpc_timeout(conn, &timeout)
 
@@ -43,9 +51,10 @@ enum Connector {
                 "authentication_failure_close": .bool(true), "exchange_exchange_bindings": .bool(true),
             ]),
         ])
+        let user = endpoint.username ?? config.username
         let login = crmq_login_plain(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
-                                     &properties, config.username, config.password)
-        try check(login, "login to \(endpoint.host):\(endpoint.port) as \(config.username)")
+                                     &properties, user, endpoint.password ?? config.password)
+        try check(login, "login to \(endpoint.host):\(endpoint.port) as \(user)")
         ok = true
         return conn
     }

@@ -107,6 +107,7 @@ enum FieldDecoder {
         if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { out.contentType = string(p.content_type) }
         if has(AMQP_BASIC_CORRELATION_ID_FLAG) { out.correlationID = string(p.correlation_id) }
         if has(AMQP_BASIC_REPLY_TO_FLAG) { out.replyTo = string(p.reply_to) }
+        if has(AMQP_BASIC_USER_ID_FLAG) { out.userID = string(p.user_id) }
         if has(AMQP_BASIC_MESSAGE_ID_FLAG) { out.messageID = string(p.message_id) }
         if has(AMQP_BASIC_TIMESTAMP_FLAG) { out.timestamp = p.timestamp }
         if has(AMQP_BASIC_EXPIRATION_FLAG) { out.expiration = string(p.expiration) }
@@ -122,6 +123,7 @@ enum FieldDecoder {
         if let v = props.contentType { p.content_type = arena.bytes(v); flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) }
         if let v = props.correlationID { p.correlation_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) }
         if let v = props.replyTo { p.reply_to = arena.bytes(v); flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG) }
+        if let v = props.userID { p.user_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_USER_ID_FLAG) }
         if let v = props.messageID { p.message_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) }
         if let v = props.timestamp { p.timestamp = v; flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG) }
         if let v = props.expiration { p.expiration = arena.bytes(v); flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG) }

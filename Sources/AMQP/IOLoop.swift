@@ -135,6 +135,10 @@ final class IOLoop {
             } catch {
                 lastError = AMQPError(.connectionFailed, "\(error)")
             }
+            if let lastError, lastError.code != .topology {
+                logger.warning("broker endpoint failed; trying the next", metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)",
+                                                                                    "error": "\(lastError)"])
+            }
         }
         client.shared.withLock { $0.lastError = lastError }
         let jittered = backoff()

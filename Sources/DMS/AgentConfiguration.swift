@@ -30,6 +30,9 @@ public struct AgentConfiguration: Sendable {
     public var barbicanVerifyTLS: Bool = true
     /// CA bundle for Barbican, replacing the system's.
     public var barbicanCABundle: String?
+    /// Broker user names allowed to publish requests (the AMQP `user_id` property, which the broker
+    /// validates). Empty: any publisher. Default: empty.
+    public var allowedPublishers: Set<String> = []
     /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
     public var shutdownGrace: Double = 30
 
@@ -81,14 +84,16 @@ func keyValueLines(_ text: String) -> [(section: String, key: String, value: Str
 
 /// `[server]`/`[DEFAULT]` INI files such as `/etc/triliovault-dms/server.conf`.
 public struct INIFile: Sendable {
+    /// `[server]` over `[DEFAULT]`.
     public var values: [String: String] = [:]
+    /// Every section as written (e.g. `[oslo_messaging_rabbit]`).
+    public var sections: [String: [String: String]] = [:]
 
     public init(path: String) throws {
-        var server: [String: String] = [:], defaults: [String: String] = [:]
         for (section, key, value) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) {
-            if section == "server" { server[key] = value } else if section == "DEFAULT" { defaults[key] = value }
+            sections[section, default: [:]][key] = value
         }
-        values = defaults.merging(server) { _, s in s }
+        values = (sections["DEFAULT"] ?? [:]).merging(sections["server"] ?? [:]) { _, s in s }
     }
 
     public init() {}

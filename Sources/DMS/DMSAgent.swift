@@ -78,15 +78,23 @@ public final class DMSAgent: Service, Sendable {
         let events = manager.events()
         let eventTask = Task { for await event in events { self.metrics.event(event); await self.publish(event) } }
         let report = await manager.recover()
+        // Events never delay consuming: the publisher connects beside the consumer, and node.started goes out
+        // when it can. Replies published before it is up wait in its outbox.
+        let started = StatusEvent(event: "node.started", nodeID: configuration.nodeID,
+                                  detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
+                                  stats: manager.stats())
+        let publisherStart = Task { try await self.publisher.start() }
+        let startedEvent = Task {
+            guard (try? await publisherStart.value) != nil else { return }
+            await self.publishEvent(started)
+        }
         do {
             // A stop requested while the broker is still unreachable must not wait for it.
-            try await cancelWhenGracefulShutdown { try await self.publisher.start() }
-            await publishEvent(StatusEvent(event: "node.started", nodeID: configuration.nodeID,
-                                           detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
-                                           stats: manager.stats()))
             try await cancelWhenGracefulShutdown { try await self.consumer.start() }
         } catch is CancellationError {
             logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
+            publisherStart.cancel()
+            startedEvent.cancel()
             eventTask.cancel()
             await consumer.close()
             await publisher.close()
@@ -144,6 +152,15 @@ public final class DMSAgent: Service, Sendable {
 
     func dispatch(_ delivery: AMQPDelivery) {
         metrics.delivery(redelivered: delivery.redelivered)
+        if !configuration.allowedPublishers.isEmpty, !configuration.allowedPublishers.contains(delivery.properties.userID ?? "") {
+            // A compromised node can publish into any queue through the default exchange; the broker-checked
+            // user_id is how this node tells the orchestrator from another compute node.
+            let who = delivery.properties.userID.map { "user \($0.prefix(64).debugDescription)" } ?? "a publisher without user_id"
+            let error = RequestError(code: .publisherNotAllowed,
+                                     message: "Request from \(who) refused: not one of this node's allowed publishers; not executed")
+            Task { await self.refuse(delivery, error) }
+            return
+        }
         switch RequestParser.parse(delivery.body) {
         case .failure(let error):
             Task { await self.refuse(delivery, error) }

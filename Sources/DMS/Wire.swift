@@ -20,6 +20,7 @@ public enum ReplyCode: String, Codable, Sendable {
     case unsupportedType = "unsupported_type"
     case unknownAction = "unknown_action"
     case internalError = "internal_error"
+    case publisherNotAllowed = "publisher_not_allowed"
 }
 
 /// The reply: exactly the existing client's three keys, plus keys it ignores.

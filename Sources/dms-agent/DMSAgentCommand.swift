@@ -40,8 +40,11 @@ extension DMSAgentCommand {
 
         @OptionGroup var manager: ManagerOptions
 
-        @Option(help: ArgumentHelp("amqp://user:pass@host:port/vhost (also amqps, rabbit, rabbitmq, rabbit+ssl; hosts comma-separated). Env DMS_RABBITMQ_URL, key rabbitmq_url.", valueName: "url"))
+        @Option(help: ArgumentHelp("amqp://user:pass@host:port/vhost or oslo's transport_url (rabbit://u:p@h1:5672,u2:p2@h2:5672/vhost?ssl=1; also amqps, rabbitmq, rabbit+ssl). Env DMS_RABBITMQ_URL or DMS_TRANSPORT_URL, key rabbitmq_url or transport_url; [oslo_messaging_rabbit] ssl*, heartbeat_timeout_threshold, rabbit_retry_interval, rabbit_interval_max apply.", valueName: "url"))
         var rabbitmqURL: String?
+
+        @Option(help: ArgumentHelp("Broker users allowed to publish requests, comma-separated: a request whose AMQP user_id (validated by the broker) is missing or another is refused. Env DMS_ALLOWED_PUBLISHERS, key allowed_publishers. Default: anyone.", valueName: "users"))
+        var allowedPublishers: String?
 
         @Option(help: ArgumentHelp("Read the broker password from this file. Env DMS_RABBITMQ_PASSWORD_FILE.", valueName: "path"))
         var rabbitmqPasswordFile: String?
@@ -91,12 +94,15 @@ extension DMSAgentCommand {
             dms_limit_malloc_arenas(2)
             let r = try manager.resolver()
             let logger = manager.makeLogger(r, logFile: r.optional(logFile, env: "DMS_LOG_FILE", file: "log_file"))
-            let url = r.string(rabbitmqURL, env: "DMS_RABBITMQ_URL", file: "rabbitmq_url", default: "amqp://guest:guest@localhost:5672/")
+            let url = r.optional(rabbitmqURL, env: "DMS_RABBITMQ_URL", file: "rabbitmq_url")
+                ?? r.optional(nil, env: "DMS_TRANSPORT_URL", file: "transport_url") ?? "amqp://guest:guest@localhost:5672/"
             var amqp = try AMQPConfiguration(url: url)
+            try r.applyOsloRabbit(to: &amqp, url: url)
             if let file = r.optional(rabbitmqPasswordFile, env: "DMS_RABBITMQ_PASSWORD_FILE", file: "rabbitmq_password_file") {
                 try amqp.readPassword(fromFile: file)
             }
             let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: hostName())
+            amqp.spread(by: node)
             var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: try manager.vaultFuse(r))
             config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
             config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
@@ -104,6 +110,8 @@ extension DMSAgentCommand {
             config.queueDurable = try r.strictBool(rabbitmqQueueDurable, env: "DMS_RABBITMQ_QUEUE_DURABLE",
                                                    file: ["rabbitmq_queue_durable", "amqp_durable_queues"]) ?? true
             config.heartbeatInterval = r.double(heartbeatInterval, env: "DMS_HEARTBEAT_INTERVAL", file: "heartbeat_interval", default: 30)
+            config.allowedPublishers = Set((r.optional(allowedPublishers, env: "DMS_ALLOWED_PUBLISHERS", file: "allowed_publishers") ?? "")
+                .split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty })
             config.s3EnvFile = r.optional(s3EnvFile, env: "DMS_S3_ENV_FILE", file: "s3vaultfuse_env_file")
             config.barbicanCABundle = r.optional(barbicanCABundle, env: "DMS_BARBICAN_CA_BUNDLE", file: "barbican_ca_bundle")
             if let verify = r.optional(barbicanSSLVerify, env: "DMS_BARBICAN_SSL_VERIFY", file: "barbican_ssl_verify") {

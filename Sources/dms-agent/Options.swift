@@ -58,13 +58,35 @@ struct Resolver {
         return .classic
     }
 
+    /// `[oslo_messaging_rabbit]` of the config file, as every other per-host OpenStack service reads it; the
+    /// URL's own query (`?ssl=1`) wins. `rabbit_retry_backoff` (oslo's linear step) is accepted: the agent
+    /// grows its delay exponentially with jitter from `rabbit_retry_interval` up to `rabbit_interval_max`.
+    func applyOsloRabbit(to amqp: inout AMQPConfiguration, url: String) throws {
+        let oslo = file.sections["oslo_messaging_rabbit"] ?? [:]
+        if let v = oslo["ssl"], try Self.parseBool(v, source: "[oslo_messaging_rabbit] ssl"), amqp.tls == nil {
+            try amqp.applyQuery("ssl=1")
+        }
+        for (key, query) in [("ssl_ca_file", "ssl_ca_file"), ("ssl_cert_file", "ssl_cert_file"), ("ssl_key_file", "ssl_key_file")] {
+            if let v = oslo[key], amqp.tls != nil { try amqp.applyQuery("\(query)=\(v)") }
+        }
+        if let v = oslo["heartbeat_timeout_threshold"] {
+            guard let seconds = Int(v), seconds >= 0 else { throw ValidationError("[oslo_messaging_rabbit] heartbeat_timeout_threshold: expected seconds, got \(v)") }
+            amqp.heartbeat = seconds
+        }
+        if let v = oslo["rabbit_retry_interval"], let seconds = Double(v), seconds > 0 { amqp.reconnectInitialDelay = seconds }
+        if let v = oslo["rabbit_interval_max"], let seconds = Double(v), seconds > 0 { amqp.reconnectMaxDelay = seconds }
+        // The URL's query wins over the file.
+        if let q = url.firstIndex(of: "?") { try amqp.applyQuery(String(url[url.index(after: q)...])) }
+    }
+
     /// Config keys the agent reads. Others (the Python server's `auth_url`, `rootwrap_bin`, … or a shared
     /// oslo file's) are accepted and named once at debug level.
     static let knownKeys: Set<String> = [
         "pid_dir", "mount_base_path", "s3vaultfuse_bin", "log_dir", "kill_timeout", "mount_timeout", "log_format", "log_level",
         "rabbitmq_url", "rabbitmq_password_file", "node_id", "worker_threads", "max_request_age", "rabbitmq_queue_type",
         "rabbit_quorum_queue", "rabbitmq_queue_durable", "amqp_durable_queues", "heartbeat_interval", "s3vaultfuse_env_file",
-        "nfs_command_prefix", "log_file", "metrics_listen", "barbican_ca_bundle", "barbican_ssl_verify",
+        "nfs_command_prefix", "log_file", "metrics_listen", "barbican_ca_bundle", "barbican_ssl_verify", "transport_url",
+        "allowed_publishers",
     ]
 
     func logUnusedKeys(_ logger: Logger) {

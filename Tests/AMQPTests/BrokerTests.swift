@@ -182,7 +182,35 @@ struct BrokerRoundTripTests {
         // an unknown CA is refused
         let untrusted = try makeClient(url: "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=/etc/ssl/certs/ca-certificates.crt")
         await #expect(throws: AMQPError.self) { try await untrusted.start(timeout: 3) }
+        #expect(untrusted.lastError?.description.contains("verif") == true, "\(String(describing: untrusted.lastError))")
         await untrusted.close()
+    }
+
+    /// Kolla issues broker certificates for IP addresses; rabbitmq-c 0.11 matches DNS names only.
+    @Test func aCertificateForTheBrokersIPAddressVerifies() async throws {
+        let ca = "\(TestEnv.brokerDir)/tls/ca.pem"
+        let client = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(TestEnv.amqpsPort)/?cafile=\(ca)")
+        try await client.start(timeout: 10)
+        #expect(client.isConnected)
+        await client.close()
+        // A server whose certificate (same CA) names another address is refused.
+        let dir = "/tmp/dms-tls-\(UUID().uuidString.prefix(8))"
+        let port = Int.random(in: 30000...39999)
+        let made = Proc.shell("""
+        set -e; mkdir -p \(dir); cd \(dir)
+        openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere -keyout k.pem -out r.csr 2>/dev/null
+        printf 'subjectAltName=IP:10.99.99.99,DNS:elsewhere.example\\n' > san.ext
+        openssl x509 -req -in r.csr -CA \(ca) -CAkey \(TestEnv.brokerDir)/tls/ca.key -CAcreateserial -days 1 -extfile san.ext -out c.pem 2>/dev/null
+        setsid python3 -c "import socket,ssl;c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);c.load_cert_chain('c.pem','k.pem');s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));s.listen();exec('while True:\\n try:\\n  a,_=s.accept();c.wrap_socket(a,server_side=True).recv(10)\\n except Exception: pass')" > /dev/null 2>&1 < /dev/null &
+        echo $!
+        """)
+        let server = Int32(made.output.split(separator: "\n").last.map(String.init) ?? "") ?? 0
+        defer { kill(server, SIGKILL) }
+        #expect(await eventually { Proc.shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)'").status == 0 })
+        let wrongAddress = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(port)/?cafile=\(ca)")
+        await #expect(throws: AMQPError.self) { try await wrongAddress.start(timeout: 3) }
+        #expect(wrongAddress.lastError?.description.contains("verif") == true, "\(String(describing: wrongAddress.lastError))")
+        await wrongAddress.close()
     }
 
     @Test func hostsAreTriedInOrderAndThePasswordNeverShows() async throws {
