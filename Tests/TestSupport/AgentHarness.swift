@@ -138,11 +138,11 @@ public final class Requester: Sendable {
     /// Publishes a request to `dms.<node>`; returns its correlation id.
     @discardableResult
     public func send(_ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
-                     correlationID: String = UUID().uuidString, viaExchange: Bool = false) async throws -> String {
+                     correlationID: String = UUID().uuidString, viaExchange: Bool = false, userID: String? = nil) async throws -> String {
         try await client.publish(AMQPOutgoingMessage(
             exchange: viaExchange ? "trilio_dms" : "", routingKey: "dms.\(node)", body: body,
             properties: AMQPProperties(contentType: "application/json", correlationID: correlationID, replyTo: replyQueue,
-                                       timestamp: timestamp, persistent: true)))
+                                       timestamp: timestamp, persistent: true, userID: userID)))
         return correlationID
     }
 
