@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of README: starts a private RabbitMQ and a local S3 server if they are not up,
 # validates the wire schemas, then runs every test target. Broker-disrupting tests (names containing
-# "Disruptive": they stop the broker or cut connections) run after the others, one at a time.
+# "Disruptive": they stop the broker or cut connections) run after the others, one at a time, with the
+# 3-node cluster of scripts/cluster.sh for the cluster suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -12,5 +13,6 @@ if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scri
 swift build --build-tests
 scripts/check-deploy.sh
 swift test --skip Disruptive
-swift test --filter Disruptive --no-parallel
+scripts/cluster.sh start
+DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
 echo "all tests passed"

@@ -92,9 +92,11 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
             var credentials: (String, String)?
             if let at = item.lastIndex(of: "@") {
                 let parts = item[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-                credentials = (Self.percentDecoded(parts[0]), parts.count > 1 ? Self.percentDecoded(parts[1]) : "")
+                let given = (Self.percentDecoded(parts[0]), parts.count > 1 ? Self.percentDecoded(parts[1]) : "")
                 hostPort = item[item.index(after: at)...]
-                if defaultCredentials == nil { defaultCredentials = credentials }
+                // The first credentials are the configuration's (a password file replaces them); a host
+                // keeps its own only when they differ.
+                if let first = defaultCredentials { if first != given { credentials = given } } else { defaultCredentials = given }
             }
             var host = String(hostPort), port: Int?
             if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {

@@ -100,15 +100,17 @@ public final class Requester: Sendable {
         let order = Mutex<[String]>([])
     }
 
-    public init() async throws {
-        var config = try AMQPConfiguration(url: TestEnv.amqpURL)
+    /// `quorum`: the reply queue survives the loss of one cluster node.
+    public init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
+        var config = try AMQPConfiguration(url: url)
         config.connectionName = "test-requester"
         config.reconnectInitialDelay = 0.2
         config.reconnectMaxDelay = 1
         config.publishTimeout = 60
         let queue = "test.reply.\(UUID().uuidString.prefix(8).lowercased())"
         replyQueue = queue
-        client = AMQPClient(configuration: config, topology: .init(queues: [.init(name: queue, durable: true)]),
+        client = AMQPClient(configuration: config,
+                            topology: .init(queues: [.init(name: queue, durable: true, arguments: quorum ? ["x-queue-type": .string("quorum")] : [:])]),
                             consumer: .init(queue: queue, prefetch: 100))
         try await client.start(timeout: 15)
         let client = self.client

@@ -1,0 +1,140 @@
+import AMQP
+import DMS
+import Foundation
+import Testing
+import TestSupport
+import VaultFuse
+
+/// The 3-node cluster of `scripts/cluster.sh` (started by `scripts/test.sh`, which sets DMS_TEST_CLUSTER).
+enum Cluster {
+    static var enabled: Bool { ProcessInfo.processInfo.environment["DMS_TEST_CLUSTER"] != nil }
+    static let script = TestEnv.repoRoot + "/scripts/cluster.sh"
+    static var url: String { Proc.shell("\(script) urls").output.trimmingCharacters(in: .whitespacesAndNewlines) }
+    @discardableResult
+    static func run(_ args: String) -> (status: Int32, output: String) { Proc.shell("\(script) \(args)") }
+
+    /// A node that answers rabbitmqctl (any of the three), for cluster-wide listings.
+    static func ctl(_ args: String, avoiding down: Set<Int> = []) -> String {
+        for n in 1...3 where !down.contains(n) {
+            let r = run("ctl \(n) \(args)")
+            if r.status == 0 { return r.output }
+        }
+        return ""
+    }
+
+    /// The node (1...3) a connection named `name` is on, from the broker port it reached.
+    static func node(ofConnection name: String, avoiding down: Set<Int> = []) -> Int? {
+        for line in ctl("list_connections -q --no-table-headers port client_properties", avoiding: down).split(separator: "\n")
+        where line.contains("\"\(name)\"") {
+            if let port = Int(line.split(separator: "\t").first ?? ""), (5691...5693).contains(port) { return port - 5690 }
+        }
+        return nil
+    }
+
+    /// The node holding a quorum queue's leader or a classic queue's home.
+    static func node(ofQueue queue: String, column: String) -> Int? {
+        for line in ctl("list_queues -q --no-table-headers name \(column)").split(separator: "\n") {
+            let f = line.split(separator: "\t")
+            if f.count == 2, f[0] == queue, let c = f[1].split(separator: "@").first?.last, let n = Int(String(c)) { return n }
+        }
+        return nil
+    }
+}
+
+@Suite(.serialized, .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
+       .timeLimit(.minutes(10)))
+struct DisruptiveClusterTests {
+    struct Row { var scenario: String; var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0; var recovery = 0.0 }
+    nonisolated(unsafe) static var table: [Row] = []
+
+    enum Fault { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode }
+
+    /// Ten targets: mount (in flight when the fault hits), then unmount (sent during the fault, or after it for
+    /// a classic queue, whose messages have nowhere to go while its home node is down).
+    func scenario(_ name: String, queueType: String, fault: Fault, outage: Double) async throws -> Row {
+        let box = TestEnv.makeSandbox(name)
+        defer { box.tearDown() }
+        try "FAKE_DELAY=2\n".write(toFile: box.root + "/global.env", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", Cluster.url + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
+                                                            "--s3-env-file", box.root + "/global.env"])
+        try await agent.start()
+        defer { agent.stop() }
+        let requester = try await Requester(url: Cluster.url, quorum: true)
+        let node = agent.nodeID
+        let targets = (0..<10).map { "slow-\($0)" }
+        var ids: [String: [String]] = [:]
+        for t in targets {
+            ids[t] = [try await requester.send(Requester.body(action: "mount", node: node, target: t, path: box.mountPath(t)), node: node)]
+        }
+        let victim: Int
+        switch fault {
+        case .stopConsumerNode, .pauseConsumerNode: victim = Cluster.node(ofConnection: "dms-agent@\(node)") ?? 1
+        case .stopLeader: victim = Cluster.node(ofQueue: "dms.\(node)", column: "leader") ?? 1
+        case .stopHomeNode: victim = Cluster.node(ofQueue: "dms.\(node)", column: "node") ?? 1
+        }
+        let reconnectsBefore = agent.logLines().filter { $0.contains("reconnected") }.count
+        let faultAt = Date()
+        Cluster.run(fault == .pauseConsumerNode ? "pause-node \(victim)" : "stop-node \(victim)")
+        var recovery = 0.0
+        let healed = Task {
+            try? await Task.sleep(nanoseconds: UInt64(outage * 1e9))
+            Cluster.run(fault == .pauseConsumerNode ? "resume-node \(victim)" : "start-node \(victim)")
+        }
+        if fault != .stopHomeNode {
+            for t in targets {
+                ids[t]!.append(try await requester.send(Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
+            }
+        }
+        // Recovery: until the agent consumes again (a reconnect), if it had to.
+        if await eventually(timeout: outage + 60, { agent.logLines().filter { $0.contains("reconnected") }.count > reconnectsBefore }) {
+            recovery = Date().timeIntervalSince(faultAt)
+        }
+        await healed.value
+        if fault == .stopHomeNode {
+            #expect(await eventually(timeout: 90) { agent.http("/readyz").0 == 200 }, "consumes again once the home node is back")
+            for t in targets {
+                ids[t]!.append(try await requester.send(Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
+            }
+        }
+        var row = Row(scenario: name)
+        for t in targets {
+            for id in ids[t]! {
+                row.sent += 1
+                if await requester.reply(id, timeout: 90) != nil { row.answered += 1 } else { row.lost += 1 }
+            }
+            let order = requester.arrivalOrder.filter { ids[t]!.contains($0) }
+            if order.first != ids[t]![0] { row.wrongFinal += 1 }  // the unmount answered before its mount
+            let spawns = agent.logLines().filter { $0.contains(" mounted ") && $0.split(separator: " ").contains("target_id=\(t)") }.count
+            row.duplicated += max(0, spawns - 1)
+            if MountTable.mount(at: box.mountPath(t)) != nil { row.wrongFinal += 1 }
+        }
+        row.recovery = recovery
+        await requester.close()
+        Cluster.ctl("delete_queue dms.\(node)")
+        return row
+    }
+
+    @Test func quorumQueueSurvivesTheLossOfItsConsumersNode() async throws {
+        Self.table.append(try await scenario("quorum: consumer's node stopped 10 s", queueType: "quorum", fault: .stopConsumerNode, outage: 10))
+    }
+
+    @Test func quorumQueueSurvivesTheLossOfItsLeader() async throws {
+        Self.table.append(try await scenario("quorum: leader stopped 10 s", queueType: "quorum", fault: .stopLeader, outage: 10))
+    }
+
+    @Test func aHungBrokerIsLeftForAnother() async throws {
+        Self.table.append(try await scenario("quorum: consumer's node SIGSTOPped 25 s", queueType: "quorum", fault: .pauseConsumerNode, outage: 25))
+    }
+
+    @Test func classicQueueComesBackWithItsHomeNode() async throws {
+        Self.table.append(try await scenario("classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15))
+    }
+
+    @Test func zTable() {
+        print("scenario | sent | answered | lost | duplicated effects | wrong final state | recovery s")
+        for r in Self.table {
+            print("\(r.scenario) | \(r.sent) | \(r.answered) | \(r.lost) | \(r.duplicated) | \(r.wrongFinal) | \(String(format: "%.1f", r.recovery))")
+            #expect(r.lost == 0 && r.duplicated == 0 && r.wrongFinal == 0, "\(r.scenario)")
+        }
+    }
+}
