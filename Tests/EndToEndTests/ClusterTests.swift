@@ -14,6 +14,7 @@ enum Cluster {
     static func run(_ args: String) -> (status: Int32, output: String) { Proc.shell("\(script) \(args)") }
 
     /// A node that answers rabbitmqctl (any of the three), for cluster-wide listings.
+    @discardableResult
     static func ctl(_ args: String, avoiding down: Set<Int> = []) -> String {
         for n in 1...3 where !down.contains(n) {
             let r = run("ctl \(n) \(args)")
@@ -31,7 +32,7 @@ enum Cluster {
         return nil
     }
 
-    /// The node holding a quorum queue's leader or a classic queue's home.
+    /// The node holding a quorum queue's leader (`leader`) or a classic queue's home (`pid`, `<c2@localhost.…>`).
     static func node(ofQueue queue: String, column: String) -> Int? {
         for line in ctl("list_queues -q --no-table-headers name \(column)").split(separator: "\n") {
             let f = line.split(separator: "\t")
@@ -70,7 +71,7 @@ struct DisruptiveClusterTests {
         switch fault {
         case .stopConsumerNode, .pauseConsumerNode: victim = Cluster.node(ofConnection: "dms-agent@\(node)") ?? 1
         case .stopLeader: victim = Cluster.node(ofQueue: "dms.\(node)", column: "leader") ?? 1
-        case .stopHomeNode: victim = Cluster.node(ofQueue: "dms.\(node)", column: "node") ?? 1
+        case .stopHomeNode: victim = Cluster.node(ofQueue: "dms.\(node)", column: "pid") ?? 1
         }
         let reconnectsBefore = agent.logLines().filter { $0.contains("reconnected") }.count
         let faultAt = Date()
@@ -110,6 +111,7 @@ struct DisruptiveClusterTests {
         }
         row.recovery = recovery
         await requester.close()
+        Cluster.ctl("delete_queue \(requester.replyQueue)")
         Cluster.ctl("delete_queue dms.\(node)")
         return row
     }
