@@ -31,13 +31,27 @@ final class BenchRequester: Sendable {
         func take(_ id: String) -> CheckedContinuation<JobReply?, Never>? { owner.waiting.withLock { $0.removeValue(forKey: id) } }
     }
 
+    func status(node: String, timeout: Double = 120) async -> JobReply? {
+        let body: [String: Any] = ["action": "status", "host": node, "jobid": 1, "context": [String: Any](), "keystone_token": NSNull()]
+        guard let bytes = try? Array(JSONSerialization.data(withJSONObject: body)) else { return nil }
+        let id = UUID().uuidString, waiting = waitingBox
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+            waiting.take(id)?.resume(returning: nil)
+        }
+        defer { timer.cancel() }
+        return await send(bytes, node: node, id: id)
+    }
+
     func call(_ action: String, node: String, target: String, path: String) async throws -> JobReply? {
-        let id = UUID().uuidString
         let body: [String: Any] = ["action": action, "host": node, "jobid": 1, "context": [String: Any](), "keystone_token": NSNull(),
                                    "backup_target": ["id": target, "type": "s3", "filesystem_export_mount_path": path, "filesystem_export": NSNull(),
                                                      "nfs_mount_opts": NSNull(), "secret_ref": NSNull(), "status": "available"] as [String: Any]]
-        let bytes = Array(try JSONSerialization.data(withJSONObject: body))
-        return await withCheckedContinuation { (c: CheckedContinuation<JobReply?, Never>) in
+        return await send(Array(try JSONSerialization.data(withJSONObject: body)), node: node)
+    }
+
+    func send(_ bytes: [UInt8], node: String, id: String = UUID().uuidString) async -> JobReply? {
+        await withCheckedContinuation { (c: CheckedContinuation<JobReply?, Never>) in
             waiting.withLock { $0[id] = c }
             Task {
                 do {
