@@ -2,7 +2,8 @@
 # A 3-node RabbitMQ cluster on loopback, for the cluster tests and `dms-bench fleet`.
 # usage: scripts/cluster.sh start|stop|status|urls
 #        scripts/cluster.sh stop-node N | start-node N | pause-node N | resume-node N | ctl N ARGS...
-# Nodes c1..c3@localhost, AMQP on 127.0.0.1:${DMS_CLUSTER_PORT:-5691}+N-1, one Erlang cookie (shared HOME).
+# Nodes c1..c3@localhost, AMQP on port ${DMS_CLUSTER_PORT:-5691}+N-1 (every interface: the partition test reaches
+# them from a network namespace over a veth pair), one Erlang cookie (shared HOME).
 set -euo pipefail
 D=${DMS_CLUSTER_DIR:-/tmp/dms-cluster}
 BASE=${DMS_CLUSTER_PORT:-5691}
@@ -26,7 +27,7 @@ start_node() {
   local n=$1
   ( env_for "$n"
     cat > "$D/c$n/rabbitmq.conf" <<CONF
-listeners.tcp.default = 127.0.0.1:$(port "$n")
+listeners.tcp.default = $(port "$n")
 loopback_users.guest = false
 heartbeat = 10
 cluster_partition_handling = pause_minority

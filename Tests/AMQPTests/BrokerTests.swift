@@ -63,7 +63,7 @@ struct BrokerRoundTripTests {
         #expect(delivery.properties == props)
         #expect(delivery.exchange == exchange && delivery.routingKey == "a.b" && !delivery.redelivered)
         #expect(await client.ack(delivery) == .settled)
-        #expect(await eventually { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
+        #expect(await eventually(every: 0.5) { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
         await client.close()
     }
 
@@ -164,7 +164,7 @@ struct BrokerRoundTripTests {
         #expect(again.redelivered && again.body == [5])
         #expect(await Task.detached { await client.reject(again, requeue: false) }.value == .settled)
         #expect(await inbox.next(timeout: 0.5) == nil)
-        #expect(await eventually { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
+        #expect(await eventually(every: 0.5) { Broker.queueDepth(queue).map { $0.ready + $0.unacked } == 0 })
         await client.close()
     }
 

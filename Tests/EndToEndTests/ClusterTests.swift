@@ -48,7 +48,28 @@ struct DisruptiveClusterTests {
     struct Row { var scenario: String; var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0; var recovery = 0.0 }
     nonisolated(unsafe) static var table: [Row] = []
 
-    enum Fault { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode }
+    enum Fault: Equatable { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition }
+
+    /// The agent's own network namespace, linked to the host by a veth pair (10.231.0.2 ↔ 10.231.0.1).
+    struct Namespace {
+        let name = "dmsp\(UUID().uuidString.prefix(6).lowercased())"
+        var hostLink: String { name + "h" }
+        func create() -> Bool {
+            Proc.shell("""
+            set -e
+            ip netns add \(name)
+            ip link add \(hostLink) type veth peer name \(name)a
+            ip link set \(name)a netns \(name)
+            ip addr add 10.231.0.1/24 dev \(hostLink) && ip link set \(hostLink) up
+            ip netns exec \(name) ip addr add 10.231.0.2/24 dev \(name)a
+            ip netns exec \(name) ip link set \(name)a up
+            ip netns exec \(name) ip link set lo up
+            """).status == 0
+        }
+        func cut() { Proc.shell("ip link set \(hostLink) down") }
+        func restore() { Proc.shell("ip link set \(hostLink) up") }
+        func delete() { Proc.shell("ip link del \(hostLink) 2>/dev/null; ip netns del \(name) 2>/dev/null") }
+    }
 
     /// Ten targets: mount (in flight when the fault hits), then unmount (sent during the fault, or after it for
     /// a classic queue, whose messages have nowhere to go while its home node is down).
@@ -56,8 +77,17 @@ struct DisruptiveClusterTests {
         let box = TestEnv.makeSandbox(name)
         defer { box.tearDown() }
         try "FAKE_DELAY=2\n".write(toFile: box.root + "/global.env", atomically: true, encoding: .utf8)
-        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", Cluster.url + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
+        let namespace = Namespace()
+        var agentURL = Cluster.url
+        if fault == .partition {
+            #expect(namespace.create(), "ip netns and veth")
+            agentURL = agentURL.replacingOccurrences(of: "127.0.0.1", with: "10.231.0.1")
+        }
+        defer { if fault == .partition { namespace.delete() } }
+        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", agentURL + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
                                                             "--s3-env-file", box.root + "/global.env"])
+        // nsenter enters only the network namespace: the agent's mounts stay in the host's mount namespace.
+        if fault == .partition { agent.launcher = ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace.name)", "--"] }
         try await agent.start()
         defer { agent.stop() }
         let requester = try await Requester(url: Cluster.url, quorum: true)
@@ -72,14 +102,23 @@ struct DisruptiveClusterTests {
         case .stopConsumerNode, .pauseConsumerNode: victim = Cluster.node(ofConnection: "dms-agent@\(node)") ?? 1
         case .stopLeader: victim = Cluster.node(ofQueue: "dms.\(node)", column: "leader") ?? 1
         case .stopHomeNode: victim = Cluster.node(ofQueue: "dms.\(node)", column: "pid") ?? 1
+        case .partition: victim = 0
         }
         let reconnectsBefore = agent.logLines().filter { $0.contains("reconnected") }.count
         let faultAt = Date()
-        Cluster.run(fault == .pauseConsumerNode ? "pause-node \(victim)" : "stop-node \(victim)")
+        switch fault {
+        case .partition: namespace.cut()
+        case .pauseConsumerNode: Cluster.run("pause-node \(victim)")
+        default: Cluster.run("stop-node \(victim)")
+        }
         var recovery = 0.0
         let healed = Task {
             try? await Task.sleep(nanoseconds: UInt64(outage * 1e9))
-            Cluster.run(fault == .pauseConsumerNode ? "resume-node \(victim)" : "start-node \(victim)")
+            switch fault {
+            case .partition: namespace.restore()
+            case .pauseConsumerNode: Cluster.run("resume-node \(victim)")
+            default: Cluster.run("start-node \(victim)")
+            }
         }
         if fault != .stopHomeNode {
             for t in targets {
@@ -109,7 +148,8 @@ struct DisruptiveClusterTests {
             row.duplicated += max(0, spawns - 1)
             if MountTable.mount(at: box.mountPath(t)) != nil { row.wrongFinal += 1 }
         }
-        row.recovery = recovery
+        // Failover is timed from the fault; a partition can only end with the link, so it is timed from then.
+        row.recovery = fault == .partition ? max(0, recovery - outage) : recovery
         await requester.close()
         Cluster.ctl("delete_queue \(requester.replyQueue)")
         Cluster.ctl("delete_queue dms.\(node)")
@@ -130,6 +170,12 @@ struct DisruptiveClusterTests {
 
     @Test func classicQueueComesBackWithItsHomeNode() async throws {
         Self.table.append(try await scenario("classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15))
+    }
+
+    /// The agent's own link is cut for 30 s (heartbeat 5 s): its connections die on both sides, jobs finish, their
+    /// replies wait for the next connection, the broker redelivers what was unacked.
+    @Test func aPartitionedAgentComesBack() async throws {
+        Self.table.append(try await scenario("quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30))
     }
 
     @Test func zTable() {

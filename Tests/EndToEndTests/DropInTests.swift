@@ -61,7 +61,7 @@ struct DropInTests {
         defer { box.tearDown() }
         let agent = AgentProcess(box: box)
         let handle = try PythonClient.start(node: agent.nodeID, bodies: [Self.mountBody(agent.nodeID, box, target: "early")])
-        #expect(await eventually(timeout: 20) { Broker.queueDepth("dms.\(agent.nodeID)")?.ready == 1 }, "the client declared and published")
+        #expect(await eventually(timeout: 20, every: 0.5) { Broker.queueDepth("dms.\(agent.nodeID)")?.ready == 1 }, "the client declared and published")
         try await agent.start()
         defer { agent.stop() }
         #expect(await eventually(timeout: 30) { PythonClient.outcome(of: handle) != nil })
@@ -90,7 +90,7 @@ struct DropInTests {
             try await requester.send(Self.mountBody(node, box, target: "a", action: "unmount", jobid: 2), node: node, timestamp: nil),
             try await requester.send(Self.mountBody(node, box, target: "b", jobid: 3), node: node, timestamp: nil),
         ]
-        #expect(await eventually { Broker.queueDepth("dms.\(node)")?.ready == 3 })
+        #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node)")?.ready == 3 })
         try await agent.start()
         defer { agent.stop() }
         var texts: [String?] = []
@@ -143,7 +143,7 @@ struct DropInTests {
         let reply = await requester.reply(id)
         #expect(reply?.status == "error" && reply?.errorMsg == "Unknown action: explode")
         #expect(!String(decoding: requester.rawReply(id) ?? [], as: UTF8.self).contains(token), "no secret in the reply")
-        #expect(await eventually { Broker.queueDepth("dms.\(node).dead")?.ready == 1 })
+        #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node).dead")?.ready == 1 })
         #expect(Broker.queueDepth("dms.\(node)")?.ready == 0)
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "dead-reader"

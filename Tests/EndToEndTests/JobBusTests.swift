@@ -128,7 +128,7 @@ struct JobBusEndToEndTests {
             let reply = await requester.reply(id)
             #expect(reply?.status == "error" && reply?.errorMsg?.isEmpty == false, "\(id)")
         }
-        #expect(await eventually { Broker.queueDepth("dms.\(node).dead")?.ready == 20 }, "all 20 are dead-lettered")
+        #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node).dead")?.ready == 20 }, "all 20 are dead-lettered")
         // still serving
         let ok = try await requester.call(Requester.body(action: "status", node: node), node: node)
         #expect(ok?.status == "success")
@@ -194,10 +194,12 @@ struct JobBusEndToEndTests {
         }
         let bMount = try await requester.send(Requester.body(action: "mount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
         let b = await requester.reply(bMount)
-        let bUnmount = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
-        #expect(b?.status == "success" && bUnmount?.status == "success")
+        // Judged at the moment B's reply is in: how long the test took to publish does not matter.
         let slowStillRunning = slow.allSatisfy { requester.rawReply($0) == nil }
-        #expect(slowStillRunning, "B mounted and unmounted while the three 15 s mounts of other targets were still in flight")
+        #expect(b?.status == "success")
+        #expect(slowStillRunning, "B mounted while the three 15 s mounts of other targets were still in flight")
+        let bUnmount = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
+        #expect(bUnmount?.status == "success")
         for id in slow { #expect(await requester.reply(id)?.status == "success") }
         let order = requester.arrivalOrder
         #expect(order.firstIndex(of: bMount)! < slow.compactMap { order.firstIndex(of: $0) }.min()!, "B's reply came before every slow reply")

@@ -11,6 +11,8 @@ public final class AgentProcess: @unchecked Sendable {
     public private(set) var pid: Int32 = 0
     let arguments: [String]
     let environment: [String]
+    /// Runs the agent through this command (e.g. `nsenter --net=… --`), which must exec it in place.
+    public var launcher: [String] = []
 
     public static var binary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
@@ -35,11 +37,12 @@ public final class AgentProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
-        let argv = ([Self.binary] + arguments).map { strdup($0) } + [nil]
+        let command = launcher + [Self.binary] + arguments
+        let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, Self.binary, &fileActions, nil, argv, envp)
+        let rc = posix_spawn(&child, command[0], &fileActions, nil, argv, envp)
         guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
         pid = child
         if waitForConsuming {

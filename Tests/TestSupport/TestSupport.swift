@@ -97,11 +97,13 @@ public enum Proc {
 }
 
 /// Polls a condition until it holds or the timeout passes (for asserting eventual outcomes, not timing).
-public func eventually(timeout: Double = 10, _ condition: () -> Bool) async -> Bool {
+/// `every`: the pause between checks; a check that runs rabbitmqctl (an Erlang VM start, ~0.5 s of CPU) polls
+/// at 0.5 s so that parallel tests do not starve each other.
+public func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
         if condition() { return true }
-        try? await Task.sleep(nanoseconds: 20_000_000)
+        try? await Task.sleep(nanoseconds: UInt64(every * 1e9))
     }
     return condition()
 }
