@@ -20,11 +20,14 @@ env_for_node() {
 
 make_tls() {
   mkdir -p "$D/tls"; cd "$D/tls"
-  [ -f server.pem ] && return 0
+  [ -f client.pem ] && return 0
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=dms-test-ca" -keyout ca.key -out ca.pem 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
   printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out server.pem 2>/dev/null
+  # A client certificate for SASL EXTERNAL (user dms-external, from its common name).
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=dms-external" -keyout client.key -out client.csr 2>/dev/null
+  openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out client.pem 2>/dev/null
   chmod 644 ./*.key
 }
 
@@ -42,12 +45,16 @@ listeners.ssl.default = 127.0.0.1:$TLS_PORT
 ssl_options.cacertfile = $D/tls/ca.pem
 ssl_options.certfile = $D/tls/server.pem
 ssl_options.keyfile = $D/tls/server.key
-ssl_options.verify = verify_none
+ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
+ssl_cert_login_from = common_name
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
 loopback_users.guest = false
 heartbeat = 10
 CONF
-    echo '[].' > "$D/enabled_plugins"
+    echo '[rabbitmq_auth_mechanism_ssl].' > "$D/enabled_plugins"
     setsid "$BIN/rabbitmq-server" > "$D/server.out" 2>&1 < /dev/null &
     for _ in $(seq 1 120); do
       if "$BIN/rabbitmqctl" -n "$NODE" await_startup --timeout 1 >/dev/null 2>&1; then

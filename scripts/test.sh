@@ -14,5 +14,5 @@ swift build --build-tests
 scripts/check-deploy.sh
 swift test --skip Disruptive
 scripts/cluster.sh start
-DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
+DMS_TEST_DISRUPTIVE=1 DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
 echo "all tests passed"

@@ -41,6 +41,9 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public var virtualHost: String = "/"
     /// TLS when set (schemes `amqps`, `rabbit+ssl`).
     public var tls: TLS?
+    /// Log in with SASL EXTERNAL (the broker reads the identity from the client certificate) instead of
+    /// PLAIN. Query `login_method=EXTERNAL`, oslo's `rabbit_login_method`. Default: false.
+    public var saslExternal = false
     /// Seconds (oslo's `heartbeat_timeout_threshold`); 0 disables heartbeats. Also the socket's
     /// TCP_USER_TIMEOUT, which bounds a send blocked in the kernel. Default: 60.
     public var heartbeat: Int = 60
@@ -148,6 +151,12 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
             case "ssl_cert_file", "ssl_certfile": withTLS { $0.certificateFile = value }
             case "ssl_key_file", "ssl_keyfile": withTLS { $0.keyFile = value }
             case "heartbeat", "heartbeat_timeout_threshold": heartbeat = Int(value) ?? heartbeat
+            case "login_method", "rabbit_login_method", "auth_mechanism":
+                switch value.uppercased() {
+                case "EXTERNAL": saslExternal = true
+                case "PLAIN", "AMQPLAIN": saslExternal = false
+                default: throw AMQPError(.configuration, "AMQP URL: login_method expects PLAIN or EXTERNAL, got \(value.debugDescription)")
+                }
             case "connection_timeout": connectTimeout = Double(value) ?? connectTimeout
             case "cafile": tls?.caFile = value
             case "certfile": tls?.certificateFile = value

@@ -52,8 +52,11 @@ enum Connector {
             ]),
         ])
         let user = endpoint.username ?? config.username
-        let login = crmq_login_plain(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
-                                     &properties, user, endpoint.password ?? config.password)
+        let login = config.saslExternal
+            ? crmq_login_external(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                                  &properties, user)
+            : crmq_login_plain(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                               &properties, user, endpoint.password ?? config.password)
         try check(login, "login to \(endpoint.host):\(endpoint.port) as \(user)")
         ok = true
         return conn

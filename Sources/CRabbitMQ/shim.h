@@ -31,6 +31,14 @@ static inline amqp_rpc_reply_t crmq_login_plain(amqp_connection_state_t state, c
                                       AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
+// SASL EXTERNAL: the broker takes the identity from the client certificate (rabbitmq_auth_mechanism_ssl).
+static inline amqp_rpc_reply_t crmq_login_external(amqp_connection_state_t state, const char *vhost,
+                                                   int channel_max, int frame_max, int heartbeat,
+                                                   const amqp_table_t *client_properties, const char *identity) {
+    return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat, client_properties,
+                                      AMQP_SASL_METHOD_EXTERNAL, identity);
+}
+
 /// The I/O thread's wake-up descriptor: close-on-exec, non-blocking.
 static inline int crmq_wake_fd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

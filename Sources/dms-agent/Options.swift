@@ -73,6 +73,7 @@ struct Resolver {
             guard let seconds = Int(v), seconds >= 0 else { throw ValidationError("[oslo_messaging_rabbit] heartbeat_timeout_threshold: expected seconds, got \(v)") }
             amqp.heartbeat = seconds
         }
+        if let v = oslo["rabbit_login_method"] { try amqp.applyQuery("login_method=\(v)") }
         if let v = oslo["rabbit_retry_interval"], let seconds = Double(v), seconds > 0 { amqp.reconnectInitialDelay = seconds }
         if let v = oslo["rabbit_interval_max"], let seconds = Double(v), seconds > 0 { amqp.reconnectMaxDelay = seconds }
         // The URL's query wins over the file.

@@ -44,7 +44,7 @@ final class Inbox: Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsBroker)
 struct BrokerRoundTripTests {
     @Test func declarePublishConsumeRoundTripCarriesEveryProperty() async throws {
         let queue = unique("rt"), exchange = unique("rt-x")
@@ -186,6 +186,24 @@ struct BrokerRoundTripTests {
         await untrusted.close()
     }
 
+    /// SASL EXTERNAL: the broker takes the user from the client certificate's common name.
+    @Test func saslExternalLogsInWithTheClientCertificate() async throws {
+        Broker.ctl("add_user dms-external unused-\(UUID().uuidString)")
+        Broker.ctl("clear_password dms-external")
+        Broker.ctl("set_permissions -p / dms-external '.*' '.*' '.*'")
+        let tls = "\(TestEnv.brokerDir)/tls"
+        let base = "amqps://dms-external@127.0.0.1:\(TestEnv.amqpsPort)/?cafile=\(tls)/ca.pem&login_method=EXTERNAL"
+        let client = try makeClient(url: base + "&certfile=\(tls)/client.pem&keyfile=\(tls)/client.key")
+        try await client.start(timeout: 10)
+        #expect(client.isConnected)
+        await client.close()
+        let noCertificate = try makeClient(url: base)
+        await #expect(throws: AMQPError.self) { try await noCertificate.start(timeout: 3) }
+        #expect(noCertificate.lastError?.description.contains("EXTERNAL") == true || noCertificate.lastError?.replyCode == 403,
+                "\(String(describing: noCertificate.lastError))")
+        await noCertificate.close()
+    }
+
     /// Kolla issues broker certificates for IP addresses; rabbitmq-c 0.11 matches DNS names only.
     @Test func aCertificateForTheBrokersIPAddressVerifies() async throws {
         let ca = "\(TestEnv.brokerDir)/tls/ca.pem"
@@ -283,7 +301,7 @@ struct BrokerRoundTripTests {
 }
 
 /// Tests that stop the broker or cut connections: run on their own (scripts/test.sh), never beside others.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .needsBroker, .disruptive)
 struct DisruptiveBrokerTests {
     @Test func closedConnectionReconnectsAndUnackedMessageComesBackRedelivered() async throws {
         let queue = unique("cut"), name = unique("cut-conn")
@@ -342,6 +360,7 @@ struct DisruptiveBrokerTests {
     }
 }
 
+@Suite(.needsBroker)
 struct RefusedPublishClientTests {
     @Test func aPublishToAMissingExchangeFailsAloneAndTheConnectionStays() async throws {
         let queue = unique("after-refusal")

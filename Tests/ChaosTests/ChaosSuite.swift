@@ -51,7 +51,7 @@ func audit(_ row: inout ChaosRow, box: Sandbox, expectMounted: Set<String>, allT
     row.orphanedMounts += MountTable.read().filter { $0.mountPoint.hasPrefix(box.mountBase + "/") && !served.contains($0.mountPoint) }.count
 }
 
-@Suite(.serialized, .timeLimit(.minutes(10)))
+@Suite(.serialized, .timeLimit(.minutes(10)), .needsEverything, .disruptive)
 struct DisruptiveChaosTests {
     @Test func chaosTable() async throws {
         var rows: [ChaosRow] = []

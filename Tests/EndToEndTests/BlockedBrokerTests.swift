@@ -8,7 +8,7 @@ import VaultFuse
 /// A memory alarm blocks every publisher of the broker for longer than the publish timeout while one target
 /// has a mount and then an unmount queued. The reply of the mount waits for its confirm (it is never
 /// requeued), the unmount waits behind it, and the target ends as its last job says.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
 struct DisruptiveBlockedBrokerTests {
     @Test func aMemoryAlarmLongerThanThePublishTimeoutKeepsOrderAndEffect() async throws {
         let box = TestEnv.makeSandbox()
@@ -45,7 +45,7 @@ struct DisruptiveBlockedBrokerTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsEverything)
 struct RefusedPublishTests {
     /// A per-node user without write on `trilio_dms.status`: every event is refused (403 closes the publish
     /// channel), yet replies flow, the connection stays, and nothing reconnects in a loop.

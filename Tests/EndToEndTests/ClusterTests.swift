@@ -42,13 +42,14 @@ enum Cluster {
     }
 }
 
-@Suite(.serialized, .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
+@Suite(.serialized, .needsEverything, .disruptive,
+       .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
        .timeLimit(.minutes(10)))
 struct DisruptiveClusterTests {
     struct Row { var scenario: String; var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0; var recovery = 0.0 }
     nonisolated(unsafe) static var table: [Row] = []
 
-    enum Fault: Equatable { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition }
+    enum Fault: Equatable { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition, memoryAlarm }
 
     /// The agent's own network namespace, linked to the host by a veth pair (10.231.0.2 ↔ 10.231.0.1).
     struct Namespace {
@@ -103,12 +104,14 @@ struct DisruptiveClusterTests {
         case .stopLeader: victim = Cluster.node(ofQueue: "dms.\(node)", column: "leader") ?? 1
         case .stopHomeNode: victim = Cluster.node(ofQueue: "dms.\(node)", column: "pid") ?? 1
         case .partition: victim = 0
+        case .memoryAlarm: victim = 2
         }
         let reconnectsBefore = agent.logLines().filter { $0.contains("reconnected") }.count
         let faultAt = Date()
         switch fault {
         case .partition: namespace.cut()
         case .pauseConsumerNode: Cluster.run("pause-node \(victim)")
+        case .memoryAlarm: Cluster.run("ctl \(victim) set_vm_memory_high_watermark 0")  // blocks publishers cluster-wide
         default: Cluster.run("stop-node \(victim)")
         }
         var recovery = 0.0
@@ -117,8 +120,12 @@ struct DisruptiveClusterTests {
             switch fault {
             case .partition: namespace.restore()
             case .pauseConsumerNode: Cluster.run("resume-node \(victim)")
+            case .memoryAlarm: Cluster.run("ctl \(victim) set_vm_memory_high_watermark 0.4")
             default: Cluster.run("start-node \(victim)")
             }
+        }
+        if fault == .memoryAlarm {
+            #expect(await eventually(timeout: 20) { agent.http("/readyz").1.contains("blocks publishing") }, "not ready while blocked")
         }
         if fault != .stopHomeNode {
             for t in targets {
@@ -126,7 +133,7 @@ struct DisruptiveClusterTests {
             }
         }
         // Recovery: until the agent consumes again (a reconnect), if it had to.
-        if await eventually(timeout: outage + 60, { agent.logLines().filter { $0.contains("reconnected") }.count > reconnectsBefore }) {
+        if fault != .memoryAlarm, await eventually(timeout: outage + 60, { agent.logLines().filter { $0.contains("reconnected") }.count > reconnectsBefore }) {
             recovery = Date().timeIntervalSince(faultAt)
         }
         await healed.value
@@ -176,6 +183,11 @@ struct DisruptiveClusterTests {
     /// replies wait for the next connection, the broker redelivers what was unacked.
     @Test func aPartitionedAgentComesBack() async throws {
         Self.table.append(try await scenario("quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30))
+    }
+
+    /// Longer than the 30 s publish timeout: replies wait for their confirms, nothing is requeued.
+    @Test func aClusterWideMemoryAlarmKeepsOrderAndEffect() async throws {
+        Self.table.append(try await scenario("quorum: memory alarm 40 s (publishers blocked)", queueType: "quorum", fault: .memoryAlarm, outage: 40))
     }
 
     @Test func zTable() {

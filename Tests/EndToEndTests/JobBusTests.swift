@@ -6,7 +6,7 @@ import TestSupport
 import VaultFuse
 
 /// The agent as a subprocess on a real broker, with real FUSE mounts.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .needsEverything)
 struct JobBusEndToEndTests {
     @Test func s3MountReadUnmountThroughTheBrokerWithBarbicanCredentials() async throws {
         let box = TestEnv.makeSandbox()
@@ -209,7 +209,7 @@ struct JobBusEndToEndTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .needsEverything)
 struct StatusEventTests {
     @Test func eventsAreOnTheStatusExchangeWithTheirRoutingKeys() async throws {
         let box = TestEnv.makeSandbox()
@@ -268,7 +268,7 @@ final class EventLog: @unchecked Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsEverything)
 struct BarbicanTLSTests {
     @Test func barbicanOverTLSIsVerifiedAgainstTheConfiguredCABundle() async throws {
         let box = TestEnv.makeSandbox()

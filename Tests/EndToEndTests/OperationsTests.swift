@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 import VaultFuse
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsEverything)
 struct OperationsTests {
     @Test func metricsMoveWithJobsAndHealthEndpointsAnswer() async throws {
         let box = TestEnv.makeSandbox()
@@ -42,7 +42,7 @@ struct OperationsTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .needsEverything, .disruptive)
 struct DisruptiveOperationsTests {
     @Test func readinessFollowsTheBroker() async throws {
         let box = TestEnv.makeSandbox()
@@ -60,7 +60,7 @@ struct DisruptiveOperationsTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsFUSE)
 struct ConfigurationPrecedenceTests {
     /// options > environment > config file > defaults, checked through `dms-agent status --json`, which
     /// reports the PID directory and mount base it resolved.
@@ -90,7 +90,7 @@ struct ConfigurationPrecedenceTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(2)), .needsEverything)
 struct StopWithoutBrokerTests {
     @Test func sigtermWhileTheBrokerIsUnreachableExitsZeroAndLeavesMountsAlone() async throws {
         let box = TestEnv.makeSandbox()

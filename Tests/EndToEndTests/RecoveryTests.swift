@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 import VaultFuse
 
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .needsEverything)
 struct RestartAndReplayTests {
     @Test func agentKilledWithJobsQueuedAndOneInFlightAnswersEveryJobAfterRestart() async throws {
         let box = TestEnv.makeSandbox()
@@ -102,7 +102,7 @@ struct RestartAndReplayTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
 struct DisruptiveJobBusTests {
     @Test func brokerRestartInTheMiddleOfARunLosesNoJob() async throws {
         let box = TestEnv.makeSandbox()

@@ -11,7 +11,8 @@ public enum TestEnv {
 
     public static var fakeFuse: String { repoRoot + "/scripts/fake-s3vaultfuse" }
     public static var s3fsFuse: String { repoRoot + "/scripts/s3vaultfuse-s3fs" }
-    public static var amqpURL: String { ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/" }
+    public static var amqpURL: String { ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:\(amqpPort)/" }
+    public static var amqpPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQP_PORT"] ?? "5682") ?? 5682 }
     public static var amqpsPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQPS_PORT"] ?? "5681") ?? 5681 }
     public static var brokerDir: String { ProcessInfo.processInfo.environment["DMS_BROKER_DIR"] ?? "/tmp/dms-broker" }
     public static var s3Endpoint: String { "http://127.0.0.1:\(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690")" }

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import VaultFuse
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsFUSE)
 struct ManagerLifecycleTests {
     @Test func spawnTracksInMemoryAndOnDiskAndKillRemovesEverything() async throws {
         let box = TestEnv.makeSandbox()
@@ -91,7 +91,7 @@ struct ManagerLifecycleTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsFUSE)
 struct IdentityTests {
     @Test func pidFileOfAnUnrelatedProcessIsNeverAdoptedNorSignalled() async throws {
         let box = TestEnv.makeSandbox()
@@ -160,7 +160,7 @@ struct IdentityTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsFUSE)
 struct MisbehavingFuseTests {
     @Test func fuseThatExitsAtOnceFailsFastWithItsLogTail() async throws {
         let box = TestEnv.makeSandbox()
@@ -272,7 +272,7 @@ struct MisbehavingFuseTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .needsFUSE)
 struct ConcurrencyAndInputTests {
     @Test func fiftyTargetsSpawnConcurrently() async throws {
         let box = TestEnv.makeSandbox()
