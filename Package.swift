@@ -1,11 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-let strict: [SwiftSetting] = []
-
 let package = Package(
     name: "dms-agent",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dms-agent", targets: ["dms-agent"]),
         .executable(name: "dms-bench", targets: ["dms-bench"]),
@@ -29,16 +26,14 @@ let package = Package(
         // libcurl's headers at build time (libcurl4-openssl-dev); the library itself is dlopen'ed on first use.
         .target(name: "CCurl"),
         .target(name: "CLinuxProcess"),
-        .target(name: "OSThread", swiftSettings: strict),
+        .target(name: "OSThread"),
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", "OSThread", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strict
+            dependencies: ["CRabbitMQ", "OSThread", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "VaultFuse",
-            dependencies: ["CLinuxProcess", "OSThread", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strict
+            dependencies: ["CLinuxProcess", "OSThread", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "DMS",
@@ -47,8 +42,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .executableTarget(
             name: "dms-agent",
@@ -59,8 +53,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .executableTarget(
             name: "dms-bench",
@@ -68,8 +61,7 @@ let package = Package(
                 "DMS", "AMQP", "VaultFuse",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .target(name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "CLinuxProcess"], path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),

@@ -20,8 +20,7 @@ public final class DMSAgent: Service, Sendable {
     let consumer: AMQPClient
     let publisher: AMQPClient
     let scheduler = JobScheduler()
-    let nfs: NFSMounter
-    let barbican: BarbicanClient
+    let executor: JobExecutor
     let metrics = AgentMetrics()
 
     /// Takes the PID-directory lock (a second agent on the same directory refuses to start).
@@ -39,9 +38,15 @@ public final class DMSAgent: Service, Sendable {
         var publisherConfig = configuration.amqp
         publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
         publisher = AMQPClient(configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
-        nfs = NFSMounter(commandPrefix: configuration.nfsCommandPrefix)
-        barbican = BarbicanClient(timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
-                                  caBundle: configuration.barbicanCABundle)
+        var settings = JobExecutor.Settings(nodeID: configuration.nodeID)
+        settings.maxRequestAge = configuration.maxRequestAge
+        settings.s3EnvFile = configuration.s3EnvFile
+        executor = JobExecutor(
+            settings: settings, targets: manager, directories: MountBaseDirectories(bases: configuration.vaultFuse.mountBases),
+            secrets: BarbicanClient(timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
+                                    caBundle: configuration.barbicanCABundle),
+            nfs: SystemNFS(NFSMounter(commandPrefix: configuration.nfsCommandPrefix)),
+            requesters: ReplyQueueCheck(consumer: consumer, logger: logger))
     }
 
     /// Broker connected and consuming (`/readyz`).
@@ -63,8 +68,6 @@ public final class DMSAgent: Service, Sendable {
     public var isHealthy: Bool { manager.holdsLock }
     let consuming = Mutex(false)
     let pendingReplies = PendingReplies()
-    /// Reply queues seen alive in the last two seconds: a requester sending a burst pays for one check.
-    let liveReplyQueues = RecentlySeen(seconds: 2, capacity: 1024)
 
     /// Updates the gauges; call right before exporting metrics.
     public func refreshMetrics() {
@@ -193,24 +196,6 @@ public final class DMSAgent: Service, Sendable {
         metrics.deadLettered()
     }
 
-    /// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its
-    /// connection after `request_timeout`): running the job would leave a mount its ledger does not know.
-    /// Direct reply-to and requests without `reply_to` are not checked; an unanswerable check runs the job.
-    private func requesterGone(_ delivery: AMQPDelivery) async -> Bool {
-        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty, !replyTo.hasPrefix("amq.rabbitmq.reply-to") else {
-            return false
-        }
-        if liveReplyQueues.isFresh(replyTo) { return false }
-        do {
-            let exists = try await consumer.queueExists(replyTo)
-            if exists { liveReplyQueues.remember(replyTo) }
-            return !exists
-        } catch {
-            logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
-            return false
-        }
-    }
-
     private func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
         let started = DispatchTime.now().uptimeNanoseconds
         let token = metrics.jobStarted()
@@ -219,12 +204,11 @@ public final class DMSAgent: Service, Sendable {
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
         log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
         let reply: JobReply
-        if let sent = delivery.properties.timestamp, Double(sent) + configuration.maxRequestAge < Date().timeIntervalSince1970 {
-            reply = errorReply(request, .expired, "Request expired: sent \(Int(Date().timeIntervalSince1970) - Int(sent)) s ago, limit \(Int(configuration.maxRequestAge)) s; not executed")
-            metrics.expired()
-        } else if request.host != configuration.nodeID {
-            reply = errorReply(request, .wrongHost, "Request for host \(request.host.prefix(128).debugDescription) reached node \(configuration.nodeID); not executed")
-        } else if request.action != .status, await requesterGone(delivery) {
+        switch await executor.decide(request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo) {
+        case .reply(let r):
+            reply = r
+            if r.code == .expired { metrics.expired() }
+        case .abandoned:
             metrics.jobFinished(token, action: request.action.rawValue, status: "abandoned")
             metrics.abandoned()
             log.notice("requester gone (reply queue deleted); not executed", metadata: [
@@ -235,8 +219,6 @@ public final class DMSAgent: Service, Sendable {
                                            detail: "\(request.action.rawValue) not executed: reply queue \(delivery.properties.replyTo ?? "-") is gone"))
             await consumer.ack(delivery)
             return
-        } else {
-            reply = await execute(request, log: log)
         }
         log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
                                         "redelivered": "\(delivery.redelivered)",
@@ -287,144 +269,7 @@ public final class DMSAgent: Service, Sendable {
         }
     }
 
-    // MARK: Jobs
-
-    func execute(_ request: JobRequest, log: Logger) async -> JobReply {
-        guard request.action != .status, let target = request.target else { return statusReply(request) }
-        let path: String
-        do {
-            path = try manager.validate(targetID: target.id, mountPath: target.mountPath)
-        } catch {
-            return errorReply(request, Self.replyCode(error.code), error.message)
-        }
-        switch (request.action, target.type) {
-        case (.mount, .s3): return await mountS3(request, target, path: path, log: log)
-        case (.unmount, .s3): return await unmountS3(request, target, path: path)
-        case (.mount, .nfs): return await mountNFS(request, target, path: path)
-        case (.unmount, .nfs): return await unmountNFS(request, path: path)
-        case (.status, _): return statusReply(request)
-        }
-    }
-
-    private func statusReply(_ request: JobRequest) -> JobReply {
-        var reply = successReply(request, "Node \(configuration.nodeID) status")
-        reply.stats = manager.stats()
-        return reply
-    }
-
-    private func mountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String, log: Logger) async -> JobReply {
-        if let pid = manager.trackedPID(targetID: target.id), manager.trackedMountPath(targetID: target.id) == path,
-           MountTable.fuseMount(at: path) != nil {
-            return successReply(request, "Already mounted at \(path)", mountPath: path, pid: pid)
-        }
-        var fileSettings: [String: String] = [:]
-        var payload: [String: JSONValue] = [:]
-        if let file = configuration.s3EnvFile {
-            do { fileSettings = try EnvFile.read(file) } catch {
-                return errorReply(request, .internalError, "Cannot read the global s3vaultfuse settings \(file)")
-            }
-        }
-        var redactor = Redactor()
-        if let ref = target.secretRef, !ref.isEmpty, let token = request.keystoneToken, !token.isEmpty {
-            redactor = redactor.adding([token])
-            do {
-                payload = try await barbican.fetchPayload(secretRef: ref, token: token)
-                redactor = redactor.adding(BarbicanClient.secrets(in: payload))
-            } catch {
-                return errorReply(request, .credentialsFailed, redactor.redact("Failed to fetch credentials: \(error)"))
-            }
-        }
-        let environment = S3VaultFuseEnvironment.build(payload: payload, file: fileSettings)
-        redactor = redactor.adding(S3VaultFuseEnvironment.secrets(in: environment))
-        do {
-            switch try await manager.spawn(targetID: target.id, mountPath: path, environment: environment) {
-            case .started(let pid): return successReply(request, "S3 target mounted successfully at \(path)", mountPath: path, pid: pid)
-            case .alreadyRunning(let pid): return successReply(request, "Already mounted at \(path)", mountPath: path, pid: pid)
-            }
-        } catch {
-            var reply = errorReply(request, Self.replyCode(error.code), redactor.redact(error.message), mountPath: path)
-            reply.detail = error.logTail.map { redactor.redact($0) }
-            return reply
-        }
-    }
-
-    private func unmountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
-        do {
-            switch try await manager.kill(targetID: target.id) {
-            case .stopped(let pid, let mountPath):
-                MountPathPolicy.removeIfEmpty(mountPath)
-                return successReply(request, "Target unmounted successfully from \(mountPath)", mountPath: mountPath, pid: pid)
-            case .notRunning:
-                try await manager.cleanStaleMount(at: path)
-                return successReply(request, "Target not mounted at \(path)", mountPath: path)
-            }
-        } catch {
-            return errorReply(request, Self.replyCode(error.code), error.code == .unmountBusy ? "Unmount failed: \(path) is busy" : "Unmount error: \(error.message)", mountPath: path)
-        }
-    }
-
-    private func mountNFS(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
-        let export: String, options: String
-        switch NFSMounter.validateExport(target.filesystemExport) {
-        case .failure(let r): return errorReply(request, .invalidRequest, r.message, mountPath: path)
-        case .success(let e): export = e
-        }
-        switch NFSMounter.validateOptions(target.nfsMountOptions) {
-        case .failure(let r): return errorReply(request, .invalidRequest, r.message, mountPath: path)
-        case .success(let o): options = o
-        }
-        if let existing = MountTable.mount(at: path) {
-            if existing.fsType.hasPrefix("nfs") { return successReply(request, "Already mounted at \(path)", mountPath: path) }
-            return errorReply(request, .conflict, "Mount path \(path) already holds a \(existing.fsType) mount", mountPath: path)
-        }
-        do {
-            try MountPathPolicy.prepareDirectory(path, base: MountPathPolicy.normalize(path, bases: configuration.vaultFuse.mountBases).base)
-        } catch {
-            return errorReply(request, Self.replyCode(error.code), error.message, mountPath: path)
-        }
-        let nfs = self.nfs
-        let result = await OSThread.run { nfs.mount(export: export, path: path, options: options) }
-        if result.status == 0 { return successReply(request, "NFS target mounted successfully at \(path)", mountPath: path) }
-        return errorReply(request, .mountFailed, "NFS mount failed: \(result.output.prefix(2048))", mountPath: path)
-    }
-
-    private func unmountNFS(_ request: JobRequest, path: String) async -> JobReply {
-        guard nfs.isMounted(path) else { return successReply(request, "Target not mounted at \(path)", mountPath: path) }
-        let nfs = self.nfs
-        let result = await OSThread.run { nfs.unmount(path: path) }
-        if result.status == 0 {
-            MountPathPolicy.removeIfEmpty(path)
-            return successReply(request, "Target unmounted successfully from \(path)", mountPath: path)
-        }
-        return errorReply(request, .unmountFailed, "Unmount failed: \(result.output.prefix(2048))", mountPath: path)
-    }
-
-    // MARK: Replies and events
-
-    func successReply(_ r: JobRequest, _ text: String, mountPath: String? = nil, pid: Int32? = nil) -> JobReply {
-        JobReply(status: "success", errorMsg: nil, successMsg: text, nodeID: configuration.nodeID, targetID: r.target?.id,
-                 jobID: r.jobID, mountPath: mountPath, pid: pid, code: .ok)
-    }
-
-    func errorReply(_ r: JobRequest, _ code: ReplyCode, _ text: String, mountPath: String? = nil) -> JobReply {
-        JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: configuration.nodeID,
-                 targetID: r.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil }, jobID: r.jobID,
-                 mountPath: mountPath, code: code)
-    }
-
-    static func replyCode(_ code: VaultFuseError.Code) -> ReplyCode {
-        switch code {
-        case .invalidTargetID: return .invalidTargetID
-        case .pathOutsideBase: return .pathOutsideBase
-        case .invalidPath: return .invalidRequest
-        case .conflict: return .conflict
-        case .spawnFailed, .exitedBeforeMount, .pidFileFailed: return .spawnFailed
-        case .mountTimeout: return .mountTimeout
-        case .unmountBusy: return .unmountBusy
-        case .unmountFailed: return .unmountFailed
-        case .lockHeld, .io: return .internalError
-        }
-    }
+    // MARK: Events
 
     private func publish(_ event: ManagerEvent) async {
         let node = configuration.nodeID
@@ -447,6 +292,28 @@ public final class DMSAgent: Service, Sendable {
                                                             properties: AMQPProperties(contentType: "application/json", persistent: true)))
         } catch {
             logger.warning("status event not published", metadata: ["event": "\(event.event)", "error": "\(error)"])
+        }
+    }
+}
+
+/// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its connection
+/// after `request_timeout`): running the job would leave a mount its ledger does not know. A passive declare on
+/// the consumer's probe channel; a queue seen alive is not asked again for two seconds; a check that cannot be
+/// answered runs the job.
+struct ReplyQueueCheck: RequesterChecking {
+    let consumer: AMQPClient
+    let logger: Logger
+    let seen = RecentlySeen(seconds: 2, capacity: 1024)
+
+    func isGone(replyTo: String) async -> Bool {
+        if seen.isFresh(replyTo) { return false }
+        do {
+            let exists = try await consumer.queueExists(replyTo)
+            if exists { seen.remember(replyTo) }
+            return !exists
+        } catch {
+            logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+            return false
         }
     }
 }

@@ -1,7 +1,7 @@
 import FoundationEssentials
 
-/// Any JSON value, decoded with FoundationEssentials' strict parser (depth-limited, UTF-8 checked).
-public enum JSONValue: Sendable, Equatable, Decodable {
+/// Any JSON value, read by the strict `JSONParser` (RFC 8259, depth-limited, UTF-8 checked).
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -9,17 +9,6 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
 
     /// Strict RFC 8259, nesting up to 64 levels (requests are three deep).
     public static func parse(_ bytes: [UInt8]) throws -> JSONValue {

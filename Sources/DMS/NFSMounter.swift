@@ -6,7 +6,6 @@ import VaultFuse
 public struct NFSMounter: Sendable {
     /// Prepended to `mount`/`umount` (e.g. `sudo`, or rootwrap with its config).
     public var commandPrefix: [String]
-    public var timeoutSeconds: Double = 60
 
     public init(commandPrefix: [String] = []) { self.commandPrefix = commandPrefix }
 

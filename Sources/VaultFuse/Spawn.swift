@@ -40,8 +40,7 @@ public final class ProcessHandle: Sendable {
     static func open(pid: Int32) -> Result<ProcessHandle, Errno> {
         let fd = dms_pidfd_open(pid)
         if fd < 0 { return .failure(.current) }
-        // pidfd_open does not set CLOEXEC on every kernel; no child may inherit it.
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        // pidfd_open(2) always returns the descriptor close-on-exec: no child inherits it.
         return .success(ProcessHandle(pid: pid, pidfd: fd))
     }
 

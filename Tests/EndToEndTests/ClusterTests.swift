@@ -85,8 +85,11 @@ struct DisruptiveClusterTests {
             agentURL = agentURL.replacingOccurrences(of: "127.0.0.1", with: "10.231.0.1")
         }
         defer { if fault == .partition { namespace.delete() } }
+        // Under a memory alarm the broker blocks a connection when it next publishes: node.heartbeat events every
+        // second make sure the agent does while the alarm lasts, whatever became of the mounts' replies.
         let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", agentURL + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
-                                                            "--s3-env-file", box.root + "/global.env"])
+                                                            "--s3-env-file", box.root + "/global.env"]
+                                                           + (fault == .memoryAlarm ? ["--heartbeat-interval", "1"] : []))
         // nsenter enters only the network namespace: the agent's mounts stay in the host's mount namespace.
         if fault == .partition { agent.launcher = ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace.name)", "--"] }
         try await agent.start()
