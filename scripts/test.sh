@@ -12,6 +12,7 @@ scripts/s3-server.sh start
 if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scripts/validate-schemas.py; fi
 swift build --build-tests
 scripts/check-deploy.sh
+scripts/check-monitoring.sh
 swift test --skip Disruptive
 scripts/cluster.sh start
 DMS_TEST_DISRUPTIVE=1 DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel

@@ -8,6 +8,24 @@ import VaultFuse
 final class AgentMetrics: Sendable {
     private let inFlight = Mutex<[UInt64: UInt64]>([:])  // job token → start (monotonic ns)
     private let nextToken = Mutex<UInt64>(0)
+    private let registered = Mutex(false)
+
+    /// Every series the alert rules and the dashboard name, at zero, from the first scrape on (a counter that has
+    /// never moved would otherwise be absent, and `increase()` over it undefined). Called after the backend is
+    /// bootstrapped, which happens after the agent is built.
+    private func registerAll() {
+        for label in ["dms_deliveries_total", "dms_deliveries_redelivered_total", "dms_requests_expired_total",
+                      "dms_requests_abandoned_total", "dms_requests_dead_lettered_total", "dms_replies_refused_total",
+                      "dms_fuse_crashes_total", "dms_fuse_adoptions_total", "dms_stale_cleanups_total"] {
+            Counter(label: label).increment(by: 0)
+        }
+        for action in ["mount", "unmount", "status"] {
+            _ = Timer(label: "dms_job_duration_seconds", dimensions: [("action", action)])
+            for status in ["success", "error"] {
+                Counter(label: "dms_jobs_total", dimensions: [("action", action), ("status", status)]).increment(by: 0)
+            }
+        }
+    }
 
     func jobStarted() -> UInt64 {
         let token = nextToken.withLock { $0 += 1; return $0 }
@@ -43,7 +61,9 @@ final class AgentMetrics: Sendable {
     /// Sets the gauges from the current state, just before an export.
     func replyRefused() { Counter(label: "dms_replies_refused_total").increment() }
 
-    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int) {
+    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int, ready: Bool) {
+        if registered.withLock({ done in defer { done = true }; return !done }) { registerAll() }
+        Gauge(label: "dms_ready").record(ready ? 1 : 0)
         Gauge(label: "dms_broker_blocked").record(blocked ? 1 : 0)
         Gauge(label: "dms_replies_unconfirmed").record(unconfirmedReplies)
         let stats = manager.stats()

@@ -72,7 +72,7 @@ public final class DMSAgent: Service, Sendable {
     /// Updates the gauges; call right before exporting metrics.
     public func refreshMetrics() {
         metrics.refresh(manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount, connected: consumer.isConnected,
-                        blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count)
+                        blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count, ready: isReady)
     }
 
     // MARK: Run

@@ -105,3 +105,27 @@ struct StopWithoutBrokerTests {
         #expect(agent.log().contains("stopped before the broker was reached"))
     }
 }
+
+@Suite(.timeLimit(.minutes(3)), .needsEverything,
+       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"), "needs promtool (Debian's prometheus package)"))
+struct MonitoringTests {
+    /// The alert rules pass their promtool unit tests, and every metric they and the dashboard name is exported
+    /// by a running agent from its first scrape (counters that never moved included).
+    @Test func rulesAndDashboardNameOnlyWhatTheAgentExports() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box)
+        try await agent.start()
+        defer { agent.stop() }
+        let scrape = box.root + "/metrics.txt"
+        try agent.http("/metrics").1.write(toFile: scrape, atomically: true, encoding: .utf8)
+        let check = Proc.shell("\(TestEnv.repoRoot)/scripts/check-monitoring.sh \(scrape) 2>&1")
+        #expect(check.status == 0 && check.output.contains("all exported"), "\(check.output)")
+        // and the check can fail: a scrape without the crash counter is caught
+        let partial = box.root + "/partial.txt"
+        try (try String(contentsOfFile: scrape, encoding: .utf8)).split(separator: "\n").filter { !$0.contains("dms_fuse_crashes_total") }
+            .joined(separator: "\n").write(toFile: partial, atomically: true, encoding: .utf8)
+        let failing = Proc.shell("\(TestEnv.repoRoot)/scripts/check-monitoring.sh \(partial) 2>&1")
+        #expect(failing.status != 0 && failing.output.contains("dms_fuse_crashes_total"), "\(failing.output)")
+    }
+}

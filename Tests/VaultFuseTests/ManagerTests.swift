@@ -247,7 +247,8 @@ struct MisbehavingFuseTests {
         kill(bindfsPID, SIGKILL)
         #expect(await eventually { Unmounter.isDisconnected(path) })
 
-        let manager = try S3VaultFuseManager(configuration: box.configuration())
+        // A generous readiness deadline: the suites run in parallel on two cores.
+        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: 30))
         let pid = try await manager.spawn(targetID: "stale", mountPath: path).pid
         #expect(!Unmounter.isDisconnected(path))
         #expect(FileManager.default.fileExists(atPath: path + "/copyright"))
