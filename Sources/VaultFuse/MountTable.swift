@@ -7,6 +7,8 @@ public struct MountEntry: Sendable, Equatable {
     public var mountPoint: String
     public var fsType: String
     public var source: String
+    /// mountinfo's optional fields: propagation (`shared:N`, `master:N`, `unbindable`); none = private.
+    public var propagation: [String] = []
 
     public var isFUSE: Bool { fsType == "fuse" || fsType.hasPrefix("fuse.") || fsType == "fuseblk" }
 }
@@ -27,7 +29,8 @@ public enum MountTable {
             entries.append(MountEntry(
                 mountPoint: unescape(fields[4]),
                 fsType: String(decoding: fields[dash + 1], as: UTF8.self),
-                source: unescape(fields[dash + 2])))
+                source: unescape(fields[dash + 2]),
+                propagation: fields[6..<dash].map { String(decoding: $0, as: UTF8.self) }))
         }
         return entries
     }
@@ -51,6 +54,14 @@ public enum MountTable {
             i += 1
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The mount that holds `path`: the topmost entry whose mount point is the path or its longest prefix.
+    public static func containing(_ path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
+        let all = entries ?? read()
+        return all.enumerated().filter { _, e in e.mountPoint == "/" || path == e.mountPoint || path.hasPrefix(e.mountPoint + "/") }
+            .max { a, b in a.element.mountPoint.count != b.element.mountPoint.count ? a.element.mountPoint.count < b.element.mountPoint.count : a.offset < b.offset }?
+            .element
     }
 
     /// The last (topmost) mount at exactly `path`.

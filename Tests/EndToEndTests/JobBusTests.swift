@@ -194,15 +194,14 @@ struct JobBusEndToEndTests {
         }
         let bMount = try await requester.send(Requester.body(action: "mount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
         let b = await requester.reply(bMount)
-        // Judged at the moment B's reply is in: how long the test took to publish does not matter.
-        let slowStillRunning = slow.allSatisfy { requester.rawReply($0) == nil }
         #expect(b?.status == "success")
-        #expect(slowStillRunning, "B mounted while the three 15 s mounts of other targets were still in flight")
         let bUnmount = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fast", path: box.mountPath("fast")), node: agent.nodeID)
         #expect(bUnmount?.status == "success")
         for id in slow { #expect(await requester.reply(id)?.status == "success") }
         let order = requester.arrivalOrder
-        #expect(order.firstIndex(of: bMount)! < slow.compactMap { order.firstIndex(of: $0) }.min()!, "B's reply came before every slow reply")
+        // Judged by the order the broker delivered the replies in, not by when this (possibly starved) test looked.
+        #expect(order.firstIndex(of: bMount)! < slow.compactMap { order.firstIndex(of: $0) }.min()!,
+                "B's reply came before every slow reply: B was not queued behind the 15 s mounts of other targets")
         for i in 0..<3 {
             _ = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "slow-\(i)", path: box.mountPath("slow-\(i)")), node: agent.nodeID)
         }
