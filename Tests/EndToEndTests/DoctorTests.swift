@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `dms-agent doctor`: each check made to fail on purpose, with its verdict and fix.
-@Suite(.timeLimit(.minutes(3)), .needsEverything)
+@Suite(.serialized, .timeLimit(.minutes(6)), .needsEverything)
 struct DoctorTests {
     struct Result {
         var status: Int32

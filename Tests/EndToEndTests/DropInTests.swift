@@ -8,7 +8,7 @@ import VaultFuse
 /// dms-agent in place of the Python server: the original client and the shipped publisher, queues as the
 /// other side (or an operator, or the old server) left them, the s3vaultfuse environment, and requesters
 /// that gave up.
-@Suite(.timeLimit(.minutes(5)), .needsEverything)
+@Suite(.serialized, .timeLimit(.minutes(8)), .needsEverything)
 struct DropInTests {
     static func mountBody(_ node: String, _ box: Sandbox, target: String, action: String = "mount", jobid: Int = 1,
                           token: String? = nil) -> [UInt8] {

@@ -6,7 +6,7 @@ import TestSupport
 import VaultFuse
 
 /// A broker user per node with exactly the permissions README gives, and `allowed_publishers`.
-@Suite(.timeLimit(.minutes(3)), .needsEverything)
+@Suite(.serialized, .timeLimit(.minutes(6)), .needsEverything)
 struct LeastPrivilegeTests {
     /// README's lines for node `n`, user `dms-<n>`.
     static func grant(node n: String) -> String {
