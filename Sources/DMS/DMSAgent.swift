@@ -237,6 +237,7 @@ public final class DMSAgent: Service, Sendable {
             // connection closes, and the job is idempotent.
             break
         }
+        executor.afterReply(reply, to: request)
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
     }
 

@@ -96,6 +96,15 @@ public struct JobExecutor: Sendable {
         }
     }
 
+    /// After the reply is out, still inside the target's turn (its next job waits): remove the mount directory of a
+    /// target just unmounted when it is empty, as the original does. Kept off the reply's latency: rmdir of a
+    /// directory that was a FUSE mount point a moment ago costs about half a millisecond.
+    public func afterReply(_ reply: JobReply, to request: JobRequest) {
+        guard request.action == .unmount, reply.code == .ok, let path = reply.mountPath,
+              reply.successMsg == ReplyText.unmounted(path) else { return }
+        directories.removeIfEmpty(path)
+    }
+
     func status(_ request: JobRequest) -> JobReply {
         var reply = success(request, ReplyText.status(node: settings.nodeID))
         reply.stats = targets.stats()
@@ -141,7 +150,6 @@ public struct JobExecutor: Sendable {
         do {
             switch try await targets.stop(targetID: target.id) {
             case .stopped(let pid, let mountPath):
-                directories.removeIfEmpty(mountPath)
                 return success(request, ReplyText.unmounted(mountPath), mountPath: mountPath, pid: pid)
             case .notRunning:
                 try await targets.clearStaleMount(at: path)
@@ -178,10 +186,7 @@ public struct JobExecutor: Sendable {
     func unmountNFS(_ request: JobRequest, path: String) async -> JobReply {
         guard nfs.fsType(at: path)?.hasPrefix("nfs") == true else { return success(request, ReplyText.notMounted(path), mountPath: path) }
         let result = await nfs.unmount(path: path)
-        if result.status == 0 {
-            directories.removeIfEmpty(path)
-            return success(request, ReplyText.unmounted(path), mountPath: path)
-        }
+        if result.status == 0 { return success(request, ReplyText.unmounted(path), mountPath: path) }
         return error(request, .unmountFailed, ReplyText.unmountFailed(result.output), mountPath: path)
     }
 

@@ -113,8 +113,9 @@ struct JobExecutorTests {
     }
 
     func reply(_ world: World, _ request: JobRequest, timestamp: UInt64? = nil, replyTo: String? = "live.q") async -> JobReply? {
-        if case .reply(let r) = await world.executor.decide(request, timestamp: timestamp, replyTo: replyTo) { return r }
-        return nil
+        guard case .reply(let r) = await world.executor.decide(request, timestamp: timestamp, replyTo: replyTo) else { return nil }
+        world.executor.afterReply(r, to: request)
+        return r
     }
 
     // MARK: Decisions before any effect
@@ -213,6 +214,7 @@ struct JobExecutorTests {
         let notMounted = try #require(await reply(world, Self.request("unmount")))
         #expect(notMounted.successMsg == "Target not mounted at \(Self.path)" && notMounted.code == .ok)
         #expect(world.targets.state.withLock { $0.clearedStale } == [Self.path], "a dead mount left there is cleared")
+        #expect(world.directories.removed.withLock { $0 } == [Self.path], "nothing unmounted, nothing removed")
     }
 
     @Test func s3UnmountFailuresSayWhy() async throws {
