@@ -42,6 +42,33 @@ struct OperationsTests {
     }
 }
 
+extension OperationsTests {
+    /// Clients that connect and send nothing (a port scanner, a stuck proxy) never delay a probe.
+    @Test func idleConnectionsDoNotDelayTheProbes() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box)
+        try await agent.start()
+        defer { agent.stop() }
+        let port = try #require(agent.metricsPort)
+        var idle: [Int32] = []
+        for _ in 0..<3 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(rc == 0)
+            idle.append(fd)
+        }
+        defer { idle.forEach { close($0) } }
+        // Served one at a time, each idle connection would hold the probe for its 2 s read timeout.
+        let probe = Proc.shell("curl -s -m 1.5 -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/healthz").output
+        #expect(probe == "200", "\(probe)")
+    }
+}
+
 @Suite(.serialized, .timeLimit(.minutes(3)), .needsEverything, .disruptive)
 struct DisruptiveOperationsTests {
     @Test func readinessFollowsTheBroker() async throws {
