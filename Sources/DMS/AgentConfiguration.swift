@@ -22,6 +22,8 @@ public struct AgentConfiguration: Sendable {
     public var statusExchange: String = "trilio_dms.status"
     /// Prefix for NFS `mount`/`umount`, e.g. `["sudo"]`. Default: none (the agent runs as root).
     public var nfsCommandPrefix: [String] = []
+    /// Deadline of each NFS mount(8)/umount(8). Default: 60 s.
+    public var nfsTimeout: Double = 60
     /// Global s3vaultfuse settings (`KEY=VALUE`), overridden by the secret's payload.
     public var s3EnvFile: String?
     /// Barbican HTTP timeout. Default: 30 s.

@@ -45,7 +45,7 @@ public final class DMSAgent: Service, Sendable {
             settings: settings, targets: manager, directories: MountBaseDirectories(bases: configuration.vaultFuse.mountBases),
             secrets: BarbicanClient(timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
                                     caBundle: configuration.barbicanCABundle),
-            nfs: SystemNFS(NFSMounter(commandPrefix: configuration.nfsCommandPrefix)),
+            nfs: SystemNFS(NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout)),
             requesters: ReplyQueueCheck(consumer: consumer, logger: logger))
     }
 

@@ -6,8 +6,14 @@ import VaultFuse
 public struct NFSMounter: Sendable {
     /// Prepended to `mount`/`umount` (e.g. `sudo`, or rootwrap with its config).
     public var commandPrefix: [String]
+    /// Deadline of each mount(8) and umount(8), seconds; past it the command is stopped and the job fails.
+    /// Default: 60 (the original's mount timeout).
+    public var timeout: Double
 
-    public init(commandPrefix: [String] = []) { self.commandPrefix = commandPrefix }
+    public init(commandPrefix: [String] = [], timeout: Double = 60) {
+        self.commandPrefix = commandPrefix
+        self.timeout = timeout
+    }
 
     /// Options that change nothing about what may run or be reached; anything else is refused.
     static let allowedOptions: Set<String> = [
@@ -67,7 +73,7 @@ public struct NFSMounter: Sendable {
         let argv = commandPrefix + command
         let path = argv[0].hasPrefix("/") ? argv[0] : (["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + argv[0] }.first { access($0, X_OK) == 0 } ?? argv[0])
         var output = ""
-        let status = CommandRunner.run(path, Array(argv.dropFirst()), output: &output)
+        let status = CommandRunner.run(path, Array(argv.dropFirst()), output: &output, deadline: timeout)
         return (status, output.trimmed)
     }
 }

@@ -248,6 +248,9 @@ struct AgentOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Prefix for NFS mount/umount, e.g. 'sudo'. Env DMS_NFS_COMMAND_PREFIX.", valueName: "cmd"))
     var nfsCommandPrefix: String?
 
+    @Option(help: ArgumentHelp("Deadline of each NFS mount/umount, seconds; past it the command is stopped and the job fails. Env DMS_NFS_TIMEOUT, key nfs_timeout. Default 60.", valueName: "s"))
+    var nfsTimeout: Double?
+
     @Option(help: ArgumentHelp("Append logs to this file instead of stderr. Env DMS_LOG_FILE, key log_file.", valueName: "path"))
     var logFile: String?
 
@@ -288,6 +291,7 @@ struct AgentOptions: ParsableArguments {
         if let verify = r.optional(barbicanSSLVerify, env: "DMS_BARBICAN_SSL_VERIFY", file: "barbican_ssl_verify") {
             config.barbicanVerifyTLS = try Resolver.parseBool(verify, source: "barbican_ssl_verify")
         }
+        config.nfsTimeout = r.double(nfsTimeout, env: "DMS_NFS_TIMEOUT", file: "nfs_timeout", default: 60)
         if let prefix = r.optional(nfsCommandPrefix, env: "DMS_NFS_COMMAND_PREFIX", file: "nfs_command_prefix") {
             config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
         }

@@ -87,7 +87,7 @@ struct Resolver {
         "rabbitmq_url", "rabbitmq_password_file", "node_id", "worker_threads", "max_request_age", "rabbitmq_queue_type",
         "rabbit_quorum_queue", "rabbitmq_queue_durable", "amqp_durable_queues", "heartbeat_interval", "s3vaultfuse_env_file",
         "nfs_command_prefix", "log_file", "metrics_listen", "barbican_ca_bundle", "barbican_ssl_verify", "transport_url",
-        "allowed_publishers",
+        "allowed_publishers", "nfs_timeout",
     ]
 
     func logUnusedKeys(_ logger: Logger) {

@@ -43,6 +43,31 @@ struct OperationsTests {
 }
 
 extension OperationsTests {
+    /// A mount(8) that never returns (an NFS server that does not answer) fails its job at the deadline, leaves no
+    /// process behind, and frees the target for its next job.
+    @Test func aHelperCommandThatNeverReturnsFailsAtItsDeadline() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let hang = box.root + "/hang.sh"
+        try "#!/bin/sh\nexec sleep 987\n".write(toFile: hang, atomically: true, encoding: .utf8)
+        chmod(hang, 0o755)
+        let agent = AgentProcess(box: box, extraArguments: ["--nfs-command-prefix", hang, "--nfs-timeout", "2"])
+        try await agent.start()
+        defer { agent.stop() }
+        let requester = try await Requester()
+        let body = Requester.body(action: "mount", node: agent.nodeID, target: "nfs1", path: box.mountPath("nfs1"), type: "nfs",
+                                  extra: ["backup_target": ["id": "nfs1", "type": "nfs", "status": "available", "filesystem_export": "10.0.0.5:/backups",
+                                                            "filesystem_export_mount_path": box.mountPath("nfs1"), "nfs_mount_opts": "nolock",
+                                                            "secret_ref": NSNull()] as [String: Any]])
+        for _ in 0..<2 {
+            let reply = await requester.reply(try await requester.send(body, node: agent.nodeID), timeout: 30)
+            #expect(reply?.code == .mountFailed && reply?.errorMsg?.contains("timed out after 2 s and was stopped") == true,
+                    "\(String(describing: reply)) \(agent.log())")
+        }
+        #expect(await eventually { Proc.shell("pgrep -f -x 'sleep 987'").status != 0 }, "no helper left behind")
+        await requester.close()
+    }
+
     /// Clients that connect and send nothing (a port scanner, a stuck proxy) never delay a probe.
     @Test func idleConnectionsDoNotDelayTheProbes() async throws {
         let box = TestEnv.makeSandbox()
