@@ -142,7 +142,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
             case "ssl":
                 switch value.lowercased() {
                 case "1", "true", "yes", "on":
-                    if tls == nil { tls = TLS() }
+                    withTLS { _ in }
                     for i in endpoints.indices where endpoints[i].defaultPort { endpoints[i].port = 5671 }
                 case "0", "false", "no", "off": tls = nil
                 default: throw AMQPError(.configuration, "AMQP URL: ssl expects true or false, got \(value.debugDescription)")

@@ -18,30 +18,18 @@ public enum AMQPInspector {
 
     /// The queue's depth and consumers, and whether it was declared like `expected`; nil when it does not exist.
     public static func queue(_ config: AMQPConfiguration, _ expected: AMQPTopology.Queue) throws(AMQPError) -> QueueState? {
-        try withProbe(config) { conn throws(AMQPError) -> QueueState? in
-            let arena = CArena()
-            let ok = amqp_queue_declare(conn, TopologyProbe.channel, arena.bytes(expected.name), 1, 0, 0, 0, amqp_empty_table)
-            let reply = amqp_get_rpc_reply(conn)
-            if reply.reply_type != AMQP_RESPONSE_NORMAL {
-                let error = Connector.error(reply, "passive declare of queue \(expected.name.debugDescription)")
-                if error.replyCode == 404 { return nil }
-                throw error
-            }
-            var state = QueueState(messages: Int(ok?.pointee.message_count ?? 0), consumers: Int(ok?.pointee.consumer_count ?? 0))
-            amqp_queue_declare(conn, TopologyProbe.channel, arena.bytes(expected.name), 0, expected.durable ? 1 : 0, 0, 0,
-                               arena.table(expected.arguments))
-            let probe = amqp_get_rpc_reply(conn)
-            if probe.reply_type != AMQP_RESPONSE_NORMAL { state.difference = Connector.brokerText(probe) ?? "refused" }
-            return state
+        try withProbe(config) { probe throws(AMQPError) -> QueueState? in
+            guard let (messages, consumers) = try probe.look(at: expected.name) else { return nil }
+            return QueueState(messages: messages, consumers: consumers, difference: try probe.difference(expected))
         }
     }
 
     /// Whether an exchange exists (a passive declare).
     public static func exchangeExists(_ config: AMQPConfiguration, _ name: String) throws(AMQPError) -> Bool {
-        try withProbe(config) { conn throws(AMQPError) -> Bool in
+        try withProbe(config) { probe throws(AMQPError) -> Bool in
             let arena = CArena()
-            amqp_exchange_declare(conn, TopologyProbe.channel, arena.bytes(name), arena.bytes("topic"), 1, 0, 0, 0, amqp_empty_table)
-            let reply = amqp_get_rpc_reply(conn)
+            amqp_exchange_declare(probe.conn, TopologyProbe.channel, arena.bytes(name), arena.bytes("topic"), 1, 0, 0, 0, amqp_empty_table)
+            let reply = amqp_get_rpc_reply(probe.conn)
             if reply.reply_type == AMQP_RESPONSE_NORMAL { return true }
             let error = Connector.error(reply, "passive declare of exchange \(name.debugDescription)")
             if error.replyCode == 404 { return false }
@@ -49,14 +37,16 @@ public enum AMQPInspector {
         }
     }
 
-    private static func withProbe<T>(_ config: AMQPConfiguration, _ body: (amqp_connection_state_t) throws(AMQPError) -> T) throws(AMQPError) -> T {
+    /// The first endpoint that answers, its probe channel open; closed after `body`.
+    private static func withProbe<T>(_ config: AMQPConfiguration, _ body: (TopologyProbe) throws(AMQPError) -> T) throws(AMQPError) -> T {
         var lastError = AMQPError(.configuration, "no broker host configured")
         for endpoint in config.endpoints {
             let conn: amqp_connection_state_t
             do { conn = try Connector.open(config, endpoint: endpoint) } catch { lastError = error; continue }
             defer { Connector.destroy(conn, graceful: true) }
-            try TopologyProbe(conn: conn).open()
-            return try body(conn)
+            let probe = TopologyProbe(conn: conn)
+            try probe.open()
+            return try body(probe)
         }
         throw lastError
     }

@@ -45,19 +45,7 @@ struct TopologyProbe {
                                        queue.exclusive ? 1 : 0, queue.autoDelete ? 1 : 0, passive ? amqp_empty_table : arena.table(queue.arguments))
             }
             let origin = try ensure(what, declare)
-            var difference: String?
-            if origin == .existed {
-                // Passive declares tell nothing of a queue's type or arguments; the declaration we would make
-                // either passes (same properties) or is refused with the broker naming the first difference.
-                let arena = CArena()
-                declare(arena, false)
-                let reply = amqp_get_rpc_reply(conn)
-                if reply.reply_type != AMQP_RESPONSE_NORMAL {
-                    let error = Connector.error(reply, "declare")
-                    try recover(from: reply, error)
-                    difference = Connector.brokerText(reply) ?? error.message
-                }
-            }
+            let difference = origin == .existed ? try self.difference(queue) : nil
             report.entries.append(.init(kind: "queue", name: queue.name, origin: origin, difference: difference))
         }
         for binding in topology.bindings {
@@ -75,19 +63,37 @@ struct TopologyProbe {
         return report
     }
 
-    /// Does this queue exist? A passive declare; 405 (exclusive to another connection) counts as existing.
+    /// Does this queue exist? 405 (exclusive to another connection) counts as existing.
     func queueExists(_ name: String) throws(AMQPError) -> Bool {
+        do { return try look(at: name) != nil } catch where error.replyCode == 405 { return true }
+    }
+
+    /// A passive declare: the queue's depth and consumers, nil when it does not exist (404).
+    func look(at queue: String) throws(AMQPError) -> (messages: Int, consumers: Int)? {
         let arena = CArena()
-        amqp_queue_declare(conn, Self.channel, arena.bytes(name), 1, 0, 0, 0, amqp_empty_table)
+        let ok = amqp_queue_declare(conn, Self.channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
         let reply = amqp_get_rpc_reply(conn)
-        if reply.reply_type == AMQP_RESPONSE_NORMAL { return true }
-        let error = Connector.error(reply, "queue.declare passive \(name.debugDescription)")
-        try recover(from: reply, error)
-        switch error.replyCode {
-        case 404: return false
-        case 405: return true
-        default: throw error
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            return (Int(ok?.pointee.message_count ?? 0), Int(ok?.pointee.consumer_count ?? 0))
         }
+        let error = Connector.error(reply, "passive declare of queue \(queue.debugDescription)")
+        try recover(from: reply, error)
+        if error.replyCode == 404 { return nil }
+        throw error
+    }
+
+    /// For a queue that exists: nil when it was declared as `queue` says, else the broker's words for the first
+    /// difference. Passive declares tell nothing of a queue's type or arguments; the declaration we would make
+    /// either passes (and changes nothing) or is refused naming what differs.
+    func difference(_ queue: AMQPTopology.Queue) throws(AMQPError) -> String? {
+        let arena = CArena()
+        amqp_queue_declare(conn, Self.channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+                           queue.autoDelete ? 1 : 0, arena.table(queue.arguments))
+        let reply = amqp_get_rpc_reply(conn)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL { return nil }
+        let error = Connector.error(reply, "declare")
+        try recover(from: reply, error)
+        return Connector.brokerText(reply) ?? error.message
     }
 
     private func ensure(_ what: String, _ declare: (CArena, Bool) -> Void) throws(AMQPError) -> AMQPTopologyReport.Origin {

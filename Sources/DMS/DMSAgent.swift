@@ -179,9 +179,7 @@ public final class DMSAgent: Service, Sendable {
         let correlation = delivery.properties.correlationID ?? "-"
         logger.warning("malformed request refused", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
                                                                "correlation_id": "\(correlation)"])
-        let reply = JobReply(status: "error", errorMsg: error.message, successMsg: nil, nodeID: configuration.nodeID,
-                             targetID: error.targetID.flatMap { TargetID.isValid($0) ? $0 : nil }, jobID: error.jobID,
-                             code: error.code)
+        let reply = JobReply.failure(error.code, error.message, nodeID: configuration.nodeID, targetID: error.targetID, jobID: error.jobID)
         _ = await sendReply(reply, to: delivery)
         let copy = DeadLetter.message(for: delivery, queue: configuration.deadLetterQueue, code: error.code, error: error.message,
                                       nodeID: configuration.nodeID, timestamp: UInt64(Date().timeIntervalSince1970))
@@ -315,6 +313,32 @@ struct ReplyQueueCheck: RequesterChecking {
         } catch {
             logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
             return false
+        }
+    }
+}
+
+/// Names seen within the last `seconds`, at most `capacity` of them (the oldest are forgotten first).
+final class RecentlySeen: Sendable {
+    private let seconds: Double
+    private let capacity: Int
+    private let seen = Mutex<[String: UInt64]>([:])
+
+    init(seconds: Double, capacity: Int) {
+        self.seconds = seconds
+        self.capacity = capacity
+    }
+
+    func isFresh(_ name: String) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return seen.withLock { $0[name].map { now - $0 < UInt64(seconds * 1e9) } ?? false }
+    }
+
+    func remember(_ name: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        seen.withLock { seen in
+            if seen.count >= capacity { seen = seen.filter { now - $0.value < UInt64(seconds * 1e9) } }
+            if seen.count >= capacity, let oldest = seen.min(by: { $0.value < $1.value })?.key { seen.removeValue(forKey: oldest) }
+            seen[name] = now
         }
     }
 }

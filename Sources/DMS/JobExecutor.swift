@@ -198,9 +198,7 @@ public struct JobExecutor: Sendable {
     }
 
     func error(_ r: JobRequest, _ code: ReplyCode, _ text: String, mountPath: String? = nil) -> JobReply {
-        JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: settings.nodeID,
-                 targetID: r.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil }, jobID: r.jobID,
-                 mountPath: mountPath, code: code)
+        .failure(code, text, nodeID: settings.nodeID, targetID: r.target?.id, jobID: r.jobID, mountPath: mountPath)
     }
 
     static func replyCode(_ code: VaultFuseError.Code) -> ReplyCode {

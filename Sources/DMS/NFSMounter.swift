@@ -53,11 +53,6 @@ public struct NFSMounter: Sendable {
         return .success(export)
     }
 
-    public func isMounted(_ path: String) -> Bool {
-        guard let entry = MountTable.mount(at: path) else { return false }
-        return entry.fsType.hasPrefix("nfs")
-    }
-
     public func mount(export: String, path: String, options: String) -> (status: Int32, output: String) {
         run(["mount", "-t", "nfs", "-o", options, export, path])
     }

@@ -23,6 +23,15 @@ public enum ReplyCode: String, Codable, Sendable {
     case publisherNotAllowed = "publisher_not_allowed"
 }
 
+extension JobReply {
+    /// An error reply. A target id that is not valid is not echoed back.
+    public static func failure(_ code: ReplyCode, _ text: String, nodeID: String, targetID: String?, jobID: Int64?,
+                               mountPath: String? = nil) -> JobReply {
+        JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: nodeID, targetID: targetID.flatMap { TargetID.isValid($0) ? $0 : nil },
+                 jobID: jobID, mountPath: mountPath, code: code)
+    }
+}
+
 /// The reply: exactly the existing client's three keys, plus keys it ignores.
 public struct JobReply: Codable, Sendable, Equatable {
     public var status: String

@@ -59,10 +59,12 @@ public enum MountTable {
 
     /// The mount that holds `path`: the topmost entry whose mount point is the path or its longest prefix.
     public static func containing(_ path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
-        let all = entries ?? read()
-        return all.enumerated().filter { _, e in e.mountPoint == "/" || path == e.mountPoint || path.hasPrefix(e.mountPoint + "/") }
-            .max { a, b in a.element.mountPoint.count != b.element.mountPoint.count ? a.element.mountPoint.count < b.element.mountPoint.count : a.offset < b.offset }?
-            .element
+        var holder: MountEntry?
+        for entry in entries ?? read() where entry.mountPoint == "/" || path == entry.mountPoint || path.hasPrefix(entry.mountPoint + "/") {
+            // The longest mount point holds the path; of equal ones, the later (topmost) one.
+            if entry.mountPoint.count >= (holder?.mountPoint.count ?? 0) { holder = entry }
+        }
+        return holder
     }
 
     /// The last (topmost) mount at exactly `path`.

@@ -109,7 +109,7 @@ func ownerUID(of path: String) -> uid_t? {
 }
 
 /// `/a/b/c` → `/a/b`; `/a` → `/`.
-func parentDirectory(of path: String) -> String {
+public func parentDirectory(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }

@@ -159,7 +159,7 @@ struct DoctorChecks {
         let dir = config.vaultFuse.pidDirectory
         var st = stat()
         guard stat(dir, &st) == 0 else {
-            let parent = parentOf(dir)
+            let parent = parentDirectory(of: dir)
             return access(parent, W_OK) == 0
                 ? DoctorCheck(check: "pid directory", verdict: .ok, detail: "\(dir) does not exist yet; the agent creates it")
                 : DoctorCheck(check: "pid directory", verdict: .fail, detail: "\(dir) does not exist and \(parent) is not writable",
@@ -236,27 +236,20 @@ struct DoctorChecks {
     }
 
     func metricsPort(agentRunning: Bool) -> DoctorCheck {
-        guard listen != "none", let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
-            return DoctorCheck(check: "metrics port", verdict: .ok, detail: "off")
+        guard listen != "none" else { return DoctorCheck(check: "metrics port", verdict: .ok, detail: "off") }
+        do {
+            let (fd, _) = try HealthServer.listen(on: listen)
+            close(fd)
+            return DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) free")
+        } catch {
+            return agentRunning
+                ? DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) in use, by the running agent")
+                : DoctorCheck(check: "metrics port", verdict: .fail, detail: "\(error)", fix: "set metrics_listen to a free port")
         }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        let host = String(listen[..<colon])
-        _ = inet_pton(AF_INET, host == "*" || host.isEmpty ? "0.0.0.0" : host, &addr.sin_addr)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if bound == 0 || port == 0 { return DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) free") }
-        return agentRunning
-            ? DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) in use, by the running agent")
-            : DoctorCheck(check: "metrics port", verdict: .fail, detail: "\(listen) is in use by another process", fix: "set metrics_listen to a free port")
     }
 
     static func hostName(full: Bool) -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = dms_agent.hostName()
         if !full { return String(name.split(separator: ".").first ?? Substring(name)) }
         var hints = addrinfo()
         hints.ai_flags = AI_CANONNAME
@@ -268,7 +261,8 @@ struct DoctorChecks {
 
     /// `#!/usr/bin/env python3` → `python3`; `#!/usr/bin/python3 -u` → `/usr/bin/python3`.
     static func interpreter(of path: String) -> String? {
-        guard let handle = FileHandleLite(path: path), let line = handle.firstLine(), line.hasPrefix("#!") else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix("#!"),
+              let line = text.split(separator: "\n", maxSplits: 1).first else { return nil }
         let words = line.dropFirst(2).split(separator: " ").map(String.init)
         guard let first = words.first else { return nil }
         return first.hasSuffix("/env") ? words.dropFirst().first { !$0.hasPrefix("-") } : first
@@ -277,26 +271,5 @@ struct DoctorChecks {
     static func onPath(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
-    }
-
-    func parentOf(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
-        return String(path[..<slash])
-    }
-}
-
-/// The first line of a file, read with plain syscalls.
-struct FileHandleLite {
-    let fd: Int32
-    init?(path: String) {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-    }
-    func firstLine() -> String? {
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let n = read(fd, &buffer, buffer.count)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].prefix { $0 != 10 }, as: UTF8.self)
     }
 }

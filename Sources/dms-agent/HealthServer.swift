@@ -20,12 +20,17 @@ final class HealthServer: @unchecked Sendable {
 
     /// `address` is `host:port`; port 0 picks a free one.
     init(address: String, registry: PrometheusCollectorRegistry, agent: DMSAgent) throws {
+        (fd, port) = try Self.listen(on: address)
+        self.registry = registry
+        self.agent = agent
+    }
+
+    /// A listening IPv4 socket on `host:port` (`*` or empty host: every address) and the port it got.
+    static func listen(on address: String) throws -> (fd: Int32, port: Int) {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw ValidationErrorMessage("--metrics-listen expects host:port or none, got \(address)")
         }
         let host = String(address[..<colon])
-        self.registry = registry
-        self.agent = agent
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -33,18 +38,19 @@ final class HealthServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         guard inet_pton(AF_INET, host == "*" || host.isEmpty ? "0.0.0.0" : host, &addr.sin_addr) == 1 else {
+            close(fd)
             throw ValidationErrorMessage("--metrics-listen: \(host) is not an IPv4 address")
         }
         let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(fd, 64) == 0 else {
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            let reason = String(cString: strerror(errno))
             close(fd)
-            throw ValidationErrorMessage("--metrics-listen \(address): \(String(cString: strerror(errno)))")
+            throw ValidationErrorMessage("--metrics-listen \(address): \(reason)")
         }
         var actual = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        self.fd = fd
-        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        return (fd, Int(UInt16(bigEndian: actual.sin_port)))
     }
 
     func start() {
