@@ -58,15 +58,16 @@ final class AgentMetrics: Sendable {
         }
     }
 
-    /// Sets the gauges from the current state, just before an export.
     func replyRefused() { Counter(label: "dms_replies_refused_total").increment() }
 
+    /// Sets the gauges from the current state, just before an export. Blocks (reads /proc and the mount
+    /// table): the health endpoint calls it on its own thread.
     func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int, ready: Bool) {
         if registered.withLock({ done in defer { done = true }; return !done }) { registerAll() }
         Gauge(label: "dms_ready").record(ready ? 1 : 0)
         Gauge(label: "dms_broker_blocked").record(blocked ? 1 : 0)
         Gauge(label: "dms_replies_unconfirmed").record(unconfirmedReplies)
-        let stats = manager.stats()
+        let stats = manager.currentStats()
         Gauge(label: "dms_tracked_processes").record(stats.alive)
         Gauge(label: "dms_fuse_mounts").record(stats.processes.filter(\.mounted).count)
         Gauge(label: "dms_broker_reconnects").record(reconnects)

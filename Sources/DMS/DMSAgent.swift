@@ -85,7 +85,7 @@ public final class DMSAgent: Service, Sendable {
         // when it can. Replies published before it is up wait in its outbox.
         let started = StatusEvent(event: "node.started", nodeID: configuration.nodeID,
                                   detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
-                                  stats: manager.stats())
+                                  stats: await manager.stats())
         let publisherStart = Task { try await self.publisher.start() }
         let startedEvent = Task {
             guard (try? await publisherStart.value) != nil else { return }
@@ -111,7 +111,7 @@ public final class DMSAgent: Service, Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(configuration.heartbeatInterval * 1e9))
                 if Task.isCancelled { break }
-                await self.publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: self.manager.stats()))
+                await self.publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await self.manager.stats()))
             }
         }
         let watchdog = Task {
@@ -143,7 +143,7 @@ public final class DMSAgent: Service, Sendable {
         }
         if !drained { logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered") }
         heartbeat.cancel()
-        await publishEvent(StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: manager.stats()))
+        await publishEvent(StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: await manager.stats()))
         await consumer.close()
         await publisher.close()
         eventTask.cancel()
@@ -202,7 +202,12 @@ public final class DMSAgent: Service, Sendable {
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
         log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
         let reply: JobReply
-        switch await executor.decide(request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo) {
+        // The whole job (stat and realpath of mount paths, /proc, mount(8), the manager) runs on the blocking pool: a
+        // path served by a hung FUSE process or NFS server holds this job's thread, never the cooperative pool.
+        let decision = await OSThread.blocking {
+            await executor.decide(request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
+        }
+        switch decision {
         case .reply(let r):
             reply = r
             if r.code == .expired { metrics.expired() }
@@ -235,7 +240,7 @@ public final class DMSAgent: Service, Sendable {
             // connection closes, and the job is idempotent.
             break
         }
-        executor.afterReply(reply, to: request)
+        await OSThread.blocking { executor.afterReply(reply, to: request) }
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
     }
 

@@ -16,7 +16,7 @@ public protocol TargetManaging: Sendable {
     func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome
     /// Clears a dead FUSE mount (ENOTCONN) left at the path, if any.
     func clearStaleMount(at path: String) async throws(VaultFuseError)
-    func stats() -> ManagerStats
+    func stats() async -> ManagerStats
 }
 
 /// Mount directories below the mount bases.

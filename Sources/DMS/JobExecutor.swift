@@ -80,7 +80,7 @@ public struct JobExecutor: Sendable {
     }
 
     public func execute(_ request: JobRequest) async -> JobReply {
-        guard request.action != .status, let target = request.target else { return status(request) }
+        guard request.action != .status, let target = request.target else { return await status(request) }
         let path: String
         do {
             path = try targets.validate(targetID: target.id, mountPath: target.mountPath)
@@ -92,7 +92,7 @@ public struct JobExecutor: Sendable {
         case (.unmount, .s3): return await unmountS3(request, target, path: path)
         case (.mount, .nfs): return await mountNFS(request, target, path: path)
         case (.unmount, .nfs): return await unmountNFS(request, path: path)
-        case (.status, _): return status(request)
+        case (.status, _): return await status(request)
         }
     }
 
@@ -105,9 +105,9 @@ public struct JobExecutor: Sendable {
         directories.removeIfEmpty(path)
     }
 
-    func status(_ request: JobRequest) -> JobReply {
+    func status(_ request: JobRequest) async -> JobReply {
         var reply = success(request, ReplyText.status(node: settings.nodeID))
-        reply.stats = targets.stats()
+        reply.stats = await targets.stats()
         return reply
     }
 

@@ -51,6 +51,30 @@ extension OSThread {
     }
 }
 
+/// The blocking pool as a `TaskExecutor`: a task that prefers it (`withTaskExecutorPreference(BlockingExecutor.shared)`)
+/// runs every nonisolated async function it calls on these threads, so a whole operation that may block (a stat
+/// of a path served by a hung FUSE process, a read of /proc, a wait for a child) stays off the cooperative pool
+/// however deep the blocking call sits. Every job gets a thread when none is idle: a hung operation holds one
+/// thread, never the others' turn.
+public final class BlockingExecutor: TaskExecutor {
+    public static let shared = BlockingExecutor()
+
+    private init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        BlockingThreads.shared.submit { job.runSynchronously(on: executor) }
+    }
+}
+
+extension OSThread {
+    /// Runs `body` with the blocking pool as its preferred executor (see `BlockingExecutor`).
+    public static func blocking<T: Sendable, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        try await withTaskExecutorPreference(BlockingExecutor.shared, operation: body)
+    }
+}
+
 private final class BlockingThreads: @unchecked Sendable {
     static let shared = BlockingThreads()
 

@@ -51,7 +51,7 @@ public struct DirectoryReport: Codable, Sendable {
                 entries.append(Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false))
                 continue
             }
-            switch S3VaultFuseManager.verify(file: file, targetID: target, configuration: configuration) {
+            switch IdentityProof.verify(file: file, targetID: target, configuration: configuration) {
             case .none:
                 continue
             case .stale(let why):

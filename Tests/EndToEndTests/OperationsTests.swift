@@ -68,6 +68,43 @@ extension OperationsTests {
         await requester.close()
     }
 
+    /// A FUSE server that stops answering (SIGSTOP: every lookup below its mount hangs) holds only the jobs that
+    /// touch its mount, each on a blocking thread of its own: with more such jobs than the node has cores, another
+    /// target still mounts, a status job answers and /readyz says ready.
+    @Test func aHungFuseServerHoldsOnlyTheJobsThatTouchIt() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box)
+        try await agent.start()
+        defer { agent.stop() }
+        let requester = try await Requester()
+        let mounted = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "hung", path: box.mountPath("hung")),
+                                           node: agent.nodeID)
+        let hungPID = try #require(mounted?.pid, "\(String(describing: mounted)) \(agent.log())")
+        kill(hungPID, SIGSTOP)
+        defer { kill(hungPID, SIGKILL) }
+        // Each of these walks into the stopped server's mount (lstat of <mnt>/hung/<id>) and hangs there.
+        let stuck = ProcessInfo.processInfo.activeProcessorCount + 2
+        var stuckIDs: [String] = []
+        for n in 0..<stuck {
+            let body = Requester.body(action: "mount", node: agent.nodeID, target: "inside\(n)", path: box.mountPath("hung") + "/inside\(n)")
+            stuckIDs.append(try await requester.send(body, node: agent.nodeID))
+        }
+        let fine = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")),
+                                        node: agent.nodeID, timeout: 20)
+        #expect(fine?.code == .ok && fine?.status == "success", "\(String(describing: fine)) \(agent.log())")
+        let status = try await requester.call(Requester.body(action: "status", node: agent.nodeID), node: agent.nodeID, timeout: 10)
+        #expect(status?.status == "success", "\(String(describing: status))")
+        #expect(agent.http("/readyz").0 == 200)
+        // The test means something only if those jobs really were stuck meanwhile.
+        #expect(stuckIDs.allSatisfy { requester.rawReply($0) == nil }, "the jobs inside the stopped mount did not hang")
+        // Killed, the server's mount answers ENOTCONN: every stuck job ends with a reply.
+        kill(hungPID, SIGKILL)
+        for id in stuckIDs { #expect(await requester.reply(id, timeout: 20) != nil, "\(agent.log())") }
+        _ = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")), node: agent.nodeID)
+        await requester.close()
+    }
+
     /// Clients that connect and send nothing (a port scanner, a stuck proxy) never delay a probe.
     @Test func idleConnectionsDoNotDelayTheProbes() async throws {
         let box = TestEnv.makeSandbox()

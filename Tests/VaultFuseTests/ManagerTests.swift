@@ -60,7 +60,7 @@ struct ManagerLifecycleTests {
         #expect(second.trackedMountPath(targetID: "live") == box.mountPath("live"))
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/gone.pid"))
         #expect(try await second.spawn(targetID: "live", mountPath: box.mountPath("live")) == .alreadyRunning(pid: pid))
-        let stats = second.stats()
+        let stats = await second.stats()
         #expect(stats.totalTracked == 1 && stats.alive == 1 && stats.processes.first?.mounted == true)
         // the adopted process is stopped through its pidfd although it is not our child
         #expect(try await second.kill(targetID: "live") == .stopped(pid: pid, mountPath: box.mountPath("live")))
@@ -100,7 +100,7 @@ struct IdentityTests {
         let stranger = Proc.startSleep()
         defer { Proc.stopAndReap(stranger) }
         try "\(stranger)\n".write(toFile: box.pidDir + "/victim.pid", atomically: true, encoding: .utf8)
-        #expect(!manager.isRunning(targetID: "victim"))
+        #expect(await !manager.isRunning(targetID: "victim"))
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/victim.pid"), "the stale file is deleted")
 
         try "\(stranger)\n".write(toFile: box.pidDir + "/victim.pid", atomically: true, encoding: .utf8)
@@ -122,7 +122,7 @@ struct IdentityTests {
         try "\(newcomer)\n".write(toFile: path, atomically: true, encoding: .utf8)
         var times = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
         utimensat(AT_FDCWD, path, &times, 0)
-        guard case .stale(let why) = S3VaultFuseManager.verify(file: PIDFile(path: path), targetID: "old", configuration: box.configuration()) else {
+        guard case .stale(let why) = IdentityProof.verify(file: PIDFile(path: path), targetID: "old", configuration: box.configuration()) else {
             Issue.record("a process younger than its PID file must be stale"); return
         }
         #expect(why.contains("recycled"))
@@ -149,7 +149,7 @@ struct IdentityTests {
         case "huge": try "99999999999999999999\n".write(toFile: file, atomically: true, encoding: .utf8)
         default: try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false)
         }
-        #expect(!manager.isRunning(targetID: "bad"))
+        #expect(await !manager.isRunning(targetID: "bad"))
         #expect(try await manager.kill(targetID: "bad") == .notRunning)
         #expect(Proc.isLive(stranger))
         #expect(FileManager.default.fileExists(atPath: outside), "a symlink's target is never deleted")
@@ -177,7 +177,7 @@ struct MisbehavingFuseTests {
         }
         #expect(Date().timeIntervalSince(started) < 15, "does not wait for the 30 s deadline")
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/bad.pid"))
-        #expect(manager.stats().totalTracked == 0)
+        #expect(await manager.stats().totalTracked == 0)
     }
 
     @Test func theFuseInheritsOnlyStdioAndTheAgentsDescriptorsStayClosed() async throws {
@@ -215,7 +215,7 @@ struct MisbehavingFuseTests {
             #expect(error.code == .mountTimeout)
             #expect(error.logTail?.contains("hanging") == true)
         }
-        let spawned = manager.stats().allPIDsEverSpawned
+        let spawned = await manager.stats().allPIDsEverSpawned
         #expect(spawned.count == 1)
         #expect(spawned.allSatisfy { !Proc.exists($0) }, "the process is stopped and reaped")
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/hang.pid"))
@@ -285,14 +285,14 @@ struct ConcurrencyAndInputTests {
             return try await group.reduce(into: [Int32]()) { $0.append($1) }
         }
         #expect(Set(pids).count == 50)
-        #expect(manager.stats().alive == 50)
+        #expect(await manager.stats().alive == 50)
         #expect(ids.allSatisfy { MountTable.fuseMount(at: box.mountPath($0)) != nil })
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in ids { group.addTask { try await manager.kill(targetID: id) } }
             try await group.waitForAll()
         }
         #expect(pids.allSatisfy { !Proc.exists($0) })
-        #expect(manager.stats().pidFilesOnDisk == 0)
+        #expect(await manager.stats().pidFilesOnDisk == 0)
     }
 
     @Test(arguments: ["../x", "a/b", "bad\0id", String(repeating: "a", count: 4096), ".", "..", "", "-lead", "sp ace", "ünï"])
@@ -303,9 +303,9 @@ struct ConcurrencyAndInputTests {
         let before = Proc.shell("find \(box.root) | sort").output
         await #expect(throws: VaultFuseError.self) { try await manager.spawn(targetID: id, mountPath: box.mountPath("ok")) }
         await #expect(throws: VaultFuseError.self) { try await manager.kill(targetID: id) }
-        #expect(!manager.isRunning(targetID: id))
+        #expect(await !manager.isRunning(targetID: id))
         #expect(Proc.shell("find \(box.root) | sort").output == before, "nothing is created or deleted")
-        #expect(manager.stats().allPIDsEverSpawned.isEmpty)
+        #expect(await manager.stats().allPIDsEverSpawned.isEmpty)
     }
 
     @Test func hostileMountPathsAreRejected() async throws {
@@ -320,7 +320,7 @@ struct ConcurrencyAndInputTests {
             await #expect(throws: VaultFuseError.self, "\(path)") { try await manager.spawn(targetID: "t", mountPath: path) }
         }
         #expect(!FileManager.default.fileExists(atPath: box.root + "/elsewhere/deeper"))
-        #expect(manager.stats().allPIDsEverSpawned.isEmpty)
+        #expect(await manager.stats().allPIDsEverSpawned.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: box.pidDir).filter { $0.hasSuffix(".pid") }.isEmpty)
     }
 
@@ -341,10 +341,21 @@ struct ConcurrencyAndInputTests {
         } catch {
             #expect(error.code == .pidFileFailed)
         }
-        let spawned = manager.stats().allPIDsEverSpawned
+        let spawned = await manager.stats().allPIDsEverSpawned
         #expect(spawned.count == 1 && spawned.allSatisfy { !Proc.exists($0) }, "no untracked process is left")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.pidDir).filter { $0 != "filler" && $0 != ".dms-agent.lock" }
         #expect(leftovers.isEmpty, "no half-written PID file: \(leftovers)")
         #expect(MountTable.mount(at: box.mountPath("full")) == nil)
+    }
+}
+
+@Suite struct StopSequenceTests {
+    @Test func standardSequenceUnmountsThenEscalatesWithinTheGrace() {
+        #expect(StopSequence.standard(grace: 2).steps == [
+            .unmount, .awaitExit(milliseconds: 2000), .signal(SIGTERM), .awaitExit(milliseconds: 2000), .signal(SIGKILL),
+            .awaitExit(milliseconds: 5000),
+        ])
+        // A zero grace still gives SIGTERM a moment before SIGKILL.
+        #expect(StopSequence.standard(grace: 0).steps[3] == .awaitExit(milliseconds: 100))
     }
 }

@@ -1,0 +1,24 @@
+import Glibc
+
+/// The PID directory: one `<target_id>.pid` per tracked process, and a lock file a running manager holds
+/// (flock), so two agents never manage one directory.
+struct PIDDirectory: Sendable {
+    let path: String
+
+    func file(for targetID: String) -> PIDFile { PIDFile(path: filePath(for: targetID)) }
+    func filePath(for targetID: String) -> String { "\(path)/\(targetID).pid" }
+    /// The target ids of every PID file, valid or not.
+    func targets() -> [String] { PIDFile.targets(in: path) }
+
+    /// Opens and locks `.dms-agent.lock`; the descriptor is the lock.
+    func lock() throws(VaultFuseError) -> Int32 {
+        let lockPath = path + "/.dms-agent.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if fd < 0 { throw VaultFuseError(.io, "Cannot open lock file \(lockPath): \(Errno.current)") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw VaultFuseError(.lockHeld, "Another dms-agent already manages \(path) (lock \(lockPath) is held); refusing to start")
+        }
+        return fd
+    }
+}
