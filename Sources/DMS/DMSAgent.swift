@@ -77,56 +77,47 @@ public final class DMSAgent: Service, Sendable {
 
     // MARK: Run
 
+    /// Recover, connect, consume until graceful shutdown, drain within the grace period, say goodbye. The event
+    /// publisher, the start-up event and the I/O watchdog are child tasks of this one; jobs run on the
+    /// scheduler's runners, which this method waits for up to the grace period (a job blocked in the kernel on a
+    /// hung FUSE or NFS mount cannot be cancelled, and must not keep the agent from exiting).
     public func run() async throws {
+        // Subscribed before recovery, so adoptions and cleanups at start are published too.
         let events = manager.events()
-        let eventTask = Task { for await event in events { self.metrics.event(event); await self.publish(event) } }
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask {
+                for await event in events { self.metrics.event(event); await self.publish(event) }
+            }
+            background.addTask { await self.watchForStalls() }
+            await serve(background: &background)
+            background.cancelAll()
+        }
+        manager.shutdown()
+        logger.info("stopped; every s3vaultfuse keeps running")
+    }
+
+    private func serve(background: inout TaskGroup<Void>) async {
         let report = await manager.recover()
         // Events never delay consuming: the publisher connects beside the consumer, and node.started goes out
         // when it can. Replies published before it is up wait in its outbox.
         let started = StatusEvent(event: "node.started", nodeID: configuration.nodeID,
                                   detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
                                   stats: await manager.stats())
-        let publisherStart = Task { try await self.publisher.start() }
-        let startedEvent = Task {
-            guard (try? await publisherStart.value) != nil else { return }
+        background.addTask {
+            guard (try? await self.publisher.start()) != nil else { return }
             await self.publishEvent(started)
         }
         do {
             // A stop requested while the broker is still unreachable must not wait for it.
             try await cancelWhenGracefulShutdown { try await self.consumer.start() }
-        } catch is CancellationError {
+        } catch {
             logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
-            publisherStart.cancel()
-            startedEvent.cancel()
-            eventTask.cancel()
             await consumer.close()
             await publisher.close()
-            manager.shutdown()
             return
         }
         consuming.withLock { $0 = true }
         logger.info("consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
-        let heartbeat = Task {
-            guard configuration.heartbeatInterval > 0 else { return }
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(configuration.heartbeatInterval * 1e9))
-                if Task.isCancelled { break }
-                await self.publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await self.manager.stats()))
-            }
-        }
-        let watchdog = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 5_000_000_000)
-                let stall = max(self.consumer.ioStallSeconds, self.publisher.ioStallSeconds)
-                if stall > 0 {
-                    // Crash-only: every fuse keeps running and the next agent adopts it; waiting on a wedged
-                    // rabbitmq-c call would leave the node deaf forever.
-                    self.logger.critical("AMQP I/O thread blocked; exiting so the supervisor restarts the agent", metadata: ["overdue_s": "\(stall)"])
-                    exit(70)
-                }
-            }
-        }
-        defer { watchdog.cancel() }
         await withGracefulShutdownHandler {
             for await delivery in consumer.deliveries { dispatch(delivery) }
         } onGracefulShutdown: {
@@ -134,21 +125,30 @@ public final class DMSAgent: Service, Sendable {
         }
         consuming.withLock { $0 = false }
         logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
-        let drained = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.scheduler.waitUntilIdle(); return true }
-            group.addTask { try? await Task.sleep(nanoseconds: UInt64(self.configuration.shutdownGrace * 1e9)); return false }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
+        if await !scheduler.waitUntilIdle(seconds: configuration.shutdownGrace) {
+            logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
         }
-        if !drained { logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered") }
-        heartbeat.cancel()
         await publishEvent(StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: await manager.stats()))
         await consumer.close()
         await publisher.close()
-        eventTask.cancel()
-        manager.shutdown()
-        logger.info("stopped; every s3vaultfuse keeps running")
+    }
+
+    /// Crash-only: when an AMQP I/O thread is wedged in a rabbitmq-c call, exit so the supervisor restarts the agent;
+    /// every fuse keeps running and the next agent adopts it. Waiting would leave the node deaf forever.
+    private func watchForStalls() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            let stall = max(consumer.ioStallSeconds, publisher.ioStallSeconds)
+            if stall > 0 {
+                logger.critical("AMQP I/O thread blocked; exiting so the supervisor restarts the agent", metadata: ["overdue_s": "\(stall)"])
+                exit(70)
+            }
+        }
+    }
+
+    /// Publishes `node.heartbeat` with the manager's figures.
+    public func publishHeartbeat() async {
+        await publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await manager.stats()))
     }
 
     // MARK: Dispatch

@@ -8,7 +8,8 @@ final class JobScheduler: Sendable {
     private struct State {
         var queues: [String: [Job]] = [:]
         var inFlight = 0
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -32,14 +33,14 @@ final class JobScheduler: Sendable {
         var job = state.withLock { s in s.queues[key]!.first! }
         while true {
             await job()
-            let (next, waiters) = state.withLock { s -> (Job?, [CheckedContinuation<Void, Never>]) in
+            let (next, waiters) = state.withLock { s -> (Job?, Dictionary<UInt64, CheckedContinuation<Void, Never>>.Values) in
                 s.queues[key]!.removeFirst()
                 let next = s.queues[key]!.first
                 if next == nil { s.queues[key] = nil }
                 s.inFlight -= 1
-                guard s.inFlight == 0 else { return (next, []) }
-                defer { s.idleWaiters = [] }
-                return (next, s.idleWaiters)
+                guard s.inFlight == 0 else { return (next, [:].values) }
+                defer { s.idleWaiters = [:] }
+                return (next, s.idleWaiters.values)
             }
             waiters.forEach { $0.resume() }
             guard let next else { return }
@@ -49,15 +50,33 @@ final class JobScheduler: Sendable {
 
     var inFlight: Int { state.withLock { $0.inFlight } }
 
-    /// Returns when no job is queued or running.
+    /// True when no job is queued or running within `seconds`; false when they are not done by then.
+    func waitUntilIdle(seconds: Double) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.waitUntilIdle(); return true }
+            group.addTask { try? await Task.sleep(for: .seconds(seconds)); return false }
+            defer { group.cancelAll() }
+            return await group.next()!
+        }
+    }
+
+    /// Returns when no job is queued or running, or when the task is cancelled.
     func waitUntilIdle() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let idle = state.withLock { s -> Bool in
-                if s.inFlight == 0 { return true }
-                s.idleWaiters.append(c)
-                return false
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let idle = state.withLock { s -> Bool in
+                    if s.inFlight == 0 || Task.isCancelled { return true }
+                    s.idleWaiters[id] = c
+                    return false
+                }
+                if idle { c.resume() }
             }
-            if idle { c.resume() }
+        } onCancel: {
+            state.withLock { $0.idleWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -58,20 +58,24 @@ extension DMSAgentCommand {
                 logger.critical("cannot start", metadata: ["error": "\(error.message)"])
                 throw ExitCode(3)
             }
+            // Shut down in reverse order: the heartbeat stops first, then the agent drains, and the health endpoint
+            // answers (readyz 503) until the agent is done.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             let listen = agent.metricsListen(r)
             if listen != "none" {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 do {
                     let server = try HealthServer(address: listen, registry: registry, agent: service)
-                    server.start()
-                    logger.info("metrics and health endpoints", metadata: ["listen": "\(listen.split(separator: ":").dropLast().joined(separator: ":")):\(server.port)"])
+                    services.append(.init(service: server))
+                    logger.info("metrics and health endpoints", metadata: ["listen": "\(server.boundAddress)"])
                 } catch {
                     logger.critical("cannot serve metrics", metadata: ["error": "\(error)"])
                     throw ExitCode(5)
                 }
             }
-            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services += [.init(service: service), .init(service: Heartbeat(agent: service))]
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
             } catch let error as AMQPError {

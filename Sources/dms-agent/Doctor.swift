@@ -238,8 +238,7 @@ struct DoctorChecks {
     func metricsPort(agentRunning: Bool) -> DoctorCheck {
         guard listen != "none" else { return DoctorCheck(check: "metrics port", verdict: .ok, detail: "off") }
         do {
-            let (fd, _) = try HealthServer.listen(on: listen)
-            close(fd)
+            close(try HealthServer.listen(on: listen).fd)
             return DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) free")
         } catch {
             return agentRunning

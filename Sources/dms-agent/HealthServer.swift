@@ -4,64 +4,116 @@ import Glibc
 import OSThread
 import Logging
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
-/// `/metrics` (Prometheus text), `/healthz` and `/readyz`. Deliberately tiny: one request per connection, GET
-/// only, a few bytes each — no framework on the agent's hot path. One accepting thread; each connection is served
-/// on a thread of its own, at most `maxConnections` at once (more are answered 503 at once), so an idle or slow
-/// client never delays a probe.
-final class HealthServer: @unchecked Sendable {
+/// `/metrics` (Prometheus text), `/healthz` and `/readyz`, a `Service` of the agent's group. Deliberately tiny: one
+/// GET per connection, a few bytes each — no framework on the agent's hot path (hummingbird would bring SwiftNIO's
+/// event loops into an agent whose goal is < 25 MB with 1,000 targets). One accepting thread; each connection is
+/// served on a thread of its own, at most `maxConnections` at once (more are answered 503 at once), so an idle or
+/// slow client never delays a probe. The request line must arrive within 2 s and 2 KiB.
+final class HealthServer: Service, @unchecked Sendable {
     static let maxConnections = 16
+    static let maxRequestLine = 2048
     private let fd: Int32
     private let active = Mutex(0)
+    private let stopped = Atomic<Bool>(false)
     private let registry: PrometheusCollectorRegistry
     private let agent: DMSAgent
     let port: Int
+    /// The address as bound, `host:port` (`[v6]:port`).
+    let boundAddress: String
 
-    /// `address` is `host:port`; port 0 picks a free one.
+    /// `address` is `host:port`, `[ipv6]:port` or `*:port` (every address, IPv6 and IPv4); port 0 picks a free one.
     init(address: String, registry: PrometheusCollectorRegistry, agent: DMSAgent) throws {
-        (fd, port) = try Self.listen(on: address)
+        let listener = try Self.listen(on: address)
+        (fd, port) = (listener.fd, listener.port)
+        boundAddress = listener.description
         self.registry = registry
         self.agent = agent
     }
 
-    /// A listening IPv4 socket on `host:port` (`*` or empty host: every address) and the port it got.
-    static func listen(on address: String) throws -> (fd: Int32, port: Int) {
+    /// Serves until the group shuts down (the agent is listed after it, so probes answer while the agent drains).
+    func run() async throws {
+        OSThread.detach(name: "dms.health", stackSize: 256 * 1024) { [self] in serve() }
+        try? await gracefulShutdown()
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        // Wakes the accepting thread out of accept(2); it closes the socket.
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    struct Listener {
+        let fd: Int32
+        let port: Int
+        let description: String
+    }
+
+    /// A listening socket on `host:port`. `*` or an empty host listens on every IPv6 and IPv4 address (one dual-stack
+    /// socket, or IPv4 alone where IPv6 is off); a host with a colon, bracketed or not, is IPv6.
+    static func listen(on address: String) throws -> Listener {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            throw ValidationErrorMessage("--metrics-listen expects host:port or none, got \(address)")
+            throw ValidationErrorMessage("--metrics-listen expects host:port, [ipv6]:port or none, got \(address)")
         }
-        let host = String(address[..<colon])
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var one: Int32 = 1
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "*" || host.isEmpty {
+            if let listener = try? bind(family: AF_INET6, host: "::", port: port, address: address) { return listener }
+            return try bind(family: AF_INET, host: "0.0.0.0", port: port, address: address)
+        }
+        return try bind(family: host.contains(":") ? AF_INET6 : AF_INET, host: host, port: port, address: address)
+    }
+
+    private static func bind(family: Int32, host: String, port: UInt16, address: String) throws -> Listener {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ValidationErrorMessage("--metrics-listen \(address): \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1, zero: Int32 = 0
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host == "*" || host.isEmpty ? "0.0.0.0" : host, &addr.sin_addr) == 1 else {
-            close(fd)
-            throw ValidationErrorMessage("--metrics-listen: \(host) is not an IPv4 address")
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        let parsed: Bool
+        if family == AF_INET6 {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            addr.sin6_port = port.bigEndian
+            parsed = inet_pton(AF_INET6, host, &addr.sin6_addr) == 1
+            withUnsafeBytes(of: addr) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = port.bigEndian
+            parsed = inet_pton(AF_INET, host, &addr.sin_addr) == 1
+            withUnsafeBytes(of: addr) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
         }
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard parsed else {
+            close(fd)
+            throw ValidationErrorMessage("--metrics-listen: \(host) is not an IP address")
+        }
+        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) } }
         guard bound == 0, Glibc.listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             throw ValidationErrorMessage("--metrics-listen \(address): \(reason)")
         }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return (fd, Int(UInt16(bigEndian: actual.sin_port)))
-    }
-
-    func start() {
-        OSThread.detach(name: "dms.health", stackSize: 256 * 1024) { [self] in serve() }
+        var actual = sockaddr_storage()
+        var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) } }
+        let actualPort = withUnsafeBytes(of: actual) { bytes -> UInt16 in
+            // sin_port and sin6_port sit at the same offset, right after the family.
+            UInt16(bigEndian: bytes.load(fromByteOffset: 2, as: UInt16.self))
+        }
+        let shown = family == AF_INET6 ? "[\(host)]:\(actualPort)" : "\(host):\(actualPort)"
+        return Listener(fd: fd, port: Int(actualPort), description: shown)
     }
 
     private func serve() {
-        while true {
+        defer { close(fd) }
+        while !stopped.load(ordering: .sequentiallyConsistent) {
             // accept4 is not visible to Swift; s3vaultfuse spawns close every fd above 2 anyway.
             let client = accept(fd, nil, nil)
-            if client < 0 { if errno == EINTR { continue }; return }
+            if client < 0 { if errno == EINTR || errno == ECONNABORTED { continue }; return }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let admitted = active.withLock { count -> Bool in
                 guard count < Self.maxConnections else { return false }
@@ -79,12 +131,33 @@ final class HealthServer: @unchecked Sendable {
         }
     }
 
-    private func handle(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    /// The request line, read until its line end within 2 s in all; nil when the client sent none in time.
+    private func readRequestLine(_ client: Int32) -> (line: String, complete: Bool) {
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-        let requestLine = n > 0 ? String(decoding: buffer[0..<n].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self) : ""
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        let start = monotonicSeconds()
+        while received.count <= Self.maxRequestLine, monotonicSeconds() - start < 2 {
+            if let end = received.firstIndex(where: { $0 == 13 || $0 == 10 }) {
+                return (String(decoding: received[..<end], as: UTF8.self), true)
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            if n == 0 { break }
+            if n < 0 { if errno == EAGAIN || errno == EINTR { continue }; break }
+            received += chunk[0..<n]
+        }
+        return (String(decoding: received.prefix(Self.maxRequestLine), as: UTF8.self), false)
+    }
+
+    private func handle(_ client: Int32) {
+        let (requestLine, complete) = readRequestLine(client)
+        guard complete else {
+            let tooLong = requestLine.utf8.count >= Self.maxRequestLine
+            respond(client, tooLong ? "414 URI Too Long" : "408 Request Timeout", "text/plain",
+                    Array((tooLong ? "request line over 2 KiB\n" : "no request line within 2 s\n").utf8))
+            return
+        }
         let parts = requestLine.split(separator: " ")
         let path = parts.count >= 2 ? String(parts[1].prefix { $0 != "?" }) : ""
         let (status, type, body): (String, String, [UInt8])
@@ -93,15 +166,18 @@ final class HealthServer: @unchecked Sendable {
             agent.refreshMetrics()
             (status, type, body) = ("200 OK", "text/plain; version=0.0.4", registry.emitToBuffer())
         case ("GET", "/healthz"):
-            (status, type, body) = agent.isHealthy ? ("200 OK", "text/plain", Array("ok\n".utf8)) : ("503 Service Unavailable", "text/plain", Array("PID-directory lock not held\n".utf8))
+            (status, type, body) = agent.isHealthy ? ("200 OK", "text/plain", Array("ok\n".utf8))
+                : ("503 Service Unavailable", "text/plain", Array("PID-directory lock not held\n".utf8))
         case ("GET", "/readyz"):
             if let reason = agent.notReadyReason {
                 (status, type, body) = ("503 Service Unavailable", "text/plain", Array("\(reason)\n".utf8))
             } else {
                 (status, type, body) = ("200 OK", "text/plain", Array("ready\n".utf8))
             }
-        default:
+        case ("GET", _):
             (status, type, body) = ("404 Not Found", "text/plain", Array("not found\n".utf8))
+        default:
+            (status, type, body) = ("400 Bad Request", "text/plain", Array("GET /metrics, /healthz or /readyz\n".utf8))
         }
         respond(client, status, type, body)
     }
@@ -110,6 +186,12 @@ final class HealthServer: @unchecked Sendable {
         let head = Array("HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
         _ = (head + body).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(client)
+    }
+
+    private func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
 

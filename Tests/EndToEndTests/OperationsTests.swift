@@ -105,6 +105,47 @@ extension OperationsTests {
         await requester.close()
     }
 
+    /// Garbage, an oversized request line and a client that sends its request in pieces each get a plain answer;
+    /// the endpoint listens on IPv6 too.
+    @Test func theHealthEndpointAnswersHostileClientsAndIPv6() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box, extraArguments: ["--metrics-listen", "*:0"])
+        try await agent.start()
+        defer { agent.stop() }
+        let port = try #require(agent.metricsPort, "\(agent.log())")
+        /// Sends `pieces` with `pause` seconds between them; returns the status line of the answer.
+        func exchange(_ pieces: [String], pause: Double = 0) -> String {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard rc == 0 else { return "connect failed" }
+            for (n, piece) in pieces.enumerated() {
+                if n > 0 { usleep(UInt32(pause * 1e6)) }
+                _ = Array(piece.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            var answer: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                answer += buffer[0..<n]
+            }
+            return String(decoding: answer.prefix { $0 != 13 }, as: UTF8.self)
+        }
+        #expect(exchange(["\u{01}\u{02}garbage\r\n"]) == "HTTP/1.1 400 Bad Request")
+        #expect(exchange([String(repeating: "A", count: 5000)]) == "HTTP/1.1 414 URI Too Long")
+        #expect(exchange(["GET /hea", "lthz HTTP/1.1\r\n\r\n"], pause: 0.5) == "HTTP/1.1 200 OK")
+        #expect(exchange(["GET /nothing HTTP/1.1\r\n\r\n"]) == "HTTP/1.1 404 Not Found")
+        #expect(exchange([]) == "HTTP/1.1 408 Request Timeout")
+        #expect(agent.http("/healthz", host: "[::1]").0 == 200, "over IPv6")
+        #expect(agent.http("/readyz").0 == 200, "over IPv4 beside IPv6")
+    }
+
     /// Clients that connect and send nothing (a port scanner, a stuck proxy) never delay a probe.
     @Test func idleConnectionsDoNotDelayTheProbes() async throws {
         let box = TestEnv.makeSandbox()

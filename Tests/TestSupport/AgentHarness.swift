@@ -73,7 +73,8 @@ public final class AgentProcess: @unchecked Sendable {
     /// The port of /metrics, /healthz and /readyz, from the agent's log.
     public var metricsPort: Int? {
         for line in logLines().reversed() where line.contains("metrics and health endpoints") {
-            if let range = line.range(of: #"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+"#, options: .regularExpression) {
+            // listen=127.0.0.1:41234, listen=[::1]:41234 or "listen":"127.0.0.1:41234"
+            if let range = line.range(of: #"listen"?[=:]"?[^ ",]*:[0-9]+"#, options: .regularExpression) {
                 return Int(line[range].split(separator: ":").last ?? "")
             }
         }
@@ -81,9 +82,9 @@ public final class AgentProcess: @unchecked Sendable {
     }
 
     /// GET on the agent's health server: (status code, body).
-    public func http(_ path: String) -> (Int, String) {
+    public func http(_ path: String, host: String = "127.0.0.1") -> (Int, String) {
         guard let port = metricsPort else { return (0, "no metrics port") }
-        let out = Proc.shell("curl -s -m 5 -w '\\n%{http_code}' http://127.0.0.1:\(port)\(path)").output
+        let out = Proc.shell("curl -g -s -m 5 -w '\\n%{http_code}' 'http://\(host):\(port)\(path)'").output
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
