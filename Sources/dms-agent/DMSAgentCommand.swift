@@ -23,7 +23,7 @@ struct DMSAgentCommand: AsyncParsableCommand {
         the environment, which wins over the file.
         """,
         version: "dms-agent 0.1.0",
-        subcommands: [Run.self, Doctor.self, Status.self, Cleanup.self, Mount.self, Unmount.self, Submit.self],
+        subcommands: [Run.self, Doctor.self, Status.self, Cleanup.self, Mount.self, Unmount.self, Submit.self, ListSettings.self],
         defaultSubcommand: nil)
 }
 
@@ -44,11 +44,13 @@ extension DMSAgentCommand {
             // Every blocking wait runs on a short-lived thread; without a cap glibc gives each its own
             // malloc arena and the resident size of a long-running agent creeps up.
             dms_limit_malloc_arenas(2)
-            let r = try agent.manager.resolver()
-            let logger = agent.manager.makeLogger(r, logFile: r.optional(agent.logFile, env: "DMS_LOG_FILE", file: "log_file"))
+            let r = try agent.resolver()
+            let logger = agent.manager.makeLogger(r, toLogFile: true)
             let config = try agent.configuration(r)
             let amqp = config.amqp, node = config.nodeID
-            r.logUnusedKeys(logger)
+            if !r.unusedKeys.isEmpty {
+                logger.debug("config keys not used by dms-agent", metadata: ["keys": "\(r.unusedKeys.joined(separator: ","))"])
+            }
             logger.info("starting", metadata: ["node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
                                                "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)"])
             let service: DMSAgent
@@ -83,6 +85,14 @@ extension DMSAgentCommand {
                 throw ExitCode(4)
             }
         }
+    }
+
+    struct ListSettings: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "settings",
+            abstract: "Print every setting: its option, environment variables, config keys, default and meaning (README's table).")
+
+        func run() { print(Settings.markdownTable()) }
     }
 
     struct Status: AsyncParsableCommand {
@@ -209,96 +219,5 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return e
-    }
-}
-
-/// Every setting of `run`, shared with `doctor` (the same resolution: option > environment > file > default).
-struct AgentOptions: ParsableArguments {
-    @OptionGroup var manager: ManagerOptions
-
-    @Option(help: ArgumentHelp("amqp://user:pass@host:port/vhost or oslo's transport_url (rabbit://u:p@h1:5672,u2:p2@h2:5672/vhost?ssl=1; also amqps, rabbitmq, rabbit+ssl). Env DMS_RABBITMQ_URL or DMS_TRANSPORT_URL, key rabbitmq_url or transport_url; [oslo_messaging_rabbit] ssl*, heartbeat_timeout_threshold, rabbit_retry_interval, rabbit_interval_max apply.", valueName: "url"))
-    var rabbitmqURL: String?
-
-    @Option(help: ArgumentHelp("Broker users allowed to publish requests, comma-separated: a request whose AMQP user_id (validated by the broker) is missing or another is refused. Env DMS_ALLOWED_PUBLISHERS, key allowed_publishers. Default: anyone.", valueName: "users"))
-    var allowedPublishers: String?
-
-    @Option(help: ArgumentHelp("Read the broker password from this file. Env DMS_RABBITMQ_PASSWORD_FILE.", valueName: "path"))
-    var rabbitmqPasswordFile: String?
-
-    @Option(help: ArgumentHelp("This node's id: the queue is dms.<node-id>. Env DMS_NODE_ID, key node_id. Default: the host name.", valueName: "id"))
-    var nodeID: String?
-
-    @Option(help: ArgumentHelp("Jobs run in parallel (different targets) and consumer prefetch. Env DMS_WORKERS, key worker_threads. Default 10.", valueName: "n"))
-    var workers: Int?
-
-    @Option(help: ArgumentHelp("Requests older than this (AMQP timestamp) are answered 'expired', seconds. Env DMS_MAX_REQUEST_AGE. Default 300.", valueName: "s"))
-    var maxRequestAge: Double?
-
-    @Option(help: ArgumentHelp("classic or quorum: the type dms.<node-id> is declared with when it does not exist yet (an existing queue is consumed as it is). Env DMS_RABBITMQ_QUEUE_TYPE, key rabbitmq_queue_type. Default classic.", valueName: "type"))
-    var rabbitmqQueueType: String?
-
-    @Flag(help: "Same as --rabbitmq-queue-type quorum (env DMS_QUORUM_QUEUE, key rabbit_quorum_queue, as oslo.messaging names it).")
-    var quorumQueue = false
-
-    @Option(help: ArgumentHelp("true or false: declare the queues durable (quorum queues always are). Env DMS_RABBITMQ_QUEUE_DURABLE, key rabbitmq_queue_durable or amqp_durable_queues. Default true.", valueName: "bool"))
-    var rabbitmqQueueDurable: String?
-
-    @Option(help: ArgumentHelp("node.heartbeat event period, seconds; 0 disables. Env DMS_HEARTBEAT_INTERVAL. Default 30.", valueName: "s"))
-    var heartbeatInterval: Double?
-
-    @Option(help: ArgumentHelp("Global s3vaultfuse settings (KEY=VALUE), under each secret's. Env DMS_S3_ENV_FILE, key s3vaultfuse_env_file.", valueName: "path"))
-    var s3EnvFile: String?
-
-    @Option(help: ArgumentHelp("Prefix for NFS mount/umount, e.g. 'sudo'. Env DMS_NFS_COMMAND_PREFIX.", valueName: "cmd"))
-    var nfsCommandPrefix: String?
-
-    @Option(help: ArgumentHelp("Deadline of each NFS mount/umount, seconds; past it the command is stopped and the job fails. Env DMS_NFS_TIMEOUT, key nfs_timeout. Default 60.", valueName: "s"))
-    var nfsTimeout: Double?
-
-    @Option(help: ArgumentHelp("Append logs to this file instead of stderr. Env DMS_LOG_FILE, key log_file.", valueName: "path"))
-    var logFile: String?
-
-    @Option(help: ArgumentHelp("host:port for /metrics, /healthz and /readyz; 'none' turns it off. Env DMS_METRICS_LISTEN, key metrics_listen. Default 127.0.0.1:9464.", valueName: "addr"))
-    var metricsListen: String?
-
-    @Option(help: ArgumentHelp("CA bundle for Barbican's TLS certificate. Env DMS_BARBICAN_CA_BUNDLE, key barbican_ca_bundle.", valueName: "path"))
-    var barbicanCABundle: String?
-
-    @Option(help: ArgumentHelp("true or false: verify Barbican's certificate. Env DMS_BARBICAN_SSL_VERIFY, key barbican_ssl_verify. Default true.", valueName: "bool"))
-    var barbicanSSLVerify: String?
-
-    func metricsListen(_ r: Resolver) -> String {
-        r.string(metricsListen, env: "DMS_METRICS_LISTEN", file: "metrics_listen", default: "127.0.0.1:9464")
-    }
-
-    func configuration(_ r: Resolver) throws -> AgentConfiguration {
-        let url = r.optional(rabbitmqURL, env: "DMS_RABBITMQ_URL", file: "rabbitmq_url")
-            ?? r.optional(nil, env: "DMS_TRANSPORT_URL", file: "transport_url") ?? "amqp://guest:guest@localhost:5672/"
-        var amqp = try AMQPConfiguration(url: url)
-        try r.applyOsloRabbit(to: &amqp, url: url)
-        if let file = r.optional(rabbitmqPasswordFile, env: "DMS_RABBITMQ_PASSWORD_FILE", file: "rabbitmq_password_file") {
-            try amqp.readPassword(fromFile: file)
-        }
-        let node = r.string(nodeID, env: "DMS_NODE_ID", file: "node_id", default: hostName())
-        amqp.spread(by: node)
-        var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: try manager.vaultFuse(r))
-        config.workers = max(1, Int(r.string(workers.map(String.init), env: "DMS_WORKERS", file: "worker_threads", default: "10")) ?? 10)
-        config.maxRequestAge = r.double(maxRequestAge, env: "DMS_MAX_REQUEST_AGE", file: "max_request_age", default: 300)
-        config.queueType = try r.queueType(rabbitmqQueueType, quorumFlag: quorumQueue)
-        config.queueDurable = try r.strictBool(rabbitmqQueueDurable, env: "DMS_RABBITMQ_QUEUE_DURABLE",
-                                               file: ["rabbitmq_queue_durable", "amqp_durable_queues"]) ?? true
-        config.heartbeatInterval = r.double(heartbeatInterval, env: "DMS_HEARTBEAT_INTERVAL", file: "heartbeat_interval", default: 30)
-        config.allowedPublishers = Set((r.optional(allowedPublishers, env: "DMS_ALLOWED_PUBLISHERS", file: "allowed_publishers") ?? "")
-            .split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty })
-        config.s3EnvFile = r.optional(s3EnvFile, env: "DMS_S3_ENV_FILE", file: "s3vaultfuse_env_file")
-        config.barbicanCABundle = r.optional(barbicanCABundle, env: "DMS_BARBICAN_CA_BUNDLE", file: "barbican_ca_bundle")
-        if let verify = r.optional(barbicanSSLVerify, env: "DMS_BARBICAN_SSL_VERIFY", file: "barbican_ssl_verify") {
-            config.barbicanVerifyTLS = try Resolver.parseBool(verify, source: "barbican_ssl_verify")
-        }
-        config.nfsTimeout = r.double(nfsTimeout, env: "DMS_NFS_TIMEOUT", file: "nfs_timeout", default: 60)
-        if let prefix = r.optional(nfsCommandPrefix, env: "DMS_NFS_COMMAND_PREFIX", file: "nfs_command_prefix") {
-            config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
-        }
-        return config
     }
 }

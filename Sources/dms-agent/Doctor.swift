@@ -20,7 +20,7 @@ extension DMSAgentCommand {
         @Flag(help: "Print JSON: [{check, verdict, detail, fix}].") var json = false
 
         func run() async throws {
-            let r = try agent.manager.resolver()
+            let r = try agent.resolver()
             let config = try agent.configuration(r)
             let listen = agent.metricsListen(r)
             let checks = await OSThread.run { DoctorChecks(config: config, listen: listen).all() }
