@@ -26,19 +26,19 @@ let package = Package(
         // libcurl's headers at build time (libcurl4-openssl-dev); the library itself is dlopen'ed on first use.
         .target(name: "CCurl"),
         .target(name: "CLinuxProcess"),
-        .target(name: "OSThread"),
+        .target(name: "LinuxSupport", dependencies: ["CLinuxProcess"]),
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", "OSThread", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CRabbitMQ", "LinuxSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "VaultFuse",
-            dependencies: ["CLinuxProcess", "OSThread", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLinuxProcess", "LinuxSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "DMS",
             dependencies: [
-                "AMQP", "VaultFuse", "CCurl", "OSThread",
+                "AMQP", "VaultFuse", "CCurl", "LinuxSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMS", "AMQP", "VaultFuse", "CLinuxProcess", "OSThread",
+                "DMS", "AMQP", "VaultFuse", "CLinuxProcess", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -58,12 +58,12 @@ let package = Package(
         .executableTarget(
             name: "dms-bench",
             dependencies: [
-                "DMS", "AMQP", "VaultFuse",
+                "DMS", "AMQP", "VaultFuse", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "CLinuxProcess"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "LinuxSupport", "CLinuxProcess"], path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),

@@ -2,7 +2,7 @@ import CRabbitMQ
 import Dispatch
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 import Logging
 import Synchronization
 

@@ -1,7 +1,7 @@
 import CCurl
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 
 /// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
 /// with the metadata's default content type, both with the keystone token. Nothing read here is logged.

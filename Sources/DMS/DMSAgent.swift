@@ -2,7 +2,7 @@ import AMQP
 import Dispatch
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 import Logging
 import ServiceLifecycle
 import Synchronization

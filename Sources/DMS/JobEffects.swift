@@ -1,5 +1,5 @@
 import FoundationEssentials
-import OSThread
+import LinuxSupport
 import VaultFuse
 
 // The effects a job may have, as small protocols the executor is given: the real ones below, in-memory

@@ -1,3 +1,4 @@
+import LinuxSupport
 import Synchronization
 
 /// Fans the manager's events out to every subscriber's stream; a slow subscriber loses its oldest events,

@@ -1,7 +1,7 @@
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 import Synchronization
 
 /// One thread, one epoll set, every tracked process's pidfd: an exit wakes it at once, no polling,

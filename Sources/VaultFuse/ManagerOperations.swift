@@ -1,6 +1,6 @@
 import CLinuxProcess
 import Glibc
-import OSThread
+import LinuxSupport
 
 // Spawning and stopping: each runs under the target's lock on the blocking pool (`serialized`).
 extension S3VaultFuseManager {

@@ -1,3 +1,4 @@
+import LinuxSupport
 import CLinuxProcess
 import Dispatch
 import FoundationEssentials
@@ -146,7 +147,8 @@ enum Unmounter {
         case EBUSY: return .busy
         case EPERM:
             let args = lazy ? ["-u", "-z", path] : ["-u", path]
-            let status = CommandRunner.run("/usr/bin/fusermount3", args)
+            // fusermount3 talks to the kernel only, but a helper never runs without a deadline.
+            let status = CommandRunner.run("/usr/bin/fusermount3", args, deadline: 30)
             if status == 0 { return .unmounted }
             return MountTable.mount(at: path) == nil ? .notMounted : .failed("fusermount3 exited with \(status)")
         default:
@@ -170,69 +172,6 @@ enum Unmounter {
     }
 }
 
-/// Runs a short helper command (umount helpers, mount) and waits for it. Never for s3vaultfuse.
-public enum CommandRunner {
-    /// The status a command gets when its deadline passed (as timeout(1) reports it).
-    public static let timedOut: Int32 = 124
-
-    /// Runs a helper command, collecting its output. With a `deadline` (seconds) the command runs in a session
-    /// of its own and, past the deadline, that whole group gets SIGTERM, then SIGKILL 2 s later (a `mount -t nfs`
-    /// to a dead server must not hold its target and a thread forever); the result is `timedOut`. The group is
-    /// signalled while its leader is our unreaped child, so its id cannot have been reused.
-    @discardableResult
-    public static func run(_ path: String, _ arguments: [String], output: UnsafeMutablePointer<String>? = nil,
-                           environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], deadline: Double? = nil) -> Int32 {
-        var fds: [Int32] = [-1, -1]
-        guard dms_pipe_cloexec(&fds) == 0 else { return -1 }
-        let argv = [path] + arguments
-        let spawned = Spawn.start(path: path, argv: argv, environment: environment, stdout: fds[1], stderr: fds[1],
-                                  newSession: deadline != nil)
-        close(fds[1])
-        defer { close(fds[0]) }
-        guard case .success(let pid) = spawned else { return -1 }
-        var collected: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let start = DispatchTime.now().uptimeNanoseconds
-        var expired = false
-        while true {
-            if let deadline {
-                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                if elapsed >= deadline {
-                    expired = true
-                    break
-                }
-                var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-                if poll(&pfd, 1, Int32(max(1, min(1000, (deadline - elapsed) * 1000)))) == 0 { continue }
-            }
-            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            if collected.count < 65536 { collected.append(contentsOf: buffer[0..<n]) }
-        }
-        var status: Int32 = 0
-        if expired {
-            kill(-pid, SIGTERM)
-            for _ in 0..<20 where waitpid(pid, &status, WNOHANG) == 0 { usleep(100_000) }
-            kill(-pid, SIGKILL)
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let note = "\(path) timed out after \(Int(deadline ?? 0)) s and was stopped"
-            output?.pointee = (String(decoding: collected, as: UTF8.self) + "\n" + note).trimmingNewlines
-            return timedOut
-        }
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        output?.pointee = String(decoding: collected, as: UTF8.self)
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
-    }
-}
-
 private extension String {
-    var trimmingNewlines: String {
-        var s = Substring(self)
-        while s.first == "\n" { s = s.dropFirst() }
-        while s.last == "\n" { s = s.dropLast() }
-        return String(s)
-    }
-
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

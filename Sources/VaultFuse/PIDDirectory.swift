@@ -1,3 +1,4 @@
+import LinuxSupport
 import Glibc
 
 /// The PID directory: one `<target_id>.pid` per tracked process, and a lock file a running manager holds

@@ -1,6 +1,6 @@
 import CLinuxProcess
 import Glibc
-import OSThread
+import LinuxSupport
 
 // Start-up: adopt what the PID directory proves ours, clean the rest. Adoption (here and on demand) happens
 // only under the target's lock.

@@ -1,7 +1,7 @@
 import CLinuxProcess
 import Glibc
 import Logging
-import OSThread
+import LinuxSupport
 import Synchronization
 
 /// Starts, tracks, stops and re-finds one s3vaultfuse process per backup target.

@@ -1,3 +1,4 @@
+import LinuxSupport
 import Glibc
 
 /// How a FUSE process is stopped, as data: unmount (so the file system flushes and exits by itself), wait the

@@ -1,3 +1,4 @@
+import LinuxSupport
 import Synchronization
 
 /// One FIFO lock per key: operations on one target run one at a time in arrival order; different

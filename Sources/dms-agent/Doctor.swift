@@ -3,7 +3,7 @@ import ArgumentParser
 import DMS
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 import VaultFuse
 
 extension DMSAgentCommand {

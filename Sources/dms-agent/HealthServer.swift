@@ -1,7 +1,7 @@
 import DMS
 import FoundationEssentials
 import Glibc
-import OSThread
+import LinuxSupport
 import Logging
 import Prometheus
 import ServiceLifecycle
