@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMS", "AMQP", "VaultFuse", "CLinuxProcess", "LinuxSupport",
+                "DMS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

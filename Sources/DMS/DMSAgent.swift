@@ -23,13 +23,20 @@ public final class DMSAgent: Service, Sendable {
     let executor: JobExecutor
     let metrics = AgentMetrics()
 
-    /// Takes the PID-directory lock (a second agent on the same directory refuses to start).
-    public init(configuration: AgentConfiguration, logger: Logger) throws {
+    /// Takes the PID-directory lock: a second agent on the same directory refuses to start (exit status 3).
+    public init(configuration: AgentConfiguration, logger: Logger) throws(CommandError) {
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "node_id"] = "\(configuration.nodeID)"
         self.logger = logger
-        manager = try S3VaultFuseManager(configuration: configuration.vaultFuse, logger: logger)
+        // Every blocking wait runs on a thread of the blocking pool; without a cap glibc gives each its own malloc
+        // arena and the resident size of a long-running agent creeps up.
+        Memory.limitMallocArenas(2)
+        do {
+            manager = try S3VaultFuseManager(configuration: configuration.vaultFuse, logger: logger)
+        } catch {
+            throw CommandError(error.message, exitCode: 3)
+        }
         var consumerConfig = configuration.amqp
         consumerConfig.connectionName = "dms-agent@\(configuration.nodeID)"
         consumer = AMQPClient(configuration: consumerConfig, topology: configuration.consumerTopology,

@@ -1,6 +1,4 @@
-import AMQP
 import ArgumentParser
-import CLinuxProcess
 import DMS
 import FoundationEssentials
 import Glibc
@@ -8,7 +6,6 @@ import Logging
 import CoreMetrics
 import Prometheus
 import ServiceLifecycle
-import VaultFuse
 
 @main
 struct DMSAgentCommand: AsyncParsableCommand {
@@ -41,9 +38,6 @@ extension DMSAgentCommand {
         @OptionGroup var agent: AgentOptions
 
         func run() async throws {
-            // Every blocking wait runs on a short-lived thread; without a cap glibc gives each its own
-            // malloc arena and the resident size of a long-running agent creeps up.
-            dms_limit_malloc_arenas(2)
             let r = try agent.resolver()
             let logger = agent.manager.makeLogger(r, toLogFile: true)
             let config = try agent.configuration(r)
@@ -56,9 +50,9 @@ extension DMSAgentCommand {
             let service: DMSAgent
             do {
                 service = try DMSAgent(configuration: config, logger: logger)
-            } catch let error as VaultFuseError {
+            } catch {
                 logger.critical("cannot start", metadata: ["error": "\(error.message)"])
-                throw ExitCode(3)
+                throw ExitCode(error.exitCode)
             }
             // Shut down in reverse order: the heartbeat stops first, then the agent drains, and the health endpoint
             // answers (readyz 503) until the agent is done.
@@ -68,7 +62,7 @@ extension DMSAgentCommand {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 do {
-                    let server = try HealthServer(address: listen, registry: registry, agent: service)
+                    let server = try HealthEndpoint(address: listen, agent: service) { registry.emitToBuffer() }
                     services.append(.init(service: server))
                     logger.info("metrics and health endpoints", metadata: ["listen": "\(server.boundAddress)"])
                 } catch {
@@ -78,12 +72,7 @@ extension DMSAgentCommand {
             }
             services += [.init(service: service), .init(service: Heartbeat(agent: service))]
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            do {
-                try await group.run()
-            } catch let error as AMQPError {
-                logger.critical("cannot run", metadata: ["error": "\(error)"])
-                throw ExitCode(4)
-            }
+            try await group.run()
         }
     }
 
@@ -104,14 +93,7 @@ extension DMSAgentCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let r = try manager.resolver()
-            let report = PIDDirectoryReport.read(try manager.vaultFuse(r))
-            if json {
-                let data = try JSONEncoder.pretty.encode(report)
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(report.text)
-            }
+            print(try LocalTargets.status(try manager.resolver(), json: json))
         }
     }
 
@@ -124,11 +106,8 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let logger = manager.makeLogger(r)
-            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
-            let report = await m.recover()
-            print("adopted=\(report.loaded) cleaned=\(report.cleaned)")
-            m.shutdown()
+            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            print(await targets.cleanup())
         }
     }
 
@@ -145,26 +124,15 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let logger = manager.makeLogger(r)
             var environment: [String: String] = [:]
             if let envFile { environment = try EnvFile.read(envFile) }
             for pair in env {
                 guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
                 environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
-            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
-            defer { m.shutdown() }
-            do {
-                let outcome = try await m.spawn(targetID: target, mountPath: path, environment: environment)
-                switch outcome {
-                case .started(let pid): print("S3 target mounted successfully at \(path) (pid \(pid))")
-                case .alreadyRunning(let pid): print("Already mounted at \(path) (pid \(pid))")
-                }
-            } catch {
-                printError("error [\(error.code.rawValue)]: \(error.message)\n")
-                if let tail = error.logTail, !tail.isEmpty { printError("--- fuse log tail ---\n\(tail)\n") }
-                throw ExitCode.failure
-            }
+            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let environmentToPass = environment
+            print(try await exitOnError { try await targets.mount(target: target, path: path, environment: environmentToPass) })
         }
     }
 
@@ -178,18 +146,8 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let logger = manager.makeLogger(r)
-            let m = try withLockError { try S3VaultFuseManager(configuration: try manager.vaultFuse(r), logger: logger) }
-            defer { m.shutdown() }
-            do {
-                switch try await m.kill(targetID: target, lazyIfBusy: lazy) {
-                case .stopped(let pid, let path): print("Target unmounted successfully from \(path) (pid \(pid))")
-                case .notRunning: print("Target not mounted")
-                }
-            } catch {
-                printError("error [\(error.code.rawValue)]: \(error.message)\n")
-                throw ExitCode.failure
-            }
+            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            print(try await exitOnError { try await targets.unmount(target: target, lazy: lazy) })
         }
     }
 }
@@ -200,17 +158,19 @@ func printError(_ text: String) {
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// gethostname(2), as the Python server's socket.gethostname().
-func hostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+/// Prints a command's error (and a fuse log tail) and exits with its status.
+func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let error as CommandError {
+        printError(error.message + "\n")
+        if let tail = error.logTail, !tail.isEmpty { printError("--- fuse log tail ---\n\(tail)\n") }
+        throw ExitCode(error.exitCode)
+    }
 }
 
-func withLockError<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as VaultFuseError {
-        printError("error: \(error.message)\n")
-        throw ExitCode(3)
+func exitOnError<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as CommandError {
+        printError(error.message + "\n")
+        throw ExitCode(error.exitCode)
     }
 }
 

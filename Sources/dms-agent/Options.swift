@@ -2,7 +2,6 @@ import ArgumentParser
 import DMS
 import FoundationEssentials
 import Logging
-import VaultFuse
 
 extension Setting {
     var name: NameSpecification { .customLong(option) }
@@ -36,10 +35,6 @@ struct ManagerOptions: ParsableArguments {
             do { r.file = try INIFile(path: path) } catch { throw ValidationError("Cannot read config file \(path): \(error)") }
         }
         return r
-    }
-
-    func vaultFuse(_ r: SettingsResolver) throws -> VaultFuseConfiguration {
-        do { return try r.vaultFuse() } catch { throw ValidationError(error.description) }
     }
 
     /// `toLogFile`: `run` appends to `--log-file` when set; the local commands always log to stderr.

@@ -1,8 +1,6 @@
-import AMQP
 import ArgumentParser
 import DMS
 import FoundationEssentials
-import Glibc
 import Logging
 
 extension DMSAgentCommand {
@@ -31,39 +29,14 @@ extension DMSAgentCommand {
                 return h
             }
             let url = rabbitmqURL ?? ProcessInfo.processInfo.environment["DMS_RABBITMQ_URL"] ?? "amqp://guest:guest@localhost:5672/"
-            var request: [String: JSONValue] = ["action": .string(action), "host": .string(node),
-                                                "jobid": .int(jobid ?? Int64.random(in: 1...1_000_000_000)), "context": [:]]
-            var token: String?
-            if let tokenFile { token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmed }
-            request["keystone_token"] = token.map(JSONValue.string) ?? .null
+            var request = JobRequestBody(action: action, host: node, jobID: jobid ?? Int64.random(in: 1...1_000_000_000))
+            if let tokenFile { request.keystoneToken = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmed }
             if action != "status" {
                 guard let target, let path else { throw ValidationError("mount and unmount need --target and --path") }
-                func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-                request["backup_target"] = .object(["id": .string(target), "type": .string(type), "status": "available", "deleted": false,
-                                                    "filesystem_export": optional(export), "filesystem_export_mount_path": .string(path),
-                                                    "nfs_mount_opts": optional(nfsOptions), "secret_ref": optional(secretRef)])
+                request.target = .init(id: target, type: type, mountPath: path, export: export, nfsOptions: nfsOptions, secretRef: secretRef)
             }
-            let body = JSONValue.object(request).serialized
-            let reply = try await Self.send(body: body, node: node, url: url, timeout: timeout)
-            guard let reply else {
-                printError("no reply from node \(node) within \(timeout) s\n")
-                throw ExitCode(2)
-            }
-            print(String(decoding: reply, as: UTF8.self))
-            let decoded = try? JobReply.decode(reply)
-            if decoded?.isSuccess != true { throw ExitCode.failure }
-        }
-
-        /// Publishes one request to `dms.<node>` (default exchange, mandatory, persistent) and waits for
-        /// the reply with the same correlation id on a private exclusive queue.
-        static func send(body: [UInt8], node: String, url: String, timeout: Double) async throws -> [UInt8]? {
-            var config = try AMQPConfiguration(url: url)
-            config.connectionName = "dms-submit"
-            config.publishTimeout = timeout
-            let replyQueue = "dms.reply.\(UUID().uuidString.lowercased())"
-            let client = AMQPClient(configuration: config,
-                                    topology: .init(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]),
-                                    consumer: .init(queue: replyQueue, prefetch: 1))
+            let client: DMSClient
+            do { client = try DMSClient(url: url, name: "dms-submit", publishTimeout: timeout) } catch { throw ValidationError(error.description) }
             do {
                 try await client.start(timeout: min(timeout, 15))
             } catch {
@@ -71,33 +44,21 @@ extension DMSAgentCommand {
                 printError("cannot reach the broker: \(error)\n")
                 throw ExitCode(2)
             }
-            let correlation = UUID().uuidString.lowercased()
+            let reply: [UInt8]?
             do {
-                try await client.publish(AMQPOutgoingMessage(
-                    exchange: "", routingKey: "dms.\(node)", body: body,
-                    properties: AMQPProperties(contentType: "application/json", correlationID: correlation, replyTo: replyQueue,
-                                               timestamp: UInt64(Date().timeIntervalSince1970), persistent: true),
-                    mandatory: true))
-            } catch let error as AMQPError where error.code == .unroutable {
+                reply = await client.reply(try await client.send(request.encoded, to: node, mandatory: true), timeout: timeout)
+            } catch {
                 await client.close()
-                printError("node \(node) has no queue dms.\(node): is its agent installed?\n")
-                throw ExitCode(2)
-            }
-            let reply = await withTaskGroup(of: [UInt8]?.self) { group in
-                group.addTask {
-                    for await d in client.deliveries {
-                        await client.ack(d)
-                        if d.properties.correlationID == correlation { return d.body }
-                    }
-                    return nil
-                }
-                group.addTask { try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9)); return nil }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first
+                printError("\(error)\n")
+                throw ExitCode((error as? CommandError)?.exitCode ?? 2)
             }
             await client.close()
-            return reply
+            guard let reply else {
+                printError("no reply from node \(node) within \(timeout) s\n")
+                throw ExitCode(2)
+            }
+            print(String(decoding: reply, as: UTF8.self))
+            if (try? JobReply.decode(reply))?.isSuccess != true { throw ExitCode.failure }
         }
     }
 }

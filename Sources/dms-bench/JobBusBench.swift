@@ -2,67 +2,24 @@ import AMQP
 import DMS
 import Foundation
 import Logging
-import Synchronization
 
-/// Sends jobs and awaits replies by correlation id.
-final class BenchRequester: Sendable {
-    let client: AMQPClient
-    let queue: String
-    let waiting = Mutex<[String: CheckedContinuation<JobReply?, Never>]>([:])
+/// The job-bus client of the benchmark: `DMSClient` with the orchestrator's request shapes.
+struct BenchRequester {
+    let client: DMSClient
 
     init(url: String) async throws {
-        queue = "bench.jobreplies.\(getpid())"
-        client = try AMQPBench.client(url, name: "bench-jobs", topology: .init(queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)]),
-                                      consumer: .init(queue: queue, prefetch: 200))
+        client = try DMSClient(url: url, name: "bench-jobs", publishTimeout: 120)
         try await client.start(timeout: 10)
-        let client = self.client, waiting = self.waitingBox
-        Task {
-            for await d in client.deliveries {
-                await client.ack(d)
-                if let id = d.properties.correlationID, let c = waiting.take(id) { c.resume(returning: try? JobReply.decode(d.body)) }
-            }
-        }
-    }
-
-    private var waitingBox: WaitingBox { WaitingBox(owner: self) }
-
-    struct WaitingBox: Sendable {
-        let owner: BenchRequester
-        func take(_ id: String) -> CheckedContinuation<JobReply?, Never>? { owner.waiting.withLock { $0.removeValue(forKey: id) } }
     }
 
     func status(node: String, timeout: Double = 120) async -> JobReply? {
-        let body: [String: Any] = ["action": "status", "host": node, "jobid": 1, "context": [String: Any](), "keystone_token": NSNull()]
-        guard let bytes = try? Array(JSONSerialization.data(withJSONObject: body)) else { return nil }
-        let id = UUID().uuidString, waiting = waitingBox
-        let timer = Task {
-            try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
-            waiting.take(id)?.resume(returning: nil)
-        }
-        defer { timer.cancel() }
-        return await send(bytes, node: node, id: id)
+        let body = JobRequestBody(action: "status", host: node).encoded
+        return try? await client.call(body, to: node, timeout: timeout).flatMap { try? JobReply.decode($0) }
     }
 
     func call(_ action: String, node: String, target: String, path: String) async throws -> JobReply? {
-        let body: [String: Any] = ["action": action, "host": node, "jobid": 1, "context": [String: Any](), "keystone_token": NSNull(),
-                                   "backup_target": ["id": target, "type": "s3", "filesystem_export_mount_path": path, "filesystem_export": NSNull(),
-                                                     "nfs_mount_opts": NSNull(), "secret_ref": NSNull(), "status": "available"] as [String: Any]]
-        return await send(Array(try JSONSerialization.data(withJSONObject: body)), node: node)
-    }
-
-    func send(_ bytes: [UInt8], node: String, id: String = UUID().uuidString) async -> JobReply? {
-        await withCheckedContinuation { (c: CheckedContinuation<JobReply?, Never>) in
-            waiting.withLock { $0[id] = c }
-            Task {
-                do {
-                    try await client.publish(.init(routingKey: "dms.\(node)", body: bytes,
-                                                   properties: .init(contentType: "application/json", correlationID: id, replyTo: queue,
-                                                                     timestamp: UInt64(Date().timeIntervalSince1970))))
-                } catch {
-                    if let c = waiting.withLock({ $0.removeValue(forKey: id) }) { c.resume(returning: nil) }
-                }
-            }
-        }
+        let body = JobRequestBody(action: action, host: node, target: .init(id: target, mountPath: path)).encoded
+        return try await client.call(body, to: node, timeout: 120).flatMap { try? JobReply.decode($0) }
     }
 }
 

@@ -93,78 +93,46 @@ public final class AgentProcess: @unchecked Sendable {
     public func logLines() -> [Substring] { log().split(separator: "\n") }
 }
 
-/// Sends requests as the orchestrator does and collects replies by correlation id.
+/// Sends requests as the orchestrator does and collects replies by correlation id: `DMSClient` with the tests'
+/// request shapes (hostile ones included) and a durable reply queue that survives broker restarts.
 public final class Requester: Sendable {
-    public let client: AMQPClient
-    public let replyQueue: String
-    private let store = Store()
-
-    final class Store: Sendable {
-        let replies = Mutex<[String: [UInt8]]>([:])
-        let order = Mutex<[String]>([])
-    }
+    public let client: DMSClient
+    public var replyQueue: String { client.replyQueue }
 
     /// `quorum`: the reply queue survives the loss of one cluster node.
     public init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
-        var config = try AMQPConfiguration(url: url)
-        config.connectionName = "test-requester"
-        config.reconnectInitialDelay = 0.2
-        config.reconnectMaxDelay = 1
-        config.publishTimeout = 60
-        let queue = "test.reply.\(UUID().uuidString.prefix(8).lowercased())"
-        replyQueue = queue
-        client = AMQPClient(configuration: config,
-                            topology: .init(queues: [.init(name: queue, durable: true, arguments: quorum ? ["x-queue-type": .string("quorum")] : [:])]),
-                            consumer: .init(queue: queue, prefetch: 100))
+        client = try DMSClient(url: url, name: "test-requester", replyQueue: .durable(quorum: quorum), publishTimeout: 60, reconnectDelay: 0.2)
         try await client.start(timeout: 15)
-        let client = self.client
-        let store = self.store
-        Task {
-            for await d in client.deliveries {
-                if let id = d.properties.correlationID {
-                    store.replies.withLock { $0[id] = d.body }
-                    store.order.withLock { $0.append(id) }
-                }
-                await client.ack(d)
-            }
-        }
     }
 
+    /// A request as the orchestrator writes it (`JobRequestBody`), with `extra` fields added or replaced, any JSON.
     public static func body(action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
                             secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]) -> [UInt8] {
-        var o: [String: Any] = ["action": action, "host": node, "jobid": jobid, "context": ["user_id": "u"], "keystone_token": token ?? NSNull()]
-        if let target {
-            o["backup_target"] = ["id": target, "type": type, "status": "available", "deleted": false, "filesystem_export": NSNull(),
-                                  "filesystem_export_mount_path": path ?? "", "nfs_mount_opts": NSNull(), "secret_ref": secretRef ?? NSNull()] as [String: Any]
+        var request = JobRequestBody(action: action, host: node, jobID: Int64(jobid), keystoneToken: token)
+        if let target { request.target = .init(id: target, type: type, mountPath: path ?? "", secretRef: secretRef) }
+        var fields = request.fields
+        for (key, value) in extra {
+            let json = try! JSONSerialization.data(withJSONObject: [key: value])
+            fields[key] = try! JSONValue.parse(Array(json)).object![key]
         }
-        for (k, v) in extra { o[k] = v }
-        return Array(try! JSONSerialization.data(withJSONObject: o))
+        return JSONValue.object(fields).serialized
     }
 
     /// Publishes a request to `dms.<node>`; returns its correlation id.
     @discardableResult
     public func send(_ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
                      correlationID: String = UUID().uuidString, viaExchange: Bool = false, userID: String? = nil) async throws -> String {
-        try await client.publish(AMQPOutgoingMessage(
-            exchange: viaExchange ? "trilio_dms" : "", routingKey: "dms.\(node)", body: body,
-            properties: AMQPProperties(contentType: "application/json", correlationID: correlationID, replyTo: replyQueue,
-                                       timestamp: timestamp, persistent: true, userID: userID)))
-        return correlationID
+        try await client.send(body, to: node, correlationID: correlationID, timestamp: timestamp, viaExchange: viaExchange, userID: userID)
     }
 
     public func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if let body = store.replies.withLock({ $0[correlationID] }) { return try? JobReply.decode(body) }
-            try? await Task.sleep(nanoseconds: 5_000_000)
-        }
-        return nil
+        await client.reply(correlationID, timeout: timeout).flatMap { try? JobReply.decode($0) }
     }
 
-    public func rawReply(_ correlationID: String) -> [UInt8]? { store.replies.withLock { $0[correlationID] } }
+    public func rawReply(_ correlationID: String) -> [UInt8]? { client.arrivedReply(correlationID) }
 
     /// Correlation ids in the order their replies arrived.
-    public var arrivalOrder: [String] { store.order.withLock { $0 } }
+    public var arrivalOrder: [String] { client.arrivalOrder }
 
     public func call(_ body: [UInt8], node: String, timeout: Double = 30) async throws -> JobReply? {
         let id = try await send(body, node: node)

@@ -1,9 +1,7 @@
-import DMS
 import FoundationEssentials
 import Glibc
 import LinuxSupport
 import Logging
-import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -12,29 +10,30 @@ import Synchronization
 /// event loops into an agent whose goal is < 25 MB with 1,000 targets). One accepting thread; each connection is
 /// served on a thread of its own, at most `maxConnections` at once (more are answered 503 at once), so an idle or
 /// slow client never delays a probe. The request line must arrive within 2 s and 2 KiB.
-final class HealthServer: Service, @unchecked Sendable {
+public final class HealthEndpoint: Service, @unchecked Sendable {
     static let maxConnections = 16
     static let maxRequestLine = 2048
     private let fd: Int32
     private let active = Mutex(0)
     private let stopped = Atomic<Bool>(false)
-    private let registry: PrometheusCollectorRegistry
+    private let metrics: @Sendable () -> [UInt8]
     private let agent: DMSAgent
-    let port: Int
+    public let port: Int
     /// The address as bound, `host:port` (`[v6]:port`).
-    let boundAddress: String
+    public let boundAddress: String
 
     /// `address` is `host:port`, `[ipv6]:port` or `*:port` (every address, IPv6 and IPv4); port 0 picks a free one.
-    init(address: String, registry: PrometheusCollectorRegistry, agent: DMSAgent) throws {
+    /// `metrics` renders the Prometheus text after the agent refreshed its gauges.
+    public init(address: String, agent: DMSAgent, metrics: @escaping @Sendable () -> [UInt8]) throws(SettingError) {
         let listener = try Self.listen(on: address)
         (fd, port) = (listener.fd, listener.port)
         boundAddress = listener.description
-        self.registry = registry
+        self.metrics = metrics
         self.agent = agent
     }
 
     /// Serves until the group shuts down (the agent is listed after it, so probes answer while the agent drains).
-    func run() async throws {
+    public func run() async throws {
         OSThread.detach(name: "dms.health", stackSize: 256 * 1024) { [self] in serve() }
         try? await gracefulShutdown()
         stopped.store(true, ordering: .sequentiallyConsistent)
@@ -42,17 +41,17 @@ final class HealthServer: Service, @unchecked Sendable {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
 
-    struct Listener {
-        let fd: Int32
-        let port: Int
-        let description: String
+    public struct Listener: Sendable {
+        public let fd: Int32
+        public let port: Int
+        public let description: String
     }
 
     /// A listening socket on `host:port`. `*` or an empty host listens on every IPv6 and IPv4 address (one dual-stack
     /// socket, or IPv4 alone where IPv6 is off); a host with a colon, bracketed or not, is IPv6.
-    static func listen(on address: String) throws -> Listener {
+    public static func listen(on address: String) throws(SettingError) -> Listener {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            throw ValidationErrorMessage("--metrics-listen expects host:port, [ipv6]:port or none, got \(address)")
+            throw SettingError("--metrics-listen expects host:port, [ipv6]:port or none, got \(address)")
         }
         var host = String(address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -63,39 +62,38 @@ final class HealthServer: Service, @unchecked Sendable {
         return try bind(family: host.contains(":") ? AF_INET6 : AF_INET, host: host, port: port, address: address)
     }
 
-    private static func bind(family: Int32, host: String, port: UInt16, address: String) throws -> Listener {
+    private static func bind(family: Int32, host: String, port: UInt16, address: String) throws(SettingError) -> Listener {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ValidationErrorMessage("--metrics-listen \(address): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SettingError("--metrics-listen \(address): \(String(cString: strerror(errno)))") }
         var one: Int32 = 1, zero: Int32 = 0
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var storage = sockaddr_storage()
-        let length: socklen_t
-        let parsed: Bool
+        /// The address in a sockaddr_storage, with its length.
+        func stored<Address>(_ address: Address) -> (sockaddr_storage, socklen_t) {
+            var storage = sockaddr_storage()
+            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            return (storage, socklen_t(MemoryLayout<Address>.size))
+        }
+        var (storage, length) = (sockaddr_storage(), socklen_t(0))
+        var parsed = false
         if family == AF_INET6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
-            var addr = sockaddr_in6()
-            addr.sin6_family = sa_family_t(AF_INET6)
-            addr.sin6_port = port.bigEndian
+            var addr = sockaddr_in6(sin6_family: sa_family_t(AF_INET6), sin6_port: port.bigEndian, sin6_flowinfo: 0, sin6_addr: in6_addr(), sin6_scope_id: 0)
             parsed = inet_pton(AF_INET6, host, &addr.sin6_addr) == 1
-            withUnsafeBytes(of: addr) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            (storage, length) = stored(addr)
         } else {
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = port.bigEndian
+            var addr = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
             parsed = inet_pton(AF_INET, host, &addr.sin_addr) == 1
-            withUnsafeBytes(of: addr) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            (storage, length) = stored(addr)
         }
         guard parsed else {
             close(fd)
-            throw ValidationErrorMessage("--metrics-listen: \(host) is not an IP address")
+            throw SettingError("--metrics-listen: \(host) is not an IP address")
         }
         let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) } }
         guard bound == 0, Glibc.listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ValidationErrorMessage("--metrics-listen \(address): \(reason)")
+            throw SettingError("--metrics-listen \(address): \(reason)")
         }
         var actual = sockaddr_storage()
         var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -164,7 +162,7 @@ final class HealthServer: Service, @unchecked Sendable {
         switch (parts.first.map(String.init), path) {
         case ("GET", "/metrics"):
             agent.refreshMetrics()
-            (status, type, body) = ("200 OK", "text/plain; version=0.0.4", registry.emitToBuffer())
+            (status, type, body) = ("200 OK", "text/plain; version=0.0.4", metrics())
         case ("GET", "/healthz"):
             (status, type, body) = agent.isHealthy ? ("200 OK", "text/plain", Array("ok\n".utf8))
                 : ("503 Service Unavailable", "text/plain", Array("PID-directory lock not held\n".utf8))
@@ -193,9 +191,4 @@ final class HealthServer: Service, @unchecked Sendable {
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
-}
-
-struct ValidationErrorMessage: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

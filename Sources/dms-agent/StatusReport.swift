@@ -1,3 +1,0 @@
-import VaultFuse
-
-typealias PIDDirectoryReport = DirectoryReport
