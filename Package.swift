@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
@@ -63,7 +63,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "LinuxSupport", "CLinuxProcess"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "LinuxSupport", "CLinuxProcess"],
+            path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
         .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),
@@ -71,3 +73,8 @@ let package = Package(
         .testTarget(name: "ChaosTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
     ]
 )
+
+// Every Swift target of ours treats a warning as an error (the C targets and the packages we use are not ours).
+for target in package.targets where target.type != .system && !target.name.hasPrefix("C") {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

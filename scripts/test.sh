@@ -10,7 +10,10 @@ scripts/install-deps.sh
 scripts/broker.sh start
 scripts/s3-server.sh start
 if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scripts/validate-schemas.py; fi
-swift build --build-tests
+# Formatting (swift-format, .swift-format: 120 columns), then a build that treats warnings as errors (Package.swift)
+# and refuses an import a target does not declare (the module boundaries of ARCHITECTURE.md).
+swift format lint --strict --recursive --parallel Sources Tests Package.swift
+swift build --build-tests --explicit-target-dependency-import-check error
 scripts/check-deploy.sh
 scripts/check-monitoring.sh
 # Two shared-broker phases: the unit, AMQP and manager suites, then the end-to-end suites (each starts agents,

@@ -46,7 +46,11 @@ public final class AMQPClient: Sendable {
         case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
     }
 
-    enum SettleKind { case ack, nack(requeue: Bool), reject(requeue: Bool) }
+    enum SettleKind {
+        case ack
+        case nack(requeue: Bool)
+        case reject(requeue: Bool)
+    }
 
     final class PendingPublish: @unchecked Sendable {
         // Touched only by the I/O thread after it is enqueued.
@@ -71,8 +75,10 @@ public final class AMQPClient: Sendable {
         }
     }
 
-    public init(configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
-                logger: Logger = Logger(label: "dms.amqp")) {
+    public init(
+        configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
+        logger: Logger = Logger(label: "dms.amqp")
+    ) {
         self.configuration = configuration
         self.topology = topology
         self.consumerOptions = consumer
@@ -116,7 +122,9 @@ public final class AMQPClient: Sendable {
                             return s.startWaiter
                         }
                         let last = shared.withLock { $0.lastError }
-                        waiter?.resume(throwing: AMQPError(.timeout, "No broker answered within \(timeout) s\(last.map { ": \($0)" } ?? "")"))
+                        waiter?.resume(
+                            throwing: AMQPError(
+                                .timeout, "No broker answered within \(timeout) s\(last.map { ": \($0)" } ?? "")"))
                     }
                 }
             }
@@ -146,11 +154,15 @@ public final class AMQPClient: Sendable {
     public func ack(_ delivery: AMQPDelivery) async -> SettleOutcome { await settle(delivery, .ack) }
 
     @discardableResult
-    public func nack(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome { await settle(delivery, .nack(requeue: requeue)) }
+    public func nack(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
+        await settle(delivery, .nack(requeue: requeue))
+    }
 
     /// Without requeue the broker dead-letters the message (when the queue has a dead-letter exchange).
     @discardableResult
-    public func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome { await settle(delivery, .reject(requeue: requeue)) }
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
+        await settle(delivery, .reject(requeue: requeue))
+    }
 
     /// Queues the settlement for the I/O thread without waiting for it: a delivery of the current
     /// connection is `.settled` (should that connection die before the frame leaves, the broker
@@ -184,7 +196,8 @@ public final class AMQPClient: Sendable {
     /// Whether a queue exists, by a passive declare on the probe channel of the current connection (a queue
     /// exclusive to another connection exists). Throws when not connected.
     public func queueExists(_ name: String) async throws(AMQPError) -> Bool {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, AMQPError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Bool, AMQPError>, Never>) in
             enqueue(.queueExists(name, continuation))
         }
         return try result.get()

@@ -13,7 +13,10 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         /// The URL named no port: `ssl=1` moves it from 5672 to 5671.
         var defaultPort = false
         public init(host: String, port: Int, username: String? = nil, password: String? = nil) {
-            self.host = host; self.port = port; self.username = username; self.password = password
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
         }
 
         public static func == (a: Endpoint, b: Endpoint) -> Bool {
@@ -83,9 +86,15 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         }
         var rest = url[schemeEnd...]
         var query = ""
-        if let q = rest.firstIndex(of: "?") { query = String(rest[rest.index(after: q)...]); rest = rest[..<q] }
+        if let q = rest.firstIndex(of: "?") {
+            query = String(rest[rest.index(after: q)...])
+            rest = rest[..<q]
+        }
         var path = ""
-        if let slash = rest.firstIndex(of: "/") { path = String(rest[rest.index(after: slash)...]); rest = rest[..<slash] }
+        if let slash = rest.firstIndex(of: "/") {
+            path = String(rest[rest.index(after: slash)...])
+            rest = rest[..<slash]
+        }
         let defaultPort = secure ? 5671 : 5672
         // oslo.messaging: the netloc is split on ',' and every host may carry its own `user:pass@`.
         var endpoints: [Endpoint] = []
@@ -99,12 +108,21 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                 hostPort = item[item.index(after: at)...]
                 // The first credentials are the configuration's (a password file replaces them); a host
                 // keeps its own only when they differ.
-                if let first = defaultCredentials { if first != given { credentials = given } } else { defaultCredentials = given }
+                if let first = defaultCredentials {
+                    if first != given { credentials = given }
+                } else {
+                    defaultCredentials = given
+                }
             }
-            var host = String(hostPort), port: Int?
+            var host = String(hostPort)
+            var port: Int?
             if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
                 host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-                if let colon = hostPort[close...].firstIndex(of: ":"), let p = Int(hostPort[hostPort.index(after: colon)...]) { port = p }
+                if let colon = hostPort[close...].firstIndex(of: ":"),
+                    let p = Int(hostPort[hostPort.index(after: colon)...])
+                {
+                    port = p
+                }
             } else if let colon = hostPort.lastIndex(of: ":") {
                 host = String(hostPort[..<colon])
                 guard let p = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(p) else {
@@ -112,8 +130,9 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                 }
                 port = p
             }
-            var endpoint = Endpoint(host: host.isEmpty ? "localhost" : host, port: port ?? defaultPort,
-                                    username: credentials?.0, password: credentials?.1)
+            var endpoint = Endpoint(
+                host: host.isEmpty ? "localhost" : host, port: port ?? defaultPort,
+                username: credentials?.0, password: credentials?.1)
             endpoint.defaultPort = port == nil
             endpoints.append(endpoint)
         }
@@ -145,7 +164,9 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                     withTLS { _ in }
                     for i in endpoints.indices where endpoints[i].defaultPort { endpoints[i].port = 5671 }
                 case "0", "false", "no", "off": tls = nil
-                default: throw AMQPError(.configuration, "AMQP URL: ssl expects true or false, got \(value.debugDescription)")
+                default:
+                    throw AMQPError(
+                        .configuration, "AMQP URL: ssl expects true or false, got \(value.debugDescription)")
                 }
             case "ssl_ca_file", "ssl_ca_certs": withTLS { $0.caFile = value }
             case "ssl_cert_file", "ssl_certfile": withTLS { $0.certificateFile = value }
@@ -155,13 +176,20 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                 switch value.uppercased() {
                 case "EXTERNAL": saslExternal = true
                 case "PLAIN", "AMQPLAIN": saslExternal = false
-                default: throw AMQPError(.configuration, "AMQP URL: login_method expects PLAIN or EXTERNAL, got \(value.debugDescription)")
+                default:
+                    throw AMQPError(
+                        .configuration,
+                        "AMQP URL: login_method expects PLAIN or EXTERNAL, got \(value.debugDescription)")
                 }
             case "connection_timeout": connectTimeout = Double(value) ?? connectTimeout
             case "cafile": tls?.caFile = value
             case "certfile": tls?.certificateFile = value
             case "keyfile": tls?.keyFile = value
-            case "verify": if value == "verify_none" { tls?.verifyPeer = false; tls?.verifyHostname = false }
+            case "verify":
+                if value == "verify_none" {
+                    tls?.verifyPeer = false
+                    tls?.verifyHostname = false
+                }
             default: break
             }
         }

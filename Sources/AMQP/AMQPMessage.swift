@@ -14,8 +14,14 @@ public indirect enum AMQPFieldValue: Sendable, Equatable {
     case bytes([UInt8])
     case void
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var intValue: Int64? { if case .int(let i) = self { return i }; return nil }
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+    public var intValue: Int64? {
+        if case .int(let i) = self { return i }
+        return nil
+    }
 }
 
 public struct AMQPProperties: Sendable, Equatable {
@@ -35,9 +41,11 @@ public struct AMQPProperties: Sendable, Equatable {
     public var persistent: Bool = false
     public var headers: [String: AMQPFieldValue] = [:]
 
-    public init(contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil, messageID: String? = nil,
-                timestamp: UInt64? = nil, expiration: String? = nil, type: String? = nil, persistent: Bool = false,
-                headers: [String: AMQPFieldValue] = [:], userID: String? = nil) {
+    public init(
+        contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil, messageID: String? = nil,
+        timestamp: UInt64? = nil, expiration: String? = nil, type: String? = nil, persistent: Bool = false,
+        headers: [String: AMQPFieldValue] = [:], userID: String? = nil
+    ) {
         self.userID = userID
         self.contentType = contentType
         self.correlationID = correlationID
@@ -71,7 +79,10 @@ public struct AMQPOutgoingMessage: Sendable {
     /// Unroutable → `publish` throws `.unroutable` instead of succeeding silently.
     public var mandatory: Bool
 
-    public init(exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init(), mandatory: Bool = false) {
+    public init(
+        exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init(),
+        mandatory: Bool = false
+    ) {
         self.exchange = exchange
         self.routingKey = routingKey
         self.body = body
@@ -93,7 +104,9 @@ public struct AMQPTopology: Sendable {
         public var type: String
         public var durable: Bool
         public init(name: String, type: String = "direct", durable: Bool = true) {
-            self.name = name; self.type = type; self.durable = durable
+            self.name = name
+            self.type = type
+            self.durable = durable
         }
     }
 
@@ -103,16 +116,23 @@ public struct AMQPTopology: Sendable {
         public var exclusive: Bool = false
         public var autoDelete: Bool = false
         public var arguments: [String: AMQPFieldValue] = [:]
-        public init(name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
-                    arguments: [String: AMQPFieldValue] = [:]) {
-            self.name = name; self.durable = durable; self.exclusive = exclusive; self.autoDelete = autoDelete
+        public init(
+            name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+            arguments: [String: AMQPFieldValue] = [:]
+        ) {
+            self.name = name
+            self.durable = durable
+            self.exclusive = exclusive
+            self.autoDelete = autoDelete
             self.arguments = arguments
         }
 
         /// A classic or quorum queue with an optional dead-letter exchange, delivery limit and TTL.
-        public static func make(name: String, quorum: Bool = false, deadLetterExchange: String? = nil,
-                                deadLetterRoutingKey: String? = nil, deliveryLimit: Int? = nil,
-                                messageTTLMilliseconds: Int? = nil) -> Queue {
+        public static func make(
+            name: String, quorum: Bool = false, deadLetterExchange: String? = nil,
+            deadLetterRoutingKey: String? = nil, deliveryLimit: Int? = nil,
+            messageTTLMilliseconds: Int? = nil
+        ) -> Queue {
             var args: [String: AMQPFieldValue] = [:]
             if quorum { args["x-queue-type"] = .string("quorum") }
             if let deadLetterExchange { args["x-dead-letter-exchange"] = .string(deadLetterExchange) }
@@ -128,7 +148,9 @@ public struct AMQPTopology: Sendable {
         public var exchange: String
         public var routingKey: String
         public init(queue: String, exchange: String, routingKey: String) {
-            self.queue = queue; self.exchange = exchange; self.routingKey = routingKey
+            self.queue = queue
+            self.exchange = exchange
+            self.routingKey = routingKey
         }
     }
 
@@ -137,7 +159,9 @@ public struct AMQPTopology: Sendable {
     public var bindings: [Binding] = []
 
     public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
-        self.exchanges = exchanges; self.queues = queues; self.bindings = bindings
+        self.exchanges = exchanges
+        self.queues = queues
+        self.bindings = bindings
     }
 }
 
@@ -146,5 +170,8 @@ public struct AMQPConsumerOptions: Sendable {
     public var queue: String
     /// basic.qos prefetch_count. Default: 10.
     public var prefetch: Int = 10
-    public init(queue: String, prefetch: Int = 10) { self.queue = queue; self.prefetch = prefetch }
+    public init(queue: String, prefetch: Int = 10) {
+        self.queue = queue
+        self.prefetch = prefetch
+    }
 }

@@ -5,7 +5,9 @@ import Glibc
 
 /// Opening, setting up and tearing down one rabbitmq-c connection. Called only from the I/O thread.
 enum Connector {
-    static func open(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError) -> amqp_connection_state_t {
+    static func open(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError)
+        -> amqp_connection_state_t
+    {
         guard let conn = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
         var ok = false
         defer { if !ok { amqp_destroy_connection(conn) } }
@@ -28,15 +30,21 @@ enum Connector {
             }
             if let cert = tls.certificateFile, let key = tls.keyFile {
                 let rc = amqp_ssl_socket_set_key(socket, cert, key)
-                if rc != 0 { throw AMQPError(.configuration, "cannot load client certificate \(cert)", libraryStatus: rc) }
+                if rc != 0 {
+                    throw AMQPError(.configuration, "cannot load client certificate \(cert)", libraryStatus: rc)
+                }
             }
         } else {
             socket = amqp_tcp_socket_new(conn)
         }
         guard let socket else { throw AMQPError(.connectionFailed, "cannot create a socket") }
-        var timeout = timeval(tv_sec: Int(config.connectTimeout), tv_usec: Int((config.connectTimeout.truncatingRemainder(dividingBy: 1)) * 1e6))
+        var timeout = timeval(
+            tv_sec: Int(config.connectTimeout),
+            tv_usec: Int((config.connectTimeout.truncatingRemainder(dividingBy: 1)) * 1e6))
         let rc = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
-        if rc != 0 { throw AMQPError(.connectionFailed, "cannot connect to \(endpoint.host):\(endpoint.port)", libraryStatus: rc) }
+        if rc != 0 {
+            throw AMQPError(.connectionFailed, "cannot connect to \(endpoint.host):\(endpoint.port)", libraryStatus: rc)
+        }
         _ = crmq_tune_socket(amqp_get_sockfd(conn), Int32(clamping: config.heartbeat * 1000))
         amqp_set_handshake_timeout(conn, &timeout)
         amqp_set_rpc_timeout(conn, &timeout)
@@ -52,11 +60,14 @@ enum Connector {
             ]),
         ])
         let user = endpoint.username ?? config.username
-        let login = config.saslExternal
-            ? crmq_login_external(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
-                                  &properties, user)
-            : crmq_login_plain(conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
-                               &properties, user, endpoint.password ?? config.password)
+        let login =
+            config.saslExternal
+            ? crmq_login_external(
+                conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                &properties, user)
+            : crmq_login_plain(
+                conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                &properties, user, endpoint.password ?? config.password)
         try check(login, "login to \(endpoint.host):\(endpoint.port) as \(user)")
         ok = true
         return conn
@@ -64,8 +75,10 @@ enum Connector {
 
     /// Opens the consume, publish and probe channels, meets the topology (passive first), turns on confirms
     /// and starts the consumer. Returns the consumer tag and what the broker held.
-    static func setUp(_ conn: amqp_connection_state_t, topology: AMQPTopology,
-                      consumer: AMQPConsumerOptions?) throws(AMQPError) -> (tag: String?, report: AMQPTopologyReport) {
+    static func setUp(
+        _ conn: amqp_connection_state_t, topology: AMQPTopology,
+        consumer: AMQPConsumerOptions?
+    ) throws(AMQPError) -> (tag: String?, report: AMQPTopologyReport) {
         for channel: amqp_channel_t in [1, 2] {
             amqp_channel_open(conn, channel)
             try check(amqp_get_rpc_reply(conn), "channel.open")
@@ -83,7 +96,8 @@ enum Connector {
         let reply = amqp_get_rpc_reply(conn)
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
             let what = "consume from queue \(consumer.queue.debugDescription)"
-            throw TopologyProbe.explained(error(reply, what), reply, what: what, fix: "grant the broker user read permission on the queue")
+            throw TopologyProbe.explained(
+                error(reply, what), reply, what: what, fix: "grant the broker user read permission on the queue")
         }
         return (ok.map { FieldDecoder.string($0.pointee.consumer_tag) }, report)
     }
@@ -123,11 +137,15 @@ enum Connector {
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             if reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD, let d = reply.reply.decoded {
                 let close = d.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-                return AMQPError(.connectionFailed, "\(what): \(FieldDecoder.string(close.reply_text))", replyCode: Int(close.reply_code))
+                return AMQPError(
+                    .connectionFailed, "\(what): \(FieldDecoder.string(close.reply_text))",
+                    replyCode: Int(close.reply_code))
             }
             if reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD, let d = reply.reply.decoded {
                 let close = d.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-                return AMQPError(.connectionLost, "\(what): \(FieldDecoder.string(close.reply_text))", replyCode: Int(close.reply_code))
+                return AMQPError(
+                    .connectionLost, "\(what): \(FieldDecoder.string(close.reply_text))",
+                    replyCode: Int(close.reply_code))
             }
             return AMQPError(.connectionLost, "\(what): unexpected server method")
         default:

@@ -27,7 +27,8 @@ final class CArena {
 
     func table(_ dict: [String: AMQPFieldValue]) -> amqp_table_t {
         if dict.isEmpty { return amqp_table_t(num_entries: 0, entries: nil) }
-        let entries = malloc(MemoryLayout<amqp_table_entry_t>.stride * dict.count)!.bindMemory(to: amqp_table_entry_t.self, capacity: dict.count)
+        let entries = malloc(MemoryLayout<amqp_table_entry_t>.stride * dict.count)!.bindMemory(
+            to: amqp_table_entry_t.self, capacity: dict.count)
         allocations.append(UnsafeMutableRawPointer(entries))
         for (i, (key, value)) in dict.sorted(by: { $0.key < $1.key }).enumerated() {
             entries[i] = amqp_table_entry_t(key: bytes(key), value: field(value))
@@ -38,17 +39,32 @@ final class CArena {
     func field(_ value: AMQPFieldValue) -> amqp_field_value_t {
         var f = amqp_field_value_t()
         switch value {
-        case .string(let s): f.kind = UInt8(ascii: "S"); f.value.bytes = bytes(s)
-        case .int(let i): f.kind = UInt8(ascii: "l"); f.value.i64 = i
-        case .bool(let b): f.kind = UInt8(ascii: "t"); f.value.boolean = b ? 1 : 0
-        case .double(let d): f.kind = UInt8(ascii: "d"); f.value.f64 = d
-        case .timestamp(let t): f.kind = UInt8(ascii: "T"); f.value.u64 = t
-        case .table(let t): f.kind = UInt8(ascii: "F"); f.value.table = table(t)
-        case .bytes(let b): f.kind = UInt8(ascii: "x"); f.value.bytes = bytes(b)
+        case .string(let s):
+            f.kind = UInt8(ascii: "S")
+            f.value.bytes = bytes(s)
+        case .int(let i):
+            f.kind = UInt8(ascii: "l")
+            f.value.i64 = i
+        case .bool(let b):
+            f.kind = UInt8(ascii: "t")
+            f.value.boolean = b ? 1 : 0
+        case .double(let d):
+            f.kind = UInt8(ascii: "d")
+            f.value.f64 = d
+        case .timestamp(let t):
+            f.kind = UInt8(ascii: "T")
+            f.value.u64 = t
+        case .table(let t):
+            f.kind = UInt8(ascii: "F")
+            f.value.table = table(t)
+        case .bytes(let b):
+            f.kind = UInt8(ascii: "x")
+            f.value.bytes = bytes(b)
         case .void: f.kind = UInt8(ascii: "V")
         case .array(let items):
             f.kind = UInt8(ascii: "A")
-            let entries = malloc(MemoryLayout<amqp_field_value_t>.stride * max(items.count, 1))!.bindMemory(to: amqp_field_value_t.self, capacity: max(items.count, 1))
+            let entries = malloc(MemoryLayout<amqp_field_value_t>.stride * max(items.count, 1))!.bindMemory(
+                to: amqp_field_value_t.self, capacity: max(items.count, 1))
             allocations.append(UnsafeMutableRawPointer(entries))
             for (i, item) in items.enumerated() { entries[i] = field(item) }
             f.value.array = amqp_array_t(num_entries: Int32(items.count), entries: entries)
@@ -120,16 +136,46 @@ enum FieldDecoder {
     static func encode(_ props: AMQPProperties, arena: CArena) -> amqp_basic_properties_t {
         var p = amqp_basic_properties_t()
         var flags: UInt32 = 0
-        if let v = props.contentType { p.content_type = arena.bytes(v); flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) }
-        if let v = props.correlationID { p.correlation_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) }
-        if let v = props.replyTo { p.reply_to = arena.bytes(v); flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG) }
-        if let v = props.userID { p.user_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_USER_ID_FLAG) }
-        if let v = props.messageID { p.message_id = arena.bytes(v); flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) }
-        if let v = props.timestamp { p.timestamp = v; flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG) }
-        if let v = props.expiration { p.expiration = arena.bytes(v); flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG) }
-        if let v = props.type { p.type = arena.bytes(v); flags |= UInt32(AMQP_BASIC_TYPE_FLAG) }
-        if props.persistent { p.delivery_mode = 2; flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG) }
-        if !props.headers.isEmpty { p.headers = arena.table(props.headers); flags |= UInt32(AMQP_BASIC_HEADERS_FLAG) }
+        if let v = props.contentType {
+            p.content_type = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG)
+        }
+        if let v = props.correlationID {
+            p.correlation_id = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
+        }
+        if let v = props.replyTo {
+            p.reply_to = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG)
+        }
+        if let v = props.userID {
+            p.user_id = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_USER_ID_FLAG)
+        }
+        if let v = props.messageID {
+            p.message_id = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG)
+        }
+        if let v = props.timestamp {
+            p.timestamp = v
+            flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
+        }
+        if let v = props.expiration {
+            p.expiration = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG)
+        }
+        if let v = props.type {
+            p.type = arena.bytes(v)
+            flags |= UInt32(AMQP_BASIC_TYPE_FLAG)
+        }
+        if props.persistent {
+            p.delivery_mode = 2
+            flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
+        }
+        if !props.headers.isEmpty {
+            p.headers = arena.table(props.headers)
+            flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
+        }
         p._flags = flags
         return p
     }

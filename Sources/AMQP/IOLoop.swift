@@ -47,7 +47,9 @@ final class IOLoop {
         while closing == nil && !stopped {
             // Every blocking step below is bounded by this (connect and RPC timeouts, backoff, poll).
             let config = client.configuration
-            let bound = config.connectTimeout * 3 * Double(max(1, config.endpoints.count)) + config.reconnectMaxDelay + Double(max(config.heartbeat, 1)) * 2
+            let bound =
+                config.connectTimeout * 3 * Double(max(1, config.endpoints.count)) + config.reconnectMaxDelay + Double(
+                    max(config.heartbeat, 1)) * 2
             client.ioDeadline.store(DispatchTime.now().uptimeNanoseconds + UInt64(bound * 1e9), ordering: .relaxed)
             if connection == nil {
                 connectOnce()
@@ -84,7 +86,8 @@ final class IOLoop {
                 let conn = try Connector.open(config, endpoint: endpoint)
                 let report: AMQPTopologyReport
                 do {
-                    (consumerTag, report) = try Connector.setUp(conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
+                    (consumerTag, report) = try Connector.setUp(
+                        conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
                 } catch {
                     Connector.destroy(conn, graceful: error.code == .topology)
                     throw error
@@ -95,7 +98,9 @@ final class IOLoop {
                 setBlocked(false)
                 let isReconnect = everConnected
                 everConnected = true
-                logger.info(isReconnect ? "reconnected" : "connected", metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
+                logger.info(
+                    isReconnect ? "reconnected" : "connected",
+                    metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
                 logTopology(report)
                 let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
                     s.connected = true
@@ -116,7 +121,8 @@ final class IOLoop {
                     // Not an outage and not fatal: an object we need is refused (a permission, a shared object
                     // someone else owns). Say so once per distinct refusal, stay not-ready, and try again later.
                     if error.message != lastTopologyRefusal {
-                        logger.error("broker refused the topology; not ready, retrying", metadata: ["error": "\(error.message)"])
+                        logger.error(
+                            "broker refused the topology; not ready, retrying", metadata: ["error": "\(error.message)"])
                         lastTopologyRefusal = error.message
                     }
                     break
@@ -136,14 +142,23 @@ final class IOLoop {
                 lastError = AMQPError(.connectionFailed, "\(error)")
             }
             if let lastError, lastError.code != .topology {
-                logger.warning("broker endpoint failed; trying the next", metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)",
-                                                                                    "error": "\(lastError)"])
+                logger.warning(
+                    "broker endpoint failed; trying the next",
+                    metadata: [
+                        "amqp.host": "\(endpoint.host):\(endpoint.port)",
+                        "error": "\(lastError)",
+                    ])
             }
         }
         client.shared.withLock { $0.lastError = lastError }
         let jittered = backoff()
         if lastError?.code != .topology {
-            logger.warning("broker unreachable; retrying", metadata: ["error": "\(lastError.map { "\($0)" } ?? "-")", "retry_in_s": "\(Double(Int(jittered * 100)) / 100)"])
+            logger.warning(
+                "broker unreachable; retrying",
+                metadata: [
+                    "error": "\(lastError.map { "\($0)" } ?? "-")",
+                    "retry_in_s": "\(Double(Int(jittered * 100)) / 100)",
+                ])
         }
         sleepInterruptibly(seconds: jittered)
     }
@@ -167,7 +182,8 @@ final class IOLoop {
             var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", "origin": "\(entry.origin.rawValue)"]
             if let difference = entry.difference {
                 metadata["broker_says"] = "\(difference)"
-                logger.warning("\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)
+                logger.warning(
+                    "\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)
             } else {
                 logger.info("\(entry.kind) ready", metadata: metadata)
             }
@@ -191,7 +207,10 @@ final class IOLoop {
         outstanding.removeAll()
         outstandingHead = 0
         settledAhead.removeAll()
-        client.shared.withLock { s in s.connected = false; s.lastError = error }
+        client.shared.withLock { s in
+            s.connected = false
+            s.lastError = error
+        }
         // Nothing was confirmed for these: publish them again on the next connection.
         outbox.insert(contentsOf: unconfirmed.map(\.publish).filter { !$0.answered }, at: 0)
         unconfirmed.removeAll()
@@ -215,7 +234,9 @@ final class IOLoop {
                 outbox.append(p)
             case .settle(let tag, let gen, let kind, let continuation):
                 guard let conn = connection, gen == generation else {
-                    logger.notice("settle of a delivery from an earlier connection dropped; the broker redelivers it", metadata: ["amqp.delivery_tag": "\(tag)"])
+                    logger.notice(
+                        "settle of a delivery from an earlier connection dropped; the broker redelivers it",
+                        metadata: ["amqp.delivery_tag": "\(tag)"])
                     continuation?.resume(returning: .staleDelivery)
                     continue
                 }
@@ -240,7 +261,9 @@ final class IOLoop {
                 if let conn = connection, let tag = consumerTag {
                     tag.withCString { t in _ = amqp_basic_cancel(conn, consumeChannel, amqp_cstring_bytes(t)) }
                     let reply = amqp_get_rpc_reply(conn)
-                    if reply.reply_type != AMQP_RESPONSE_NORMAL { connectionLost(Connector.error(reply, "basic.cancel")) }
+                    if reply.reply_type != AMQP_RESPONSE_NORMAL {
+                        connectionLost(Connector.error(reply, "basic.cancel"))
+                    }
                     consumerTag = nil
                 }
                 client.deliveryContinuation.finish()
@@ -275,7 +298,10 @@ final class IOLoop {
         while outstandingHead < outstanding.count, settledAhead.contains(outstanding[outstandingHead]) {
             let tag = outstanding[outstandingHead]
             settledAhead.remove(tag)
-            if acks.contains(tag) { prefixEnd = tag; coveredByPrefix.insert(tag) }
+            if acks.contains(tag) {
+                prefixEnd = tag
+                coveredByPrefix.insert(tag)
+            }
             outstandingHead += 1
         }
         if outstandingHead > 4096 {
@@ -302,8 +328,9 @@ final class IOLoop {
         for (i, p) in pending.enumerated() {
             let arena = CArena()
             var props = FieldDecoder.encode(p.message.properties, arena: arena)
-            let rc = amqp_basic_publish(conn, publishChannel, arena.bytes(p.message.exchange), arena.bytes(p.message.routingKey),
-                                        p.message.mandatory ? 1 : 0, 0, &props, arena.bytes(p.message.body))
+            let rc = amqp_basic_publish(
+                conn, publishChannel, arena.bytes(p.message.exchange), arena.bytes(p.message.routingKey),
+                p.message.mandatory ? 1 : 0, 0, &props, arena.bytes(p.message.body))
             if rc != 0 {
                 outbox = Array(pending[i...])
                 connectionLost(AMQPError(.connectionLost, "publish failed", libraryStatus: rc))
@@ -316,7 +343,8 @@ final class IOLoop {
 
     private func expireDeadlines() {
         let now = DispatchTime.now().uptimeNanoseconds
-        let timedOut = AMQPError(.timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)")
+        let timedOut = AMQPError(
+            .timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)")
         outbox.removeAll { p in
             guard p.deadline <= now else { return false }
             p.answer(.failure(timedOut))
@@ -382,14 +410,17 @@ final class IOLoop {
             resolveConfirms(upTo: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true)
         case AMQP_BASIC_RETURN_METHOD:
             let ret = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            let exchange = FieldDecoder.string(ret.exchange), key = FieldDecoder.string(ret.routing_key)
+            let exchange = FieldDecoder.string(ret.exchange)
+            let key = FieldDecoder.string(ret.routing_key)
             let text = FieldDecoder.string(ret.reply_text)
             var message = amqp_message_t()
             let reply = amqp_read_message(conn, frame.channel, &message, 0)
             if reply.reply_type == AMQP_RESPONSE_NORMAL { amqp_destroy_message(&message) }
             // Returns come in publish order, before the confirm of the same message.
-            if let entry = unconfirmed.first(where: { $0.publish.message.mandatory && $0.publish.returned == nil
-                && $0.publish.message.exchange == exchange && $0.publish.message.routingKey == key }) {
+            if let entry = unconfirmed.first(where: {
+                $0.publish.message.mandatory && $0.publish.returned == nil
+                    && $0.publish.message.exchange == exchange && $0.publish.message.routingKey == key
+            }) {
                 entry.publish.returned = (Int(ret.reply_code), text)
             }
             if reply.reply_type != AMQP_RESPONSE_NORMAL { connectionLost(Connector.error(reply, "basic.return body")) }
@@ -401,20 +432,27 @@ final class IOLoop {
             if frame.channel == publishChannel, [403, 404, 406].contains(close.reply_code) {
                 publishRefused(code: Int(close.reply_code), text: text)
             } else {
-                connectionLost(AMQPError(.connectionLost, "channel \(frame.channel) closed by the broker: \(text)", replyCode: Int(close.reply_code)))
+                connectionLost(
+                    AMQPError(
+                        .connectionLost, "channel \(frame.channel) closed by the broker: \(text)",
+                        replyCode: Int(close.reply_code)))
             }
         case AMQP_CONNECTION_CLOSE_METHOD:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             var ok = amqp_connection_close_ok_t()
             amqp_send_method(conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok)
-            connectionLost(AMQPError(.connectionLost, "connection closed by the broker: \(FieldDecoder.string(close.reply_text))", replyCode: Int(close.reply_code)))
+            connectionLost(
+                AMQPError(
+                    .connectionLost, "connection closed by the broker: \(FieldDecoder.string(close.reply_text))",
+                    replyCode: Int(close.reply_code)))
         case AMQP_BASIC_CANCEL_METHOD:
             // The queue was deleted under the consumer: reconnect declares it again.
             connectionLost(AMQPError(.connectionLost, "consumer cancelled by the broker (queue deleted?)"))
         case AMQP_CONNECTION_BLOCKED_METHOD:
             let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
-            logger.warning("broker blocked publishing (resource alarm); holding publishes",
-                           metadata: ["reason": "\(FieldDecoder.string(blocked.reason))", "held": "\(outbox.count)"])
+            logger.warning(
+                "broker blocked publishing (resource alarm); holding publishes",
+                metadata: ["reason": "\(FieldDecoder.string(blocked.reason))", "held": "\(outbox.count)"])
             setBlocked(true)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             logger.notice("broker unblocked publishing", metadata: ["held": "\(outbox.count)"])
@@ -435,11 +473,17 @@ final class IOLoop {
         var retry: [AMQPClient.PendingPublish] = []
         for entry in unconfirmed {
             let target = entry.publish.message.exchange.isEmpty ? "amq.default" : entry.publish.message.exchange
-            if exchange == nil || target == exchange { entry.publish.answer(.failure(refused)) } else { retry.append(entry.publish) }
+            if exchange == nil || target == exchange {
+                entry.publish.answer(.failure(refused))
+            } else {
+                retry.append(entry.publish)
+            }
         }
         unconfirmed.removeAll()
         nextSeq = 1
-        logger.error("publish refused by the broker; channel reopened", metadata: ["error": "\(text)", "resent": "\(retry.count)"])
+        logger.error(
+            "publish refused by the broker; channel reopened",
+            metadata: ["error": "\(text)", "resent": "\(retry.count)"])
         amqp_channel_open(conn, publishChannel)
         var reply = amqp_get_rpc_reply(conn)
         if reply.reply_type == AMQP_RESPONSE_NORMAL {
@@ -470,7 +514,12 @@ final class IOLoop {
         }
         for p in resolved {
             if let returned = p.returned {
-                p.answer(.failure(AMQPError(.unroutable, "Message to exchange \(p.message.exchange.debugDescription) with routing key \(p.message.routingKey.debugDescription) was returned: \(returned.text)", replyCode: returned.code)))
+                p.answer(
+                    .failure(
+                        AMQPError(
+                            .unroutable,
+                            "Message to exchange \(p.message.exchange.debugDescription) with routing key \(p.message.routingKey.debugDescription) was returned: \(returned.text)",
+                            replyCode: returned.code)))
             } else if nacked {
                 p.answer(.failure(AMQPError(.publishNacked, "The broker refused the message (basic.nack)")))
             } else {
@@ -490,8 +539,10 @@ final class IOLoop {
         if let next = (outbox.map(\.deadline) + unconfirmed.map(\.publish.deadline)).min() {
             timeoutMS = max(0, min(timeoutMS, Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)))
         }
-        var fds = [pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: client.wakeFD, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
+            pollfd(fd: client.wakeFD, events: Int16(POLLIN), revents: 0),
+        ]
         _ = poll(&fds, 2, timeoutMS)
     }
 
@@ -521,7 +572,10 @@ final class IOLoop {
             connection = nil
         }
         let continuation = closing
-        client.shared.withLock { s in s.closed = true; s.connected = false }
+        client.shared.withLock { s in
+            s.closed = true
+            s.connected = false
+        }
         failEverything(AMQPError(.closed, "The AMQP client is closed"))
         continuation?.resume()
     }

@@ -17,7 +17,9 @@ public enum AMQPInspector {
     }
 
     /// The queue's depth and consumers, and whether it was declared like `expected`; nil when it does not exist.
-    public static func queue(_ config: AMQPConfiguration, _ expected: AMQPTopology.Queue) throws(AMQPError) -> QueueState? {
+    public static func queue(_ config: AMQPConfiguration, _ expected: AMQPTopology.Queue) throws(AMQPError)
+        -> QueueState?
+    {
         try withProbe(config) { probe throws(AMQPError) -> QueueState? in
             guard let (messages, consumers) = try probe.look(at: expected.name) else { return nil }
             return QueueState(messages: messages, consumers: consumers, difference: try probe.difference(expected))
@@ -28,7 +30,9 @@ public enum AMQPInspector {
     public static func exchangeExists(_ config: AMQPConfiguration, _ name: String) throws(AMQPError) -> Bool {
         try withProbe(config) { probe throws(AMQPError) -> Bool in
             let arena = CArena()
-            amqp_exchange_declare(probe.conn, TopologyProbe.channel, arena.bytes(name), arena.bytes("topic"), 1, 0, 0, 0, amqp_empty_table)
+            amqp_exchange_declare(
+                probe.conn, TopologyProbe.channel, arena.bytes(name), arena.bytes("topic"), 1, 0, 0, 0, amqp_empty_table
+            )
             let reply = amqp_get_rpc_reply(probe.conn)
             if reply.reply_type == AMQP_RESPONSE_NORMAL { return true }
             let error = Connector.error(reply, "passive declare of exchange \(name.debugDescription)")
@@ -38,11 +42,16 @@ public enum AMQPInspector {
     }
 
     /// The first endpoint that answers, its probe channel open; closed after `body`.
-    private static func withProbe<T>(_ config: AMQPConfiguration, _ body: (TopologyProbe) throws(AMQPError) -> T) throws(AMQPError) -> T {
+    private static func withProbe<T>(_ config: AMQPConfiguration, _ body: (TopologyProbe) throws(AMQPError) -> T)
+        throws(AMQPError) -> T
+    {
         var lastError = AMQPError(.configuration, "no broker host configured")
         for endpoint in config.endpoints {
             let conn: amqp_connection_state_t
-            do { conn = try Connector.open(config, endpoint: endpoint) } catch { lastError = error; continue }
+            do { conn = try Connector.open(config, endpoint: endpoint) } catch {
+                lastError = error
+                continue
+            }
             defer { Connector.destroy(conn, graceful: true) }
             let probe = TopologyProbe(conn: conn)
             try probe.open()

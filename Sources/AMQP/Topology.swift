@@ -31,18 +31,22 @@ struct TopologyProbe {
     func ensure(_ topology: AMQPTopology) throws(AMQPError) -> AMQPTopologyReport {
         var report = AMQPTopologyReport()
         for exchange in topology.exchanges {
-            let what = "exchange \(exchange.name.debugDescription) (\(exchange.type), \(exchange.durable ? "durable" : "transient"))"
+            let what =
+                "exchange \(exchange.name.debugDescription) (\(exchange.type), \(exchange.durable ? "durable" : "transient"))"
             let origin = try ensure(what) { arena, passive in
-                amqp_exchange_declare(conn, Self.channel, arena.bytes(exchange.name), arena.bytes(exchange.type), passive ? 1 : 0,
-                                      exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
+                amqp_exchange_declare(
+                    conn, Self.channel, arena.bytes(exchange.name), arena.bytes(exchange.type), passive ? 1 : 0,
+                    exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
             }
             report.entries.append(.init(kind: "exchange", name: exchange.name, origin: origin))
         }
         for queue in topology.queues {
             let what = "queue \(queue.name.debugDescription) (\(queue.summary))"
             let declare = { (arena: CArena, passive: Bool) in
-                _ = amqp_queue_declare(conn, Self.channel, arena.bytes(queue.name), passive ? 1 : 0, queue.durable ? 1 : 0,
-                                       queue.exclusive ? 1 : 0, queue.autoDelete ? 1 : 0, passive ? amqp_empty_table : arena.table(queue.arguments))
+                _ = amqp_queue_declare(
+                    conn, Self.channel, arena.bytes(queue.name), passive ? 1 : 0, queue.durable ? 1 : 0,
+                    queue.exclusive ? 1 : 0, queue.autoDelete ? 1 : 0,
+                    passive ? amqp_empty_table : arena.table(queue.arguments))
             }
             let origin = try ensure(what, declare)
             let difference = origin == .existed ? try self.difference(queue) : nil
@@ -50,14 +54,19 @@ struct TopologyProbe {
         }
         for binding in topology.bindings {
             let arena = CArena()
-            amqp_queue_bind(conn, Self.channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
-                            amqp_empty_table)
+            amqp_queue_bind(
+                conn, Self.channel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
+                arena.bytes(binding.routingKey),
+                amqp_empty_table)
             let reply = amqp_get_rpc_reply(conn)
             if reply.reply_type != AMQP_RESPONSE_NORMAL {
-                let what = "bind queue \(binding.queue.debugDescription) to exchange \(binding.exchange.debugDescription) with key \(binding.routingKey.debugDescription)"
+                let what =
+                    "bind queue \(binding.queue.debugDescription) to exchange \(binding.exchange.debugDescription) with key \(binding.routingKey.debugDescription)"
                 let error = Connector.error(reply, what)
                 try recover(from: reply, error)
-                throw Self.explained(error, reply, what: what, fix: "grant write on the queue and read on the exchange, or bind it as the operator")
+                throw Self.explained(
+                    error, reply, what: what,
+                    fix: "grant write on the queue and read on the exchange, or bind it as the operator")
             }
         }
         return report
@@ -65,7 +74,7 @@ struct TopologyProbe {
 
     /// Does this queue exist? 405 (exclusive to another connection) counts as existing.
     func queueExists(_ name: String) throws(AMQPError) -> Bool {
-        do { return try look(at: name) != nil } catch where error.replyCode == 405 { return true }
+        do { return try look(at: name) != nil } catch  where error.replyCode == 405 { return true }
     }
 
     /// A passive declare: the queue's depth and consumers, nil when it does not exist (404).
@@ -87,8 +96,9 @@ struct TopologyProbe {
     /// either passes (and changes nothing) or is refused naming what differs.
     func difference(_ queue: AMQPTopology.Queue) throws(AMQPError) -> String? {
         let arena = CArena()
-        amqp_queue_declare(conn, Self.channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
-                           queue.autoDelete ? 1 : 0, arena.table(queue.arguments))
+        amqp_queue_declare(
+            conn, Self.channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+            queue.autoDelete ? 1 : 0, arena.table(queue.arguments))
         let reply = amqp_get_rpc_reply(conn)
         if reply.reply_type == AMQP_RESPONSE_NORMAL { return nil }
         let error = Connector.error(reply, "declare")
@@ -96,7 +106,9 @@ struct TopologyProbe {
         return Connector.brokerText(reply) ?? error.message
     }
 
-    private func ensure(_ what: String, _ declare: (CArena, Bool) -> Void) throws(AMQPError) -> AMQPTopologyReport.Origin {
+    private func ensure(_ what: String, _ declare: (CArena, Bool) -> Void) throws(AMQPError)
+        -> AMQPTopologyReport.Origin
+    {
         for attempt in 0..<2 {
             let passive = CArena()
             declare(passive, true)
@@ -105,7 +117,9 @@ struct TopologyProbe {
             var error = Connector.error(reply, "passive declare of \(what)")
             try recover(from: reply, error)
             guard error.replyCode == 404 else {
-                throw Self.explained(error, reply, what: what, fix: "grant the broker user access to it (passive declare needs configure or read)")
+                throw Self.explained(
+                    error, reply, what: what,
+                    fix: "grant the broker user access to it (passive declare needs configure or read)")
             }
             let active = CArena()
             declare(active, false)
@@ -115,16 +129,20 @@ struct TopologyProbe {
             try recover(from: reply, error)
             // 406: declared by someone else in between, with other properties: meet what exists.
             if error.replyCode == 406 && attempt == 0 { continue }
-            throw Self.explained(error, reply, what: what, fix: error.replyCode == 403
-                ? "grant the broker user configure permission on it, or have the operator declare it"
-                : "declare it as the operator, or align its properties")
+            throw Self.explained(
+                error, reply, what: what,
+                fix: error.replyCode == 403
+                    ? "grant the broker user configure permission on it, or have the operator declare it"
+                    : "declare it as the operator, or align its properties")
         }
         throw AMQPError(.topology, "\(what) keeps changing between declares")
     }
 
     /// A refusal closed the probe channel: answer close-ok and open it again. Anything else is a lost connection.
     private func recover(from reply: amqp_rpc_reply_t, _ error: AMQPError) throws(AMQPError) {
-        guard reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD else { throw error }
+        guard reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD else {
+            throw error
+        }
         var ok = amqp_channel_close_ok_t()
         amqp_send_method(conn, Self.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
         try open()
@@ -142,7 +160,8 @@ struct TopologyProbe {
 extension AMQPTopology.Queue {
     /// `durable, x-queue-type=quorum` — for log lines.
     var summary: String {
-        ([durable ? "durable" : "transient"] + arguments.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.logValue)" })
+        ([durable ? "durable" : "transient"]
+            + arguments.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.logValue)" })
             .joined(separator: ", ")
     }
 }

@@ -56,8 +56,10 @@ public struct AgentConfiguration: Sendable {
         let durable = queueDurable || queueType == .quorum
         return AMQPTopology(
             exchanges: [.init(name: requestExchange, type: "topic")],
-            queues: [.init(name: requestQueue, durable: durable, arguments: arguments),
-                     .init(name: deadLetterQueue, durable: durable, arguments: arguments)],
+            queues: [
+                .init(name: requestQueue, durable: durable, arguments: arguments),
+                .init(name: deadLetterQueue, durable: durable, arguments: arguments),
+            ],
             bindings: [.init(queue: requestQueue, exchange: requestExchange, routingKey: requestQueue)])
     }
 
@@ -77,7 +79,10 @@ func keyValueLines(_ text: String) -> [(section: String, key: String, value: Str
     for raw in text.split(separator: "\n") {
         let line = raw.trimmed
         if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-        if line.hasPrefix("["), line.hasSuffix("]") { section = String(line.dropFirst().dropLast()); continue }
+        if line.hasPrefix("["), line.hasSuffix("]") {
+            section = String(line.dropFirst().dropLast())
+            continue
+        }
         guard let eq = line.firstIndex(of: "=") else { continue }
         lines.append((section, line[..<eq].trimmed, line[line.index(after: eq)...].trimmed))
     }

@@ -14,9 +14,11 @@ final class AgentMetrics: Sendable {
     /// never moved would otherwise be absent, and `increase()` over it undefined). Called after the backend is
     /// bootstrapped, which happens after the agent is built.
     private func registerAll() {
-        for label in ["dms_deliveries_total", "dms_deliveries_redelivered_total", "dms_requests_expired_total",
-                      "dms_requests_abandoned_total", "dms_requests_dead_lettered_total", "dms_replies_refused_total",
-                      "dms_fuse_crashes_total", "dms_fuse_adoptions_total", "dms_stale_cleanups_total"] {
+        for label in [
+            "dms_deliveries_total", "dms_deliveries_redelivered_total", "dms_requests_expired_total",
+            "dms_requests_abandoned_total", "dms_requests_dead_lettered_total", "dms_replies_refused_total",
+            "dms_fuse_crashes_total", "dms_fuse_adoptions_total", "dms_stale_cleanups_total",
+        ] {
             Counter(label: label).increment(by: 0)
         }
         for action in ["mount", "unmount", "status"] {
@@ -28,7 +30,10 @@ final class AgentMetrics: Sendable {
     }
 
     func jobStarted() -> UInt64 {
-        let token = nextToken.withLock { $0 += 1; return $0 }
+        let token = nextToken.withLock {
+            $0 += 1
+            return $0
+        }
         inFlight.withLock { $0[token] = DispatchTime.now().uptimeNanoseconds }
         return token
     }
@@ -62,8 +67,16 @@ final class AgentMetrics: Sendable {
 
     /// Sets the gauges from the current state, just before an export. Blocks (reads /proc and the mount
     /// table): the health endpoint calls it on its own thread.
-    func refresh(manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int, ready: Bool) {
-        if registered.withLock({ done in defer { done = true }; return !done }) { registerAll() }
+    func refresh(
+        manager: S3VaultFuseManager, reconnects: Int, connected: Bool, blocked: Bool, unconfirmedReplies: Int,
+        ready: Bool
+    ) {
+        if registered.withLock({ done in
+            defer { done = true }
+            return !done
+        }) {
+            registerAll()
+        }
         Gauge(label: "dms_ready").record(ready ? 1 : 0)
         Gauge(label: "dms_broker_blocked").record(blocked ? 1 : 0)
         Gauge(label: "dms_replies_unconfirmed").record(unconfirmedReplies)

@@ -24,8 +24,10 @@ public struct BarbicanClient: Sendable {
 
     public func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue] {
         let base = secretRef.hasSuffix("/") ? String(secretRef.dropLast()) : secretRef
-        guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let payloadURL = URL(string: base + "/payload") else {
+        guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
+            let payloadURL = URL(string: base + "/payload")
+        else {
             throw Failure(description: "secret_ref is not an http(s) URL")
         }
         let metadata = try await get(metaURL, token: token, accept: "application/json")
@@ -40,7 +42,10 @@ public struct BarbicanClient: Sendable {
 
     /// libcurl on a thread of its own (it blocks): bounded time, TLS verified unless turned off.
     private func get(_ url: URL, token: String, accept: String) async throws -> Data {
-        let urlString = url.absoluteString, ca = caBundle, verify = verifyTLS, seconds = max(1, Int(timeout.rounded(.up)))
+        let urlString = url.absoluteString
+        let ca = caBundle
+        let verify = verifyTLS
+        let seconds = max(1, Int(timeout.rounded(.up)))
         let path = url.path
         let result: Result<Data, Failure> = await OSThread.run {
             let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
@@ -51,14 +56,18 @@ public struct BarbicanClient: Sendable {
             var length = 0
             var error = [CChar](repeating: 0, count: 256)
             let rc = cHeaders.withUnsafeMutableBufferPointer { h in
-                dms_http_get(urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body, &length, &error)
+                dms_http_get(
+                    urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body,
+                    &length, &error)
             }
             defer { free(body) }
             if rc != 0 {
                 let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 return .failure(Failure(description: "GET \(path) failed: \(detail)"))
             }
-            if !(200..<300).contains(status) { return .failure(Failure(description: "GET \(path) answered HTTP \(status)")) }
+            if !(200..<300).contains(status) {
+                return .failure(Failure(description: "GET \(path) answered HTTP \(status)"))
+            }
             return .success(body.map { Data(bytes: $0, count: length) } ?? Data())
         }
         return try result.get()
@@ -66,8 +75,11 @@ public struct BarbicanClient: Sendable {
 
     /// The values worth redacting.
     public static func secrets(in payload: [String: JSONValue]) -> [String] {
-        ["aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id", "vault_s3_secret_access_key"]
-            .compactMap { payload[$0]?.string }
+        [
+            "aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id",
+            "vault_s3_secret_access_key",
+        ]
+        .compactMap { payload[$0]?.string }
     }
 }
 

@@ -39,20 +39,25 @@ public final class DMSAgent: Service, Sendable {
         }
         var consumerConfig = configuration.amqp
         consumerConfig.connectionName = "dms-agent@\(configuration.nodeID)"
-        consumer = AMQPClient(configuration: consumerConfig, topology: configuration.consumerTopology,
-                              consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
-                              logger: logger)
+        consumer = AMQPClient(
+            configuration: consumerConfig, topology: configuration.consumerTopology,
+            consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
+            logger: logger)
         var publisherConfig = configuration.amqp
         publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
-        publisher = AMQPClient(configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
+        publisher = AMQPClient(
+            configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
         var settings = JobExecutor.Settings(nodeID: configuration.nodeID)
         settings.maxRequestAge = configuration.maxRequestAge
         settings.s3EnvFile = configuration.s3EnvFile
         executor = JobExecutor(
-            settings: settings, targets: manager, directories: MountBaseDirectories(bases: configuration.vaultFuse.mountBases),
-            secrets: BarbicanClient(timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
-                                    caBundle: configuration.barbicanCABundle),
-            nfs: SystemNFS(NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout)),
+            settings: settings, targets: manager,
+            directories: MountBaseDirectories(bases: configuration.vaultFuse.mountBases),
+            secrets: BarbicanClient(
+                timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
+                caBundle: configuration.barbicanCABundle),
+            nfs: SystemNFS(
+                NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout)),
             requesters: ReplyQueueCheck(consumer: consumer, logger: logger))
     }
 
@@ -62,7 +67,9 @@ public final class DMSAgent: Service, Sendable {
     /// Why `/readyz` answers 503: the refusal or outage of the consuming or the publishing connection, in the
     /// broker's words, or start-up; nil when ready.
     public var notReadyReason: String? {
-        if publisher.isBlocked { return "the broker blocks publishing (memory or disk alarm): replies and events are held" }
+        if publisher.isBlocked {
+            return "the broker blocks publishing (memory or disk alarm): replies and events are held"
+        }
         if let age = pendingReplies.oldestAge, age > configuration.amqp.publishTimeout {
             return "a reply has waited \(Int(age)) s for the broker's confirm (\(pendingReplies.count) waiting)"
         }
@@ -78,8 +85,10 @@ public final class DMSAgent: Service, Sendable {
 
     /// Updates the gauges; call right before exporting metrics.
     public func refreshMetrics() {
-        metrics.refresh(manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount, connected: consumer.isConnected,
-                        blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count, ready: isReady)
+        metrics.refresh(
+            manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount,
+            connected: consumer.isConnected,
+            blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count, ready: isReady)
     }
 
     // MARK: Run
@@ -93,7 +102,10 @@ public final class DMSAgent: Service, Sendable {
         let events = manager.events()
         await withTaskGroup(of: Void.self) { background in
             background.addTask {
-                for await event in events { self.metrics.event(event); await self.publish(event) }
+                for await event in events {
+                    self.metrics.event(event)
+                    await self.publish(event)
+                }
             }
             background.addTask { await self.watchForStalls() }
             await serve(background: &background)
@@ -107,9 +119,11 @@ public final class DMSAgent: Service, Sendable {
         let report = await manager.recover()
         // Events never delay consuming: the publisher connects beside the consumer, and node.started goes out
         // when it can. Replies published before it is up wait in its outbox.
-        let started = StatusEvent(event: "node.started", nodeID: configuration.nodeID,
-                                  detail: "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
-                                  stats: await manager.stats())
+        let started = StatusEvent(
+            event: "node.started", nodeID: configuration.nodeID,
+            detail:
+                "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
+            stats: await manager.stats())
         background.addTask {
             guard (try? await self.publisher.start()) != nil else { return }
             await self.publishEvent(started)
@@ -124,7 +138,8 @@ public final class DMSAgent: Service, Sendable {
             return
         }
         consuming.withLock { $0 = true }
-        logger.info("consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
+        logger.info(
+            "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
         await withGracefulShutdownHandler {
             for await delivery in consumer.deliveries { dispatch(delivery) }
         } onGracefulShutdown: {
@@ -135,7 +150,8 @@ public final class DMSAgent: Service, Sendable {
         if await !scheduler.waitUntilIdle(seconds: configuration.shutdownGrace) {
             logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
         }
-        await publishEvent(StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: await manager.stats()))
+        await publishEvent(
+            StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: await manager.stats()))
         await consumer.close()
         await publisher.close()
     }
@@ -147,7 +163,9 @@ public final class DMSAgent: Service, Sendable {
             try? await Task.sleep(for: .seconds(5))
             let stall = max(consumer.ioStallSeconds, publisher.ioStallSeconds)
             if stall > 0 {
-                logger.critical("AMQP I/O thread blocked; exiting so the supervisor restarts the agent", metadata: ["overdue_s": "\(stall)"])
+                logger.critical(
+                    "AMQP I/O thread blocked; exiting so the supervisor restarts the agent",
+                    metadata: ["overdue_s": "\(stall)"])
                 exit(70)
             }
         }
@@ -155,19 +173,25 @@ public final class DMSAgent: Service, Sendable {
 
     /// Publishes `node.heartbeat` with the manager's figures.
     public func publishHeartbeat() async {
-        await publishEvent(StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await manager.stats()))
+        await publishEvent(
+            StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await manager.stats()))
     }
 
     // MARK: Dispatch
 
     func dispatch(_ delivery: AMQPDelivery) {
         metrics.delivery(redelivered: delivery.redelivered)
-        if !configuration.allowedPublishers.isEmpty, !configuration.allowedPublishers.contains(delivery.properties.userID ?? "") {
+        if !configuration.allowedPublishers.isEmpty,
+            !configuration.allowedPublishers.contains(delivery.properties.userID ?? "")
+        {
             // A compromised node can publish into any queue through the default exchange; the broker-checked
             // user_id is how this node tells the orchestrator from another compute node.
-            let who = delivery.properties.userID.map { "user \($0.prefix(64).debugDescription)" } ?? "a publisher without user_id"
-            let error = RequestError(code: .publisherNotAllowed,
-                                     message: "Request from \(who) refused: not one of this node's allowed publishers; not executed")
+            let who =
+                delivery.properties.userID.map { "user \($0.prefix(64).debugDescription)" }
+                ?? "a publisher without user_id"
+            let error = RequestError(
+                code: .publisherNotAllowed,
+                message: "Request from \(who) refused: not one of this node's allowed publishers; not executed")
             Task { await self.refuse(delivery, error) }
             return
         }
@@ -184,18 +208,28 @@ public final class DMSAgent: Service, Sendable {
     /// Never requeued, never lost: should the copy not be confirmed, the log keeps it.
     private func refuse(_ delivery: AMQPDelivery, _ error: RequestError) async {
         let correlation = delivery.properties.correlationID ?? "-"
-        logger.warning("malformed request refused", metadata: ["code": "\(error.code.rawValue)", "error": "\(error.message)",
-                                                               "correlation_id": "\(correlation)"])
-        let reply = JobReply.failure(error.code, error.message, nodeID: configuration.nodeID, targetID: error.targetID, jobID: error.jobID)
+        logger.warning(
+            "malformed request refused",
+            metadata: [
+                "code": "\(error.code.rawValue)", "error": "\(error.message)",
+                "correlation_id": "\(correlation)",
+            ])
+        let reply = JobReply.failure(
+            error.code, error.message, nodeID: configuration.nodeID, targetID: error.targetID, jobID: error.jobID)
         _ = await sendReply(reply, to: delivery)
-        let copy = DeadLetter.message(for: delivery, queue: configuration.deadLetterQueue, code: error.code, error: error.message,
-                                      nodeID: configuration.nodeID, timestamp: UInt64(Date().timeIntervalSince1970))
+        let copy = DeadLetter.message(
+            for: delivery, queue: configuration.deadLetterQueue, code: error.code, error: error.message,
+            nodeID: configuration.nodeID, timestamp: UInt64(Date().timeIntervalSince1970))
         do {
             try await publisher.publish(copy)
         } catch {
-            logger.error("dead letter not confirmed; its scrubbed body follows", metadata: [
-                "queue": "\(configuration.deadLetterQueue)", "correlation_id": "\(correlation)", "error": "\(error)",
-                "body": "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))"])
+            logger.error(
+                "dead letter not confirmed; its scrubbed body follows",
+                metadata: [
+                    "queue": "\(configuration.deadLetterQueue)", "correlation_id": "\(correlation)",
+                    "error": "\(error)",
+                    "body": "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))",
+                ])
         }
         await consumer.ack(delivery)
         metrics.deadLettered()
@@ -212,7 +246,8 @@ public final class DMSAgent: Service, Sendable {
         // The whole job (stat and realpath of mount paths, /proc, mount(8), the manager) runs on the blocking pool: a
         // path served by a hung FUSE process or NFS server holds this job's thread, never the cooperative pool.
         let decision = await OSThread.blocking {
-            await executor.decide(request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
+            await executor.decide(
+                request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
         }
         switch decision {
         case .reply(let r):
@@ -221,18 +256,29 @@ public final class DMSAgent: Service, Sendable {
         case .abandoned:
             metrics.jobFinished(token, action: request.action.rawValue, status: "abandoned")
             metrics.abandoned()
-            log.notice("requester gone (reply queue deleted); not executed", metadata: [
-                "action": "\(request.action.rawValue)", "reply_to": "\(delivery.properties.replyTo ?? "-")"])
-            await publishEvent(StatusEvent(event: "request.abandoned", nodeID: configuration.nodeID,
-                                           targetID: request.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil },
-                                           mountPath: request.target?.mountPath,
-                                           detail: "\(request.action.rawValue) not executed: reply queue \(delivery.properties.replyTo ?? "-") is gone"))
+            log.notice(
+                "requester gone (reply queue deleted); not executed",
+                metadata: [
+                    "action": "\(request.action.rawValue)", "reply_to": "\(delivery.properties.replyTo ?? "-")",
+                ])
+            await publishEvent(
+                StatusEvent(
+                    event: "request.abandoned", nodeID: configuration.nodeID,
+                    targetID: request.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil },
+                    mountPath: request.target?.mountPath,
+                    detail:
+                        "\(request.action.rawValue) not executed: reply queue \(delivery.properties.replyTo ?? "-") is gone"
+                ))
             await consumer.ack(delivery)
             return
         }
-        log.info("job done", metadata: ["action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
-                                        "redelivered": "\(delivery.redelivered)",
-                                        "elapsed_ms": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 10_000) / 100)"])
+        log.info(
+            "job done",
+            metadata: [
+                "action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
+                "redelivered": "\(delivery.redelivered)",
+                "elapsed_ms": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 10_000) / 100)",
+            ])
         switch await sendReply(reply, to: delivery) {
         case .delivered:
             Failpoint.hit("after-reply")
@@ -258,10 +304,12 @@ public final class DMSAgent: Service, Sendable {
     /// reply queue that no longer exists counts as delivered (the requester gave up).
     private func sendReply(_ reply: JobReply, to delivery: AMQPDelivery) async -> ReplyOutcome {
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return .delivered }
-        let message = AMQPOutgoingMessage(exchange: "", routingKey: replyTo, body: reply.encoded(),
-                                          properties: AMQPProperties(contentType: "application/json", correlationID: delivery.properties.correlationID,
-                                                                     timestamp: UInt64(Date().timeIntervalSince1970)),
-                                          mandatory: true)
+        let message = AMQPOutgoingMessage(
+            exchange: "", routingKey: replyTo, body: reply.encoded(),
+            properties: AMQPProperties(
+                contentType: "application/json", correlationID: delivery.properties.correlationID,
+                timestamp: UInt64(Date().timeIntervalSince1970)),
+            mandatory: true)
         let ticket = pendingReplies.begin()
         defer { pendingReplies.end(ticket) }
         do {
@@ -271,11 +319,15 @@ public final class DMSAgent: Service, Sendable {
             logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])
             return .delivered
         } catch let error as AMQPError where error.code == .refused || error.code == .publishNacked {
-            logger.error("reply refused by the broker; the request is acked unanswered", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+            logger.error(
+                "reply refused by the broker; the request is acked unanswered",
+                metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
             metrics.replyRefused()
             return .refused
         } catch {
-            logger.warning("reply not confirmed before the publisher closed; the broker redelivers the request", metadata: ["error": "\(error)"])
+            logger.warning(
+                "reply not confirmed before the publisher closed; the broker redelivers the request",
+                metadata: ["error": "\(error)"])
             return .unknown
         }
     }
@@ -286,11 +338,16 @@ public final class DMSAgent: Service, Sendable {
         let node = configuration.nodeID
         let status: StatusEvent
         switch event {
-        case .mounted(let t, let pid, let path): status = StatusEvent(event: "mounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
-        case .unmounted(let t, let pid, let path): status = StatusEvent(event: "unmounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
-        case .adopted(let t, let pid, let path): status = StatusEvent(event: "adopted", nodeID: node, targetID: t, pid: pid, mountPath: path)
-        case .staleCleaned(let t, let path, let detail): status = StatusEvent(event: "stale_cleaned", nodeID: node, targetID: t, mountPath: path, detail: detail)
-        case .crashed(let t, let pid, let path, let detail): status = StatusEvent(event: "crashed", nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
+        case .mounted(let t, let pid, let path):
+            status = StatusEvent(event: "mounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .unmounted(let t, let pid, let path):
+            status = StatusEvent(event: "unmounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .adopted(let t, let pid, let path):
+            status = StatusEvent(event: "adopted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+        case .staleCleaned(let t, let path, let detail):
+            status = StatusEvent(event: "stale_cleaned", nodeID: node, targetID: t, mountPath: path, detail: detail)
+        case .crashed(let t, let pid, let path, let detail):
+            status = StatusEvent(event: "crashed", nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
         }
         await publishEvent(status)
     }
@@ -299,8 +356,10 @@ public final class DMSAgent: Service, Sendable {
     func publishEvent(_ event: StatusEvent) async {
         guard let body = try? JSONEncoder().encode(event) else { return }
         do {
-            try await publisher.publish(AMQPOutgoingMessage(exchange: configuration.statusExchange, routingKey: event.routingKey, body: Array(body),
-                                                            properties: AMQPProperties(contentType: "application/json", persistent: true)))
+            try await publisher.publish(
+                AMQPOutgoingMessage(
+                    exchange: configuration.statusExchange, routingKey: event.routingKey, body: Array(body),
+                    properties: AMQPProperties(contentType: "application/json", persistent: true)))
         } catch {
             logger.warning("status event not published", metadata: ["event": "\(event.event)", "error": "\(error)"])
         }
@@ -323,7 +382,9 @@ struct ReplyQueueCheck: RequesterChecking {
             if exists { seen.remember(replyTo) }
             return !exists
         } catch {
-            logger.notice("could not check the reply queue; running the job", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+            logger.notice(
+                "could not check the reply queue; running the job",
+                metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
             return false
         }
     }
@@ -349,7 +410,9 @@ final class RecentlySeen: Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         seen.withLock { seen in
             if seen.count >= capacity { seen = seen.filter { now - $0.value < UInt64(seconds * 1e9) } }
-            if seen.count >= capacity, let oldest = seen.min(by: { $0.value < $1.value })?.key { seen.removeValue(forKey: oldest) }
+            if seen.count >= capacity, let oldest = seen.min(by: { $0.value < $1.value })?.key {
+                seen.removeValue(forKey: oldest)
+            }
             seen[name] = now
         }
     }

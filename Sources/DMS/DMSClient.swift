@@ -19,8 +19,10 @@ public struct JobRequestBody: Sendable {
         public var nfsOptions: String?
         public var secretRef: String?
 
-        public init(id: String, type: String = "s3", mountPath: String, export: String? = nil, nfsOptions: String? = nil,
-                    secretRef: String? = nil) {
+        public init(
+            id: String, type: String = "s3", mountPath: String, export: String? = nil, nfsOptions: String? = nil,
+            secretRef: String? = nil
+        ) {
             self.id = id
             self.type = type
             self.mountPath = mountPath
@@ -41,8 +43,10 @@ public struct JobRequestBody: Sendable {
     /// The request's fields; callers may add or replace some before `JSONValue.object(_).serialized`.
     public var fields: [String: JSONValue] {
         func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        var o: [String: JSONValue] = ["action": .string(action), "host": .string(host), "jobid": .int(jobID), "context": ["user_id": "dms"],
-                                      "keystone_token": optional(keystoneToken)]
+        var o: [String: JSONValue] = [
+            "action": .string(action), "host": .string(host), "jobid": .int(jobID), "context": ["user_id": "dms"],
+            "keystone_token": optional(keystoneToken),
+        ]
         if let target {
             o["backup_target"] = .object([
                 "id": .string(target.id), "type": .string(target.type), "status": "available", "deleted": false,
@@ -76,8 +80,10 @@ public final class DMSClient: Sendable {
         var waiters: [String: CheckedContinuation<[UInt8]?, Never>] = [:]
     }
 
-    public init(url: String, name: String = "dms-client", replyQueue kind: ReplyQueue = .exclusive, publishTimeout: Double = 60,
-                reconnectDelay: Double? = nil) throws(SettingError) {
+    public init(
+        url: String, name: String = "dms-client", replyQueue kind: ReplyQueue = .exclusive, publishTimeout: Double = 60,
+        reconnectDelay: Double? = nil
+    ) throws(SettingError) {
         var config: AMQPConfiguration
         do { config = try AMQPConfiguration(url: url) } catch { throw SettingError("\(error)") }
         config.connectionName = name
@@ -90,9 +96,12 @@ public final class DMSClient: Sendable {
         let queue: AMQPTopology.Queue
         switch kind {
         case .exclusive: queue = .init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)
-        case .durable(let quorum): queue = .init(name: replyQueue, durable: true, arguments: quorum ? ["x-queue-type": .string("quorum")] : [:])
+        case .durable(let quorum):
+            queue = .init(
+                name: replyQueue, durable: true, arguments: quorum ? ["x-queue-type": .string("quorum")] : [:])
         }
-        client = AMQPClient(configuration: config, topology: .init(queues: [queue]), consumer: .init(queue: replyQueue, prefetch: 200))
+        client = AMQPClient(
+            configuration: config, topology: .init(queues: [queue]), consumer: .init(queue: replyQueue, prefetch: 200))
     }
 
     /// Connects, declares the reply queue and consumes it.
@@ -119,17 +128,23 @@ public final class DMSClient: Sendable {
     /// Publishes a request to `dms.<node>` (default exchange, or `trilio_dms` by routing key) and returns its
     /// correlation id. `mandatory`: a node without a queue fails with a `CommandError` saying so (exit status 2).
     @discardableResult
-    public func send(_ body: [UInt8], to node: String, correlationID: String = UUID().uuidString.lowercased(),
-                     timestamp: UInt64? = UInt64(Date().timeIntervalSince1970), viaExchange: Bool = false, userID: String? = nil,
-                     mandatory: Bool = false) async throws -> String {
+    public func send(
+        _ body: [UInt8], to node: String, correlationID: String = UUID().uuidString.lowercased(),
+        timestamp: UInt64? = UInt64(Date().timeIntervalSince1970), viaExchange: Bool = false, userID: String? = nil,
+        mandatory: Bool = false
+    ) async throws -> String {
         do {
-            try await client.publish(AMQPOutgoingMessage(
-                exchange: viaExchange ? "trilio_dms" : "", routingKey: "dms.\(node)", body: body,
-                properties: AMQPProperties(contentType: "application/json", correlationID: correlationID, replyTo: replyQueue,
-                                           timestamp: timestamp, persistent: true, userID: userID),
-                mandatory: mandatory))
+            try await client.publish(
+                AMQPOutgoingMessage(
+                    exchange: viaExchange ? "trilio_dms" : "", routingKey: "dms.\(node)", body: body,
+                    properties: AMQPProperties(
+                        contentType: "application/json", correlationID: correlationID, replyTo: replyQueue,
+                        timestamp: timestamp, persistent: true, userID: userID),
+                    mandatory: mandatory))
         } catch let error as AMQPError where error.code == .unroutable {
-            throw CommandError("node \(node) has no queue dms.\(node): is its agent installed and running with this node id?", exitCode: 2)
+            throw CommandError(
+                "node \(node) has no queue dms.\(node): is its agent installed and running with this node id?",
+                exitCode: 2)
         }
         return correlationID
     }

@@ -24,8 +24,10 @@ public enum DeadLetter {
         if let json = try? JSONValue.parse(body) { return scrub(json).serialized }
         let lowered = String(decoding: body, as: UTF8.self).lowercased()
         guard secretKeyParts.contains(where: { lowered.contains($0) }) else { return body }
-        let note: JSONValue = ["dms_redacted": "the body did not parse as JSON and named a secret key; dropped",
-                               "original_bytes": .int(Int64(body.count))]
+        let note: JSONValue = [
+            "dms_redacted": "the body did not parse as JSON and named a secret key; dropped",
+            "original_bytes": .int(Int64(body.count)),
+        ]
         return note.serialized
     }
 
@@ -41,8 +43,10 @@ public enum DeadLetter {
     }
 
     /// The message for `dms.<node>.dead` (default exchange, persistent, mandatory).
-    public static func message(for delivery: AMQPDelivery, queue: String, code: ReplyCode, error: String,
-                               nodeID: String, timestamp: UInt64) -> AMQPOutgoingMessage {
+    public static func message(
+        for delivery: AMQPDelivery, queue: String, code: ReplyCode, error: String,
+        nodeID: String, timestamp: UInt64
+    ) -> AMQPOutgoingMessage {
         var headers: [String: AMQPFieldValue] = [
             "x-dms-error-code": .string(code.rawValue),
             "x-dms-error": .string(error),
@@ -52,9 +56,11 @@ public enum DeadLetter {
             "x-dms-redelivered": .bool(delivery.redelivered),
         ]
         if let replyTo = delivery.properties.replyTo { headers["x-dms-reply-to"] = .string(replyTo) }
-        let properties = AMQPProperties(contentType: delivery.properties.contentType, correlationID: delivery.properties.correlationID,
-                                        messageID: delivery.properties.messageID, timestamp: timestamp, persistent: true,
-                                        headers: headers)
-        return AMQPOutgoingMessage(exchange: "", routingKey: queue, body: scrub(delivery.body), properties: properties, mandatory: true)
+        let properties = AMQPProperties(
+            contentType: delivery.properties.contentType, correlationID: delivery.properties.correlationID,
+            messageID: delivery.properties.messageID, timestamp: timestamp, persistent: true,
+            headers: headers)
+        return AMQPOutgoingMessage(
+            exchange: "", routingKey: queue, body: scrub(delivery.body), properties: properties, mandatory: true)
     }
 }

@@ -62,26 +62,34 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         return try bind(family: host.contains(":") ? AF_INET6 : AF_INET, host: host, port: port, address: address)
     }
 
-    private static func bind(family: Int32, host: String, port: UInt16, address: String) throws(SettingError) -> Listener {
+    private static func bind(family: Int32, host: String, port: UInt16, address: String) throws(SettingError)
+        -> Listener
+    {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SettingError("--metrics-listen \(address): \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1, zero: Int32 = 0
+        var one: Int32 = 1
+        var zero: Int32 = 0
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         /// The address in a sockaddr_storage, with its length.
         func stored<Address>(_ address: Address) -> (sockaddr_storage, socklen_t) {
             var storage = sockaddr_storage()
-            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
+            }
             return (storage, socklen_t(MemoryLayout<Address>.size))
         }
         var (storage, length) = (sockaddr_storage(), socklen_t(0))
         var parsed = false
         if family == AF_INET6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &zero, socklen_t(MemoryLayout<Int32>.size))
-            var addr = sockaddr_in6(sin6_family: sa_family_t(AF_INET6), sin6_port: port.bigEndian, sin6_flowinfo: 0, sin6_addr: in6_addr(), sin6_scope_id: 0)
+            var addr = sockaddr_in6(
+                sin6_family: sa_family_t(AF_INET6), sin6_port: port.bigEndian, sin6_flowinfo: 0, sin6_addr: in6_addr(),
+                sin6_scope_id: 0)
             parsed = inet_pton(AF_INET6, host, &addr.sin6_addr) == 1
             (storage, length) = stored(addr)
         } else {
-            var addr = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            var addr = sockaddr_in(
+                sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(),
+                sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
             parsed = inet_pton(AF_INET, host, &addr.sin_addr) == 1
             (storage, length) = stored(addr)
         }
@@ -89,7 +97,9 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
             close(fd)
             throw SettingError("--metrics-listen: \(host) is not an IP address")
         }
-        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) } }
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
+        }
         guard bound == 0, Glibc.listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
@@ -97,7 +107,9 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         }
         var actual = sockaddr_storage()
         var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) } }
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) }
+        }
         let actualPort = withUnsafeBytes(of: actual) { bytes -> UInt16 in
             // sin_port and sin6_port sit at the same offset, right after the family.
             UInt16(bigEndian: bytes.load(fromByteOffset: 2, as: UInt16.self))
@@ -111,7 +123,10 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         while !stopped.load(ordering: .sequentiallyConsistent) {
             // accept4 is not visible to Swift; s3vaultfuse spawns close every fd above 2 anyway.
             let client = accept(fd, nil, nil)
-            if client < 0 { if errno == EINTR || errno == ECONNABORTED { continue }; return }
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let admitted = active.withLock { count -> Bool in
                 guard count < Self.maxConnections else { return false }
@@ -142,7 +157,10 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
             }
             let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if n == 0 { break }
-            if n < 0 { if errno == EAGAIN || errno == EINTR { continue }; break }
+            if n < 0 {
+                if errno == EAGAIN || errno == EINTR { continue }
+                break
+            }
             received += chunk[0..<n]
         }
         return (String(decoding: received.prefix(Self.maxRequestLine), as: UTF8.self), false)
@@ -152,8 +170,9 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         let (requestLine, complete) = readRequestLine(client)
         guard complete else {
             let tooLong = requestLine.utf8.count >= Self.maxRequestLine
-            respond(client, tooLong ? "414 URI Too Long" : "408 Request Timeout", "text/plain",
-                    Array((tooLong ? "request line over 2 KiB\n" : "no request line within 2 s\n").utf8))
+            respond(
+                client, tooLong ? "414 URI Too Long" : "408 Request Timeout", "text/plain",
+                Array((tooLong ? "request line over 2 KiB\n" : "no request line within 2 s\n").utf8))
             return
         }
         let parts = requestLine.split(separator: " ")
@@ -164,7 +183,9 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
             agent.refreshMetrics()
             (status, type, body) = ("200 OK", "text/plain; version=0.0.4", metrics())
         case ("GET", "/healthz"):
-            (status, type, body) = agent.isHealthy ? ("200 OK", "text/plain", Array("ok\n".utf8))
+            (status, type, body) =
+                agent.isHealthy
+                ? ("200 OK", "text/plain", Array("ok\n".utf8))
                 : ("503 Service Unavailable", "text/plain", Array("PID-directory lock not held\n".utf8))
         case ("GET", "/readyz"):
             if let reason = agent.notReadyReason {
@@ -181,7 +202,9 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
     }
 
     private func respond(_ client: Int32, _ status: String, _ type: String, _ body: [UInt8]) {
-        let head = Array("HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        let head = Array(
+            "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+                .utf8)
         _ = (head + body).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(client)
     }

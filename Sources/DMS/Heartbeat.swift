@@ -13,7 +13,10 @@ public struct Heartbeat: Service {
 
     public func run() async throws {
         // Disabled, it still lives until the group stops: a service that returns early stops the group.
-        guard interval > .zero else { try? await gracefulShutdown(); return }
+        guard interval > .zero else {
+            try? await gracefulShutdown()
+            return
+        }
         try? await cancelWhenGracefulShutdown {
             while true {
                 try await Task.sleep(for: interval)

@@ -11,7 +11,8 @@ public protocol TargetManaging: Sendable {
     func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String
     /// The PID when this target is tracked, at this path, and its FUSE mount is in place.
     func mountedPID(targetID: String, at path: String) -> Int32?
-    func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError) -> SpawnOutcome
+    func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError)
+        -> SpawnOutcome
     /// Unmount, wait, SIGTERM, SIGKILL: the manager's stop sequence.
     func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome
     /// Clears a dead FUSE mount (ENOTCONN) left at the path, if any.
@@ -49,7 +50,8 @@ public protocol RequesterChecking: Sendable {
 extension S3VaultFuseManager: TargetManaging {
     public func mountedPID(targetID: String, at path: String) -> Int32? {
         guard let pid = trackedPID(targetID: targetID), trackedMountPath(targetID: targetID) == path,
-              MountTable.fuseMount(at: path) != nil else { return nil }
+            MountTable.fuseMount(at: path) != nil
+        else { return nil }
         return pid
     }
 

@@ -14,8 +14,12 @@ public enum ReplyText {
     public static func unmountError(_ error: String) -> String { "Unmount error: \(error)" }
     public static func nfsMountFailed(_ output: String) -> String { "NFS mount failed: \(output.prefix(2048))" }
     public static func unmountFailed(_ output: String) -> String { "Unmount failed: \(output.prefix(2048))" }
-    public static func pathHoldsOther(_ path: String, fsType: String) -> String { "Mount path \(path) already holds a \(fsType) mount" }
-    public static func unreadableS3Settings(_ file: String) -> String { "Cannot read the global s3vaultfuse settings \(file)" }
+    public static func pathHoldsOther(_ path: String, fsType: String) -> String {
+        "Mount path \(path) already holds a \(fsType) mount"
+    }
+    public static func unreadableS3Settings(_ file: String) -> String {
+        "Cannot read the global s3vaultfuse settings \(file)"
+    }
     public static func expired(ageSeconds: Int, limitSeconds: Int) -> String {
         "Request expired: sent \(ageSeconds) s ago, limit \(limitSeconds) s; not executed"
     }
@@ -52,8 +56,11 @@ public struct JobExecutor: Sendable {
     /// Seconds since the epoch.
     let now: @Sendable () -> Double
 
-    public init(settings: Settings, targets: any TargetManaging, directories: any MountDirectories, secrets: any SecretFetching,
-                nfs: any NFSMounting, requesters: any RequesterChecking, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        settings: Settings, targets: any TargetManaging, directories: any MountDirectories, secrets: any SecretFetching,
+        nfs: any NFSMounting, requesters: any RequesterChecking,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.settings = settings
         self.targets = targets
         self.directories = directories
@@ -66,14 +73,18 @@ public struct JobExecutor: Sendable {
     /// `timestamp` and `replyTo` are the delivery's AMQP properties.
     public func decide(_ request: JobRequest, timestamp: UInt64?, replyTo: String?) async -> Decision {
         if let sent = timestamp, Double(sent) + settings.maxRequestAge < now() {
-            return .reply(error(request, .expired, ReplyText.expired(ageSeconds: Int(now()) - Int(sent), limitSeconds: Int(settings.maxRequestAge))))
+            return .reply(
+                error(
+                    request, .expired,
+                    ReplyText.expired(ageSeconds: Int(now()) - Int(sent), limitSeconds: Int(settings.maxRequestAge))))
         }
         if request.host != settings.nodeID {
             return .reply(error(request, .wrongHost, ReplyText.wrongHost(request.host, node: settings.nodeID)))
         }
         // Direct reply-to and requests without reply_to are not checked.
         if request.action != .status, let replyTo, !replyTo.isEmpty, !replyTo.hasPrefix("amq.rabbitmq.reply-to"),
-           await requesters.isGone(replyTo: replyTo) {
+            await requesters.isGone(replyTo: replyTo)
+        {
             return .abandoned
         }
         return .reply(await execute(request))
@@ -101,7 +112,8 @@ public struct JobExecutor: Sendable {
     /// directory that was a FUSE mount point a moment ago costs about half a millisecond.
     public func afterReply(_ reply: JobReply, to request: JobRequest) {
         guard request.action == .unmount, reply.code == .ok, let path = reply.mountPath,
-              reply.successMsg == ReplyText.unmounted(path) else { return }
+            reply.successMsg == ReplyText.unmounted(path)
+        else { return }
         directories.removeIfEmpty(path)
     }
 
@@ -137,7 +149,8 @@ public struct JobExecutor: Sendable {
         do {
             switch try await targets.spawn(targetID: target.id, mountPath: path, environment: environment) {
             case .started(let pid): return success(request, ReplyText.s3Mounted(path), mountPath: path, pid: pid)
-            case .alreadyRunning(let pid): return success(request, ReplyText.alreadyMounted(path), mountPath: path, pid: pid)
+            case .alreadyRunning(let pid):
+                return success(request, ReplyText.alreadyMounted(path), mountPath: path, pid: pid)
             }
         } catch {
             var reply = self.error(request, Self.replyCode(error.code), redactor.redact(error.message), mountPath: path)
@@ -162,7 +175,8 @@ public struct JobExecutor: Sendable {
     }
 
     func mountNFS(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
-        let export: String, options: String
+        let export: String
+        let options: String
         switch NFSMounter.validateExport(target.filesystemExport) {
         case .failure(let r): return error(request, .invalidRequest, r.message, mountPath: path)
         case .success(let e): export = e
@@ -184,7 +198,9 @@ public struct JobExecutor: Sendable {
     }
 
     func unmountNFS(_ request: JobRequest, path: String) async -> JobReply {
-        guard nfs.fsType(at: path)?.hasPrefix("nfs") == true else { return success(request, ReplyText.notMounted(path), mountPath: path) }
+        guard nfs.fsType(at: path)?.hasPrefix("nfs") == true else {
+            return success(request, ReplyText.notMounted(path), mountPath: path)
+        }
         let result = await nfs.unmount(path: path)
         if result.status == 0 { return success(request, ReplyText.unmounted(path), mountPath: path) }
         return error(request, .unmountFailed, ReplyText.unmountFailed(result.output), mountPath: path)
@@ -193,8 +209,9 @@ public struct JobExecutor: Sendable {
     // MARK: Replies
 
     func success(_ r: JobRequest, _ text: String, mountPath: String? = nil, pid: Int32? = nil) -> JobReply {
-        JobReply(status: "success", errorMsg: nil, successMsg: text, nodeID: settings.nodeID, targetID: r.target?.id,
-                 jobID: r.jobID, mountPath: mountPath, pid: pid, code: .ok)
+        JobReply(
+            status: "success", errorMsg: nil, successMsg: text, nodeID: settings.nodeID, targetID: r.target?.id,
+            jobID: r.jobID, mountPath: mountPath, pid: pid, code: .ok)
     }
 
     func error(_ r: JobRequest, _ code: ReplyCode, _ text: String, mountPath: String? = nil) -> JobReply {

@@ -33,7 +33,8 @@ final class JobScheduler: Sendable {
         var job = state.withLock { s in s.queues[key]!.first! }
         while true {
             await job()
-            let (next, waiters) = state.withLock { s -> (Job?, Dictionary<UInt64, CheckedContinuation<Void, Never>>.Values) in
+            let (next, waiters) = state.withLock {
+                s -> (Job?, Dictionary<UInt64, CheckedContinuation<Void, Never>>.Values) in
                 s.queues[key]!.removeFirst()
                 let next = s.queues[key]!.first
                 if next == nil { s.queues[key] = nil }
@@ -53,8 +54,14 @@ final class JobScheduler: Sendable {
     /// True when no job is queued or running within `seconds`; false when they are not done by then.
     func waitUntilIdle(seconds: Double) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.waitUntilIdle(); return true }
-            group.addTask { try? await Task.sleep(for: .seconds(seconds)); return false }
+            group.addTask {
+                await self.waitUntilIdle()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return false
+            }
             defer { group.cancelAll() }
             return await group.next()!
         }

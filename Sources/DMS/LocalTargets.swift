@@ -35,7 +35,8 @@ public final class LocalTargets: Sendable {
         return "adopted=\(report.loaded) cleaned=\(report.cleaned)"
     }
 
-    public func mount(target: String, path: String, environment: [String: String]) async throws(CommandError) -> String {
+    public func mount(target: String, path: String, environment: [String: String]) async throws(CommandError) -> String
+    {
         do {
             switch try await manager.spawn(targetID: target, mountPath: path, environment: environment) {
             case .started(let pid): return "S3 target mounted successfully at \(path) (pid \(pid))"

@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import VaultFuse
 
 /// NFS targets: no process, the mount table is their record.
@@ -19,13 +19,18 @@ public struct NFSMounter: Sendable {
     /// Options that change nothing about what may run or be reached; anything else is refused.
     static let allowedOptions: Set<String> = [
         "ro", "rw", "soft", "hard", "intr", "nointr", "nolock", "lock", "noatime", "atime", "nodiratime", "relatime",
-        "noexec", "nosuid", "nodev", "sync", "async", "defaults", "tcp", "udp", "bg", "fg", "ac", "noac", "cto", "nocto",
-        "sharecache", "nosharecache", "resvport", "noresvport", "lookupcache", "nfsvers", "vers", "proto", "port", "timeo",
+        "noexec", "nosuid", "nodev", "sync", "async", "defaults", "tcp", "udp", "bg", "fg", "ac", "noac", "cto",
+        "nocto",
+        "sharecache", "nosharecache", "resvport", "noresvport", "lookupcache", "nfsvers", "vers", "proto", "port",
+        "timeo",
         "retrans", "retry", "rsize", "wsize", "acregmin", "acregmax", "acdirmin", "acdirmax", "actimeo", "mountport",
-        "mountproto", "mountvers", "namlen", "sec", "local_lock", "minorversion", "clientaddr", "fsc", "nofsc", "_netdev",
+        "mountproto", "mountvers", "namlen", "sec", "local_lock", "minorversion", "clientaddr", "fsc", "nofsc",
+        "_netdev",
         "nconnect", "max_connect",
     ]
-    static let refused: Set<String> = ["exec", "suid", "dev", "remount", "bind", "rbind", "move", "loop", "user", "users", "owner"]
+    static let refused: Set<String> = [
+        "exec", "suid", "dev", "remount", "bind", "rbind", "move", "loop", "user", "users", "owner",
+    ]
 
     public static func validateOptions(_ raw: String?) -> Result<String, Refusal> {
         let text = (raw ?? "").trimmed
@@ -35,8 +40,12 @@ public struct NFSMounter: Sendable {
             let name = String(option.prefix { $0 != "=" }).trimmed
             let value = option.contains("=") ? String(option.drop { $0 != "=" }.dropFirst()) : nil
             if refused.contains(name) { return .failure(Refusal("NFS mount option '\(name)' is not allowed")) }
-            guard allowedOptions.contains(name) else { return .failure(Refusal("Unknown NFS mount option '\(name.prefix(64))'")) }
-            if let value, !value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == ":" || $0 == "_" || $0 == "-" }) {
+            guard allowedOptions.contains(name) else {
+                return .failure(Refusal("Unknown NFS mount option '\(name.prefix(64))'"))
+            }
+            if let value,
+                !value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == ":" || $0 == "_" || $0 == "-" })
+            {
                 return .failure(Refusal("Invalid value for NFS mount option '\(name)'"))
             }
             kept.append(String(option))
@@ -48,7 +57,8 @@ public struct NFSMounter: Sendable {
     public static func validateExport(_ export: String?) -> Result<String, Refusal> {
         guard let export, !export.isEmpty else { return .failure("Missing filesystem_export for NFS mount") }
         guard !export.hasPrefix("-"), export.contains(":/"), export.count < 1024,
-              export.allSatisfy({ !$0.isWhitespace && $0 != "\0" && $0 != "," }) else {
+            export.allSatisfy({ !$0.isWhitespace && $0 != "\0" && $0 != "," })
+        else {
             return .failure(Refusal("Invalid filesystem_export for NFS mount"))
         }
         return .success(export)
@@ -67,7 +77,11 @@ public struct NFSMounter: Sendable {
 
     private func run(_ command: [String]) -> (status: Int32, output: String) {
         let argv = commandPrefix + command
-        let path = argv[0].hasPrefix("/") ? argv[0] : (["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + argv[0] }.first { access($0, X_OK) == 0 } ?? argv[0])
+        let path =
+            argv[0].hasPrefix("/")
+            ? argv[0]
+            : (["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + argv[0] }.first { access($0, X_OK) == 0 }
+                ?? argv[0])
         var output = ""
         let status = CommandRunner.run(path, Array(argv.dropFirst()), output: &output, deadline: timeout)
         return (status, output.trimmed)

@@ -52,15 +52,24 @@ public struct NodeDoctor: Sendable {
             let name = "broker \(endpoint.host):\(endpoint.port)"
             do {
                 try AMQPInspector.login(config.amqp, endpoint: endpoint)
-                return DoctorCheck(check: name, verdict: .ok, detail: "reachable, logged in as \(endpoint.username ?? config.amqp.username) on vhost \(config.amqp.virtualHost)\(config.amqp.tls != nil ? ", TLS verified" : "")")
+                return DoctorCheck(
+                    check: name, verdict: .ok,
+                    detail:
+                        "reachable, logged in as \(endpoint.username ?? config.amqp.username) on vhost \(config.amqp.virtualHost)\(config.amqp.tls != nil ? ", TLS verified" : "")"
+                )
             } catch let error as AMQPError {
                 let text = "\(error)"
                 let fix: String
                 switch error.replyCode {
-                case 403: fix = "the broker refused the user or password: rabbitmqctl authenticate_user <user> <password>; check rabbitmq_url / transport_url"
-                case 530: fix = "vhost \(config.amqp.virtualHost) does not exist or the user has no access: rabbitmqctl add_vhost / set_permissions -p <vhost>"
+                case 403:
+                    fix =
+                        "the broker refused the user or password: rabbitmqctl authenticate_user <user> <password>; check rabbitmq_url / transport_url"
+                case 530:
+                    fix =
+                        "vhost \(config.amqp.virtualHost) does not exist or the user has no access: rabbitmqctl add_vhost / set_permissions -p <vhost>"
                 default:
-                    fix = text.contains("verif") || text.contains("SSL")
+                    fix =
+                        text.contains("verif") || text.contains("SSL")
                         ? "the broker's certificate does not verify: set ssl_ca_file to the CA that issued it (and use the address it names)"
                         : "cannot reach the broker: check the host, the port, a firewall, and that RabbitMQ listens there"
                 }
@@ -73,45 +82,81 @@ public struct NodeDoctor: Sendable {
 
     func queue(agentRunning: Bool) -> [DoctorCheck] {
         let name = "queue \(config.requestQueue)"
-        guard let expected = config.consumerTopology.queues.first(where: { $0.name == config.requestQueue }) else { return [] }
+        guard let expected = config.consumerTopology.queues.first(where: { $0.name == config.requestQueue }) else {
+            return []
+        }
         let state: AMQPInspector.QueueState?
         do { state = try AMQPInspector.queue(config.amqp, expected) } catch {
-            return [DoctorCheck(check: name, verdict: .fail, detail: "cannot look: \(error)", fix: "fix the broker checks above first")]
+            return [
+                DoctorCheck(
+                    check: name, verdict: .fail, detail: "cannot look: \(error)",
+                    fix: "fix the broker checks above first")
+            ]
         }
         guard let state else {
-            return [DoctorCheck(check: name, verdict: agentRunning ? .fail : .warn,
-                                detail: "does not exist: requests the orchestrator sends to it are dropped or wait in a queue nobody reads",
-                                fix: agentRunning ? "the running agent cannot declare it: see its /readyz" : "start dms-agent (it declares the queue)")]
+            return [
+                DoctorCheck(
+                    check: name, verdict: agentRunning ? .fail : .warn,
+                    detail:
+                        "does not exist: requests the orchestrator sends to it are dropped or wait in a queue nobody reads",
+                    fix: agentRunning
+                        ? "the running agent cannot declare it: see its /readyz"
+                        : "start dms-agent (it declares the queue)")
+            ]
         }
         var checks: [DoctorCheck] = []
         if let difference = state.difference {
-            checks.append(DoctorCheck(check: name + " type", verdict: .fail,
-                                      detail: "declared with other properties than configured (\(config.queueType.rawValue)): \(difference)",
-                                      fix: "set rabbitmq_queue_type to the type the other declarers use (the original client: classic; the shipped one: quorum), or recreate the queue"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " type", verdict: .fail,
+                    detail:
+                        "declared with other properties than configured (\(config.queueType.rawValue)): \(difference)",
+                    fix:
+                        "set rabbitmq_queue_type to the type the other declarers use (the original client: classic; the shipped one: quorum), or recreate the queue"
+                ))
         } else {
-            checks.append(DoctorCheck(check: name + " type", verdict: .ok, detail: "\(config.queueType.rawValue), as configured; \(state.messages) message(s) waiting"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " type", verdict: .ok,
+                    detail: "\(config.queueType.rawValue), as configured; \(state.messages) message(s) waiting"))
         }
         switch (state.consumers, agentRunning) {
         case (0, false):
-            checks.append(DoctorCheck(check: name + " consumers", verdict: .warn, detail: "0: no agent serves node \(config.nodeID); its requests wait",
-                                      fix: "start dms-agent"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " consumers", verdict: .warn,
+                    detail: "0: no agent serves node \(config.nodeID); its requests wait",
+                    fix: "start dms-agent"))
         case (0, true):
-            checks.append(DoctorCheck(check: name + " consumers", verdict: .fail, detail: "0 although this agent runs",
-                                      fix: "see the agent's /readyz and log: it is not consuming"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " consumers", verdict: .fail, detail: "0 although this agent runs",
+                    fix: "see the agent's /readyz and log: it is not consuming"))
         case (let n, false):
-            checks.append(DoctorCheck(check: name + " consumers", verdict: .fail,
-                                      detail: "\(n) while this agent is not running: another agent or the old Python server uses node id \(config.nodeID)",
-                                      fix: "stop the other consumer (rabbitmqctl list_consumers shows its connection) before starting this agent"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " consumers", verdict: .fail,
+                    detail:
+                        "\(n) while this agent is not running: another agent or the old Python server uses node id \(config.nodeID)",
+                    fix:
+                        "stop the other consumer (rabbitmqctl list_consumers shows its connection) before starting this agent"
+                ))
         case (1, true):
             checks.append(DoctorCheck(check: name + " consumers", verdict: .ok, detail: "1 (this agent)"))
         case (let n, true):
-            checks.append(DoctorCheck(check: name + " consumers", verdict: .fail,
-                                      detail: "\(n): besides this agent, another agent or the old Python server shares node id \(config.nodeID)",
-                                      fix: "stop the other consumer (rabbitmqctl list_consumers shows its connection)"))
+            checks.append(
+                DoctorCheck(
+                    check: name + " consumers", verdict: .fail,
+                    detail:
+                        "\(n): besides this agent, another agent or the old Python server shares node id \(config.nodeID)",
+                    fix: "stop the other consumer (rabbitmqctl list_consumers shows its connection)"))
         }
-        checks.append(DoctorCheck(check: name + " binding", verdict: .warn,
-                                  detail: "AMQP cannot list bindings; the agent binds it to \(config.requestExchange) with key \(config.requestQueue) when it starts",
-                                  fix: "rabbitmqctl list_bindings | grep \(config.requestQueue)"))
+        checks.append(
+            DoctorCheck(
+                check: name + " binding", verdict: .warn,
+                detail:
+                    "AMQP cannot list bindings; the agent binds it to \(config.requestExchange) with key \(config.requestQueue) when it starts",
+                fix: "rabbitmqctl list_bindings | grep \(config.requestQueue)"))
         return checks
     }
 
@@ -121,20 +166,33 @@ public struct NodeDoctor: Sendable {
             do {
                 return try AMQPInspector.exchangeExists(config.amqp, exchange)
                     ? DoctorCheck(check: name, verdict: .ok, detail: "exists")
-                    : DoctorCheck(check: name, verdict: .warn, detail: "does not exist", fix: "the agent declares it (topic, durable) when allowed; with a per-node user, the operator declares it once")
+                    : DoctorCheck(
+                        check: name, verdict: .warn, detail: "does not exist",
+                        fix:
+                            "the agent declares it (topic, durable) when allowed; with a per-node user, the operator declares it once"
+                    )
             } catch {
-                return DoctorCheck(check: name, verdict: .fail, detail: "cannot look: \(error)", fix: "fix the broker checks above first")
+                return DoctorCheck(
+                    check: name, verdict: .fail, detail: "cannot look: \(error)",
+                    fix: "fix the broker checks above first")
             }
         }
     }
 
     func nodeID() -> DoctorCheck {
-        let short = Self.hostName(full: false), full = Self.hostName(full: true)
-        if config.nodeID == full { return DoctorCheck(check: "node id", verdict: .ok, detail: "\(config.nodeID) = hostname -f") }
-        if config.nodeID == short { return DoctorCheck(check: "node id", verdict: .ok, detail: "\(config.nodeID) = hostname -s") }
-        return DoctorCheck(check: "node id", verdict: .fail,
-                           detail: "\(config.nodeID) is neither hostname -f (\(full)) nor hostname -s (\(short)); the orchestrator addresses nova's host name",
-                           fix: "set node_id to the host name nova reports for this node (openstack compute service list)")
+        let short = Self.hostName(full: false)
+        let full = Self.hostName(full: true)
+        if config.nodeID == full {
+            return DoctorCheck(check: "node id", verdict: .ok, detail: "\(config.nodeID) = hostname -f")
+        }
+        if config.nodeID == short {
+            return DoctorCheck(check: "node id", verdict: .ok, detail: "\(config.nodeID) = hostname -s")
+        }
+        return DoctorCheck(
+            check: "node id", verdict: .fail,
+            detail:
+                "\(config.nodeID) is neither hostname -f (\(full)) nor hostname -s (\(short)); the orchestrator addresses nova's host name",
+            fix: "set node_id to the host name nova reports for this node (openstack compute service list)")
     }
 
     func pidDirectory(_ report: DirectoryReport) -> DoctorCheck {
@@ -143,19 +201,26 @@ public struct NodeDoctor: Sendable {
         guard stat(dir, &st) == 0 else {
             let parent = parentDirectory(of: dir)
             return access(parent, W_OK) == 0
-                ? DoctorCheck(check: "pid directory", verdict: .ok, detail: "\(dir) does not exist yet; the agent creates it")
-                : DoctorCheck(check: "pid directory", verdict: .fail, detail: "\(dir) does not exist and \(parent) is not writable",
-                              fix: "create it (systemd: RuntimeDirectory=dms dms/s3)")
+                ? DoctorCheck(
+                    check: "pid directory", verdict: .ok, detail: "\(dir) does not exist yet; the agent creates it")
+                : DoctorCheck(
+                    check: "pid directory", verdict: .fail,
+                    detail: "\(dir) does not exist and \(parent) is not writable",
+                    fix: "create it (systemd: RuntimeDirectory=dms dms/s3)")
         }
         if access(dir, W_OK) != 0 {
-            return DoctorCheck(check: "pid directory", verdict: .fail, detail: "\(dir) is not writable", fix: "chown it to the agent's user")
+            return DoctorCheck(
+                check: "pid directory", verdict: .fail, detail: "\(dir) is not writable",
+                fix: "chown it to the agent's user")
         }
         let tmpfs = MountTable.containing(dir)?.fsType == "tmpfs"
         let lock = report.agentRunning ? "; locked by a running dms-agent" : ""
         return tmpfs
             ? DoctorCheck(check: "pid directory", verdict: .ok, detail: "\(dir), tmpfs, writable\(lock)")
-            : DoctorCheck(check: "pid directory", verdict: .warn, detail: "\(dir) is not on tmpfs: PID files would survive a reboot\(lock)",
-                          fix: "use /run/dms/s3 (tmpfs), as the original did")
+            : DoctorCheck(
+                check: "pid directory", verdict: .warn,
+                detail: "\(dir) is not on tmpfs: PID files would survive a reboot\(lock)",
+                fix: "use /run/dms/s3 (tmpfs), as the original did")
     }
 
     func mountBases() -> [DoctorCheck] {
@@ -164,7 +229,8 @@ public struct NodeDoctor: Sendable {
             let name = "mount base \(base)"
             var st = stat()
             guard stat(base, &st) == 0 else {
-                return DoctorCheck(check: name, verdict: .warn, detail: "does not exist yet; the agent creates it", fix: nil)
+                return DoctorCheck(
+                    check: name, verdict: .warn, detail: "does not exist yet; the agent creates it", fix: nil)
             }
             guard let holder = MountTable.containing(base, in: table) else {
                 return DoctorCheck(check: name, verdict: .warn, detail: "no mount holds it in /proc/self/mountinfo")
@@ -172,17 +238,22 @@ public struct NodeDoctor: Sendable {
             if holder.propagation.contains(where: { $0.hasPrefix("shared:") }) {
                 return DoctorCheck(check: name, verdict: .ok, detail: "below \(holder.mountPoint), shared propagation")
             }
-            return DoctorCheck(check: name, verdict: .warn,
-                               detail: "below \(holder.mountPoint) with private propagation: mounts made in a container would not reach the host",
-                               fix: "mount --make-shared \(holder.mountPoint) (docker: -v \(base):\(base):shared; Kubernetes: mountPropagation: Bidirectional)")
+            return DoctorCheck(
+                check: name, verdict: .warn,
+                detail:
+                    "below \(holder.mountPoint) with private propagation: mounts made in a container would not reach the host",
+                fix:
+                    "mount --make-shared \(holder.mountPoint) (docker: -v \(base):\(base):shared; Kubernetes: mountPropagation: Bidirectional)"
+            )
         }
     }
 
     func fuseDevice() -> DoctorCheck {
         let fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else {
-            return DoctorCheck(check: "/dev/fuse", verdict: .fail, detail: "cannot open: \(String(cString: strerror(errno)))",
-                               fix: "modprobe fuse; in a container: --device /dev/fuse (or privileged)")
+            return DoctorCheck(
+                check: "/dev/fuse", verdict: .fail, detail: "cannot open: \(String(cString: strerror(errno)))",
+                fix: "modprobe fuse; in a container: --device /dev/fuse (or privileged)")
         }
         close(fd)
         return DoctorCheck(check: "/dev/fuse", verdict: .ok, detail: "usable")
@@ -192,27 +263,42 @@ public struct NodeDoctor: Sendable {
         let path = config.vaultFuse.binary
         var st = stat()
         guard stat(path, &st) == 0 else {
-            return [DoctorCheck(check: "s3vaultfuse", verdict: .fail, detail: "\(path) does not exist",
-                                fix: "install python3-s3fuse-plugin or set s3vaultfuse_bin")]
+            return [
+                DoctorCheck(
+                    check: "s3vaultfuse", verdict: .fail, detail: "\(path) does not exist",
+                    fix: "install python3-s3fuse-plugin or set s3vaultfuse_bin")
+            ]
         }
         guard access(path, X_OK) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            return [DoctorCheck(check: "s3vaultfuse", verdict: .fail, detail: "\(path) is not an executable file", fix: "chmod 755 \(path)")]
+            return [
+                DoctorCheck(
+                    check: "s3vaultfuse", verdict: .fail, detail: "\(path) is not an executable file",
+                    fix: "chmod 755 \(path)")
+            ]
         }
         var checks = [DoctorCheck(check: "s3vaultfuse", verdict: .ok, detail: "\(path), executable")]
         if let interpreter = Self.interpreter(of: path) {
-            let found = interpreter.hasPrefix("/") ? (access(interpreter, X_OK) == 0 ? interpreter : nil) : Self.onPath(interpreter)
-            checks.append(found != nil
-                ? DoctorCheck(check: "s3vaultfuse interpreter", verdict: .ok, detail: found!)
-                : DoctorCheck(check: "s3vaultfuse interpreter", verdict: .fail, detail: "\(interpreter) (from its #! line) is not installed",
-                              fix: "install \(interpreter)"))
+            let found =
+                interpreter.hasPrefix("/")
+                ? (access(interpreter, X_OK) == 0 ? interpreter : nil) : Self.onPath(interpreter)
+            checks.append(
+                found != nil
+                    ? DoctorCheck(check: "s3vaultfuse interpreter", verdict: .ok, detail: found!)
+                    : DoctorCheck(
+                        check: "s3vaultfuse interpreter", verdict: .fail,
+                        detail: "\(interpreter) (from its #! line) is not installed",
+                        fix: "install \(interpreter)"))
         }
         if geteuid() != 0 {
             let conf = (try? String(contentsOfFile: "/etc/fuse.conf", encoding: .utf8)) ?? ""
             let allowed = conf.split(separator: "\n").contains { String($0).trimmed == "user_allow_other" }
-            checks.append(allowed
-                ? DoctorCheck(check: "/etc/fuse.conf", verdict: .ok, detail: "user_allow_other")
-                : DoctorCheck(check: "/etc/fuse.conf", verdict: .fail, detail: "no user_allow_other: s3vaultfuse's allow_other mounts fail for a non-root agent",
-                              fix: "echo user_allow_other >> /etc/fuse.conf"))
+            checks.append(
+                allowed
+                    ? DoctorCheck(check: "/etc/fuse.conf", verdict: .ok, detail: "user_allow_other")
+                    : DoctorCheck(
+                        check: "/etc/fuse.conf", verdict: .fail,
+                        detail: "no user_allow_other: s3vaultfuse's allow_other mounts fail for a non-root agent",
+                        fix: "echo user_allow_other >> /etc/fuse.conf"))
         }
         return checks
     }
@@ -225,7 +311,8 @@ public struct NodeDoctor: Sendable {
         } catch {
             return agentRunning
                 ? DoctorCheck(check: "metrics port", verdict: .ok, detail: "\(listen) in use, by the running agent")
-                : DoctorCheck(check: "metrics port", verdict: .fail, detail: "\(error)", fix: "set metrics_listen to a free port")
+                : DoctorCheck(
+                    check: "metrics port", verdict: .fail, detail: "\(error)", fix: "set metrics_listen to a free port")
         }
     }
 
@@ -243,7 +330,8 @@ public struct NodeDoctor: Sendable {
     /// `#!/usr/bin/env python3` → `python3`; `#!/usr/bin/python3 -u` → `/usr/bin/python3`.
     static func interpreter(of path: String) -> String? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix("#!"),
-              let line = text.split(separator: "\n", maxSplits: 1).first else { return nil }
+            let line = text.split(separator: "\n", maxSplits: 1).first
+        else { return nil }
         let words = line.dropFirst(2).split(separator: " ").map(String.init)
         guard let first = words.first else { return nil }
         return first.hasSuffix("/env") ? words.dropFirst().first { !$0.hasPrefix("-") } : first

@@ -3,7 +3,9 @@
 public struct Redactor: Sendable {
     private var secrets: [String]
 
-    public init(secrets: [String] = []) { self.secrets = secrets.filter { $0.count >= 4 }.sorted { $0.count > $1.count } }
+    public init(secrets: [String] = []) {
+        self.secrets = secrets.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+    }
 
     public func adding(_ more: [String]) -> Redactor { Redactor(secrets: secrets + more) }
 

@@ -12,7 +12,10 @@ public struct Setting: Sendable, Hashable {
     public let summary: String
     public let valueName: String
 
-    init(_ option: String, env: [String], keys: [String], default defaultText: String, value valueName: String, _ summary: String) {
+    init(
+        _ option: String, env: [String], keys: [String], default defaultText: String, value valueName: String,
+        _ summary: String
+    ) {
         self.option = option
         environment = env
         self.keys = keys
@@ -40,9 +43,11 @@ public enum Settings {
         "rabbitmq-url", env: ["DMS_RABBITMQ_URL", "DMS_TRANSPORT_URL"], keys: ["rabbitmq_url", "transport_url"],
         default: "amqp://guest:guest@localhost:5672/", value: "url",
         "amqp://user:pass@host:port/vhost or oslo's transport_url (rabbit://u:p@h1:5672,u2:p2@h2:5672/vhost?ssl=1; also amqps, "
-            + "rabbitmq, rabbit+ssl; query ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, heartbeat, verify=verify_none).")
+            + "rabbitmq, rabbit+ssl; query ssl, ssl_ca_file, ssl_cert_file, ssl_key_file, heartbeat, verify=verify_none)."
+    )
     public static let allowedPublishers = Setting(
-        "allowed-publishers", env: ["DMS_ALLOWED_PUBLISHERS"], keys: ["allowed_publishers"], default: "anyone", value: "users",
+        "allowed-publishers", env: ["DMS_ALLOWED_PUBLISHERS"], keys: ["allowed_publishers"], default: "anyone",
+        value: "users",
         "Broker users allowed to publish requests, comma-separated: a request whose AMQP user_id (validated by the broker) "
             + "is missing or another is refused.")
     public static let rabbitmqPasswordFile = Setting(
@@ -58,23 +63,28 @@ public enum Settings {
         "max-request-age", env: ["DMS_MAX_REQUEST_AGE"], keys: ["max_request_age"], default: "300 s", value: "duration",
         "Requests older than this (AMQP timestamp) are answered 'expired'.")
     public static let rabbitmqQueueType = Setting(
-        "rabbitmq-queue-type", env: ["DMS_RABBITMQ_QUEUE_TYPE"], keys: ["rabbitmq_queue_type"], default: "classic", value: "type",
+        "rabbitmq-queue-type", env: ["DMS_RABBITMQ_QUEUE_TYPE"], keys: ["rabbitmq_queue_type"], default: "classic",
+        value: "type",
         "classic or quorum: the type dms.<node-id> and dms.<node-id>.dead are declared with when they do not exist yet "
             + "(an existing queue is consumed as it is).")
     public static let quorumQueue = Setting(
         "quorum-queue", env: ["DMS_QUORUM_QUEUE"], keys: ["rabbit_quorum_queue"], default: "false", value: "bool",
         "Same as --rabbitmq-queue-type quorum (rabbit_quorum_queue is oslo.messaging's name).")
     public static let rabbitmqQueueDurable = Setting(
-        "rabbitmq-queue-durable", env: ["DMS_RABBITMQ_QUEUE_DURABLE"], keys: ["rabbitmq_queue_durable", "amqp_durable_queues"],
+        "rabbitmq-queue-durable", env: ["DMS_RABBITMQ_QUEUE_DURABLE"],
+        keys: ["rabbitmq_queue_durable", "amqp_durable_queues"],
         default: "true", value: "bool", "Declare the queues durable (quorum queues always are).")
     public static let heartbeatInterval = Setting(
-        "heartbeat-interval", env: ["DMS_HEARTBEAT_INTERVAL"], keys: ["heartbeat_interval"], default: "30 s", value: "duration",
+        "heartbeat-interval", env: ["DMS_HEARTBEAT_INTERVAL"], keys: ["heartbeat_interval"], default: "30 s",
+        value: "duration",
         "node.heartbeat event period; 0 turns it off.")
     public static let barbicanCABundle = Setting(
-        "barbican-ca-bundle", env: ["DMS_BARBICAN_CA_BUNDLE"], keys: ["barbican_ca_bundle"], default: "the system CA store",
+        "barbican-ca-bundle", env: ["DMS_BARBICAN_CA_BUNDLE"], keys: ["barbican_ca_bundle"],
+        default: "the system CA store",
         value: "path", "CA bundle for Barbican's TLS certificate.")
     public static let barbicanSSLVerify = Setting(
-        "barbican-ssl-verify", env: ["DMS_BARBICAN_SSL_VERIFY"], keys: ["barbican_ssl_verify"], default: "true", value: "bool",
+        "barbican-ssl-verify", env: ["DMS_BARBICAN_SSL_VERIFY"], keys: ["barbican_ssl_verify"], default: "true",
+        value: "bool",
         "Verify Barbican's certificate.")
     public static let s3EnvFile = Setting(
         "s3-env-file", env: ["DMS_S3_ENV_FILE"], keys: ["s3vaultfuse_env_file"], default: "–", value: "path",
@@ -95,13 +105,15 @@ public enum Settings {
         "log-level", env: ["DMS_LOG_LEVEL"], keys: ["log_level"], default: "info", value: "level",
         "trace, debug, info, notice, warning, error or critical.")
     public static let metricsListen = Setting(
-        "metrics-listen", env: ["DMS_METRICS_LISTEN"], keys: ["metrics_listen"], default: "127.0.0.1:9464", value: "addr",
+        "metrics-listen", env: ["DMS_METRICS_LISTEN"], keys: ["metrics_listen"], default: "127.0.0.1:9464",
+        value: "addr",
         "host:port, [ipv6]:port or *:port (every address) for /metrics, /healthz and /readyz; 'none' turns it off.")
     public static let pidDir = Setting(
         "pid-dir", env: ["DMS_PID_DIR"], keys: ["pid_dir"], default: "/run/dms/s3", value: "dir",
         "PID files <target_id>.pid and the agent's lock.")
     public static let mountBase = Setting(
-        "mount-base", env: ["DMS_MOUNT_BASE_PATH"], keys: ["mount_base_path"], default: "/var/lib/trilio/triliovault-mounts",
+        "mount-base", env: ["DMS_MOUNT_BASE_PATH"], keys: ["mount_base_path"],
+        default: "/var/lib/trilio/triliovault-mounts",
         value: "dir", "Every mount path must lie below it; several roots comma-separated.")
     public static let s3vaultfuseBin = Setting(
         "s3vaultfuse-bin", env: ["DMS_S3VAULTFUSE_BIN"], keys: ["s3vaultfuse_bin"], default: "/usr/bin/s3vaultfuse.py",
@@ -118,9 +130,11 @@ public enum Settings {
 
     /// In the order of the README's table.
     public static let all: [Setting] = [
-        configFile, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge, rabbitmqQueueType,
+        configFile, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
+        rabbitmqQueueType,
         quorumQueue, rabbitmqQueueDurable, heartbeatInterval, barbicanCABundle, barbicanSSLVerify, s3EnvFile,
-        nfsCommandPrefix, nfsTimeout, logFile, logFormat, logLevel, metricsListen, pidDir, mountBase, s3vaultfuseBin, logDir,
+        nfsCommandPrefix, nfsTimeout, logFile, logFormat, logLevel, metricsListen, pidDir, mountBase, s3vaultfuseBin,
+        logDir,
         killTimeout, mountTimeout,
     ]
 
@@ -129,14 +143,18 @@ public enum Settings {
         func code(_ names: [String]) -> String { names.isEmpty ? "–" : names.map { "`\($0)`" }.joined(separator: ", ") }
         var lines = ["| Option | Environment | Config key | Default | Meaning |", "|---|---|---|---|---|"]
         for s in all {
-            lines.append("| `--\(s.option)` | \(code(s.environment)) | \(code(s.keys)) | \(s.defaultText) | \(s.summary.replacingPipes) |")
+            lines.append(
+                "| `--\(s.option)` | \(code(s.environment)) | \(code(s.keys)) | \(s.defaultText) | \(s.summary.replacingPipes) |"
+            )
         }
         return lines.joined(separator: "\n")
     }
 }
 
 extension String {
-    fileprivate var replacingPipes: String { split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
+    fileprivate var replacingPipes: String {
+        split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
+    }
 }
 
 /// A setting that cannot be used, naming where its value came from.
@@ -195,12 +213,15 @@ public struct SettingsResolver: Sendable {
         let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         var number = text.trimmed.lowercased()
         var scale = 1.0
-        if let unit = units.first(where: { number.hasSuffix($0.suffix) && Double(number.dropLast($0.suffix.count)) != nil }) {
+        if let unit = units.first(where: {
+            number.hasSuffix($0.suffix) && Double(number.dropLast($0.suffix.count)) != nil
+        }) {
             number = String(number.dropLast(unit.suffix.count))
             scale = unit.seconds
         }
         guard let seconds = Double(number), seconds.isFinite, seconds >= 0, seconds * scale < 1e9 else {
-            throw SettingError("\(source): expected a duration such as 30, 30s, 500ms or 2m, got \(text.debugDescription)")
+            throw SettingError(
+                "\(source): expected a duration such as 30, 30s, 500ms or 2m, got \(text.debugDescription)")
         }
         return .nanoseconds(Int64((seconds * scale * 1e9).rounded()))
     }
@@ -208,7 +229,9 @@ public struct SettingsResolver: Sendable {
     /// A positive whole number.
     public func count(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
         guard let (text, source) = raw(setting) else { return value }
-        guard let n = Int(text.trimmed), n >= 1 else { throw SettingError("\(source): expected a whole number ≥ 1, got \(text.debugDescription)") }
+        guard let n = Int(text.trimmed), n >= 1 else {
+            throw SettingError("\(source): expected a whole number ≥ 1, got \(text.debugDescription)")
+        }
         return n
     }
 
@@ -220,7 +243,8 @@ public struct SettingsResolver: Sendable {
     /// Option > environment > file; at one level `rabbitmq-queue-type` before `quorum-queue`; classic when neither is set.
     public func queueType() throws(SettingError) -> QueueType {
         func level(_ source: String) -> Int { source.hasPrefix("--") ? 0 : source.hasPrefix("config key") ? 2 : 1 }
-        let type = raw(Settings.rabbitmqQueueType), quorum = raw(Settings.quorumQueue)
+        let type = raw(Settings.rabbitmqQueueType)
+        let quorum = raw(Settings.quorumQueue)
         if let (value, source) = type, quorum.map({ level(source) <= level($0.source) }) ?? true {
             guard let parsed = QueueType(rawValue: value.lowercased()) else {
                 throw SettingError("\(source): expected classic or quorum, got \(value.debugDescription)")

@@ -9,7 +9,9 @@ extension SettingsResolver {
         c.pidDirectory = string(Settings.pidDir, default: c.pidDirectory)
         c.mountBases = string(Settings.mountBase, default: c.mountBase)
             .split(separator: ",").map { "/" + $0.split(separator: "/").joined(separator: "/") }.filter { $0 != "/" }
-        if c.mountBases.isEmpty { throw SettingError("mount base: expected one or more absolute directories other than /") }
+        if c.mountBases.isEmpty {
+            throw SettingError("mount base: expected one or more absolute directories other than /")
+        }
         c.binary = string(Settings.s3vaultfuseBin, default: c.binary)
         c.logDirectory = string(Settings.logDir, default: c.logDirectory)
         c.killTimeout = try duration(Settings.killTimeout, default: .seconds(c.killTimeout)).seconds
@@ -37,13 +39,16 @@ extension SettingsResolver {
         config.maxRequestAge = try duration(Settings.maxRequestAge, default: .seconds(config.maxRequestAge)).seconds
         config.queueType = try queueType()
         config.queueDurable = try bool(Settings.rabbitmqQueueDurable) ?? config.queueDurable
-        config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: .seconds(config.heartbeatInterval)).seconds
+        config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: .seconds(config.heartbeatInterval))
+            .seconds
         config.allowedPublishers = Set(list(Settings.allowedPublishers))
         config.s3EnvFile = string(Settings.s3EnvFile)
         config.barbicanCABundle = string(Settings.barbicanCABundle)
         config.barbicanVerifyTLS = try bool(Settings.barbicanSSLVerify) ?? config.barbicanVerifyTLS
         config.nfsTimeout = try duration(Settings.nfsTimeout, default: .seconds(config.nfsTimeout)).seconds
-        if let prefix = string(Settings.nfsCommandPrefix) { config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init) }
+        if let prefix = string(Settings.nfsCommandPrefix) {
+            config.nfsCommandPrefix = prefix.split(separator: " ").map(String.init)
+        }
         return config
     }
 
@@ -65,8 +70,12 @@ extension SettingsResolver {
             amqp.heartbeat = seconds
         }
         if let v = oslo["rabbit_login_method"] { try amqp.applyQuery("login_method=\(v)") }
-        if let v = oslo["rabbit_retry_interval"], let seconds = Double(v), seconds > 0 { amqp.reconnectInitialDelay = seconds }
-        if let v = oslo["rabbit_interval_max"], let seconds = Double(v), seconds > 0 { amqp.reconnectMaxDelay = seconds }
+        if let v = oslo["rabbit_retry_interval"], let seconds = Double(v), seconds > 0 {
+            amqp.reconnectInitialDelay = seconds
+        }
+        if let v = oslo["rabbit_interval_max"], let seconds = Double(v), seconds > 0 {
+            amqp.reconnectMaxDelay = seconds
+        }
         // The URL's query wins over the file.
         if let q = url.firstIndex(of: "?") { try amqp.applyQuery(String(url[url.index(after: q)...])) }
     }

@@ -25,10 +25,14 @@ public enum ReplyCode: String, Codable, Sendable {
 
 extension JobReply {
     /// An error reply. A target id that is not valid is not echoed back.
-    public static func failure(_ code: ReplyCode, _ text: String, nodeID: String, targetID: String?, jobID: Int64?,
-                               mountPath: String? = nil) -> JobReply {
-        JobReply(status: "error", errorMsg: text, successMsg: nil, nodeID: nodeID, targetID: targetID.flatMap { TargetID.isValid($0) ? $0 : nil },
-                 jobID: jobID, mountPath: mountPath, code: code)
+    public static func failure(
+        _ code: ReplyCode, _ text: String, nodeID: String, targetID: String?, jobID: Int64?,
+        mountPath: String? = nil
+    ) -> JobReply {
+        JobReply(
+            status: "error", errorMsg: text, successMsg: nil, nodeID: nodeID,
+            targetID: targetID.flatMap { TargetID.isValid($0) ? $0 : nil },
+            jobID: jobID, mountPath: mountPath, code: code)
     }
 }
 
@@ -48,8 +52,14 @@ public struct JobReply: Codable, Sendable, Equatable {
     public var stats: ManagerStats?
 
     enum CodingKeys: String, CodingKey {
-        case status, errorMsg = "error_msg", successMsg = "success_msg", nodeID = "node_id", targetID = "target_id"
-        case jobID = "jobid", mountPath = "mount_path", pid, code, detail, stats
+        case status
+        case errorMsg = "error_msg"
+        case successMsg = "success_msg"
+        case nodeID = "node_id"
+        case targetID = "target_id"
+        case jobID = "jobid"
+        case mountPath = "mount_path"
+        case pid, code, detail, stats
     }
 
     public var isSuccess: Bool { status == "success" }
@@ -58,17 +68,40 @@ public struct JobReply: Codable, Sendable, Equatable {
     /// every job, and JSONSerialization's sorted-dictionary path was a tenth of the agent's CPU.
     public func encoded() -> [UInt8] {
         var out = JSONText()
-        out.key("status"); out.string(status)
-        out.key("error_msg"); out.optional(errorMsg)
-        out.key("success_msg"); out.optional(successMsg)
-        out.key("node_id"); out.string(nodeID)
-        out.key("code"); out.string(code.rawValue)
-        if let targetID { out.key("target_id"); out.string(targetID) }
-        if let jobID { out.key("jobid"); out.raw(String(jobID)) }
-        if let mountPath { out.key("mount_path"); out.string(mountPath) }
-        if let pid { out.key("pid"); out.raw(String(pid)) }
-        if let detail { out.key("detail"); out.string(detail) }
-        if let stats, let data = try? JSONEncoder().encode(stats) { out.key("stats"); out.raw(String(decoding: data, as: UTF8.self)) }
+        out.key("status")
+        out.string(status)
+        out.key("error_msg")
+        out.optional(errorMsg)
+        out.key("success_msg")
+        out.optional(successMsg)
+        out.key("node_id")
+        out.string(nodeID)
+        out.key("code")
+        out.string(code.rawValue)
+        if let targetID {
+            out.key("target_id")
+            out.string(targetID)
+        }
+        if let jobID {
+            out.key("jobid")
+            out.raw(String(jobID))
+        }
+        if let mountPath {
+            out.key("mount_path")
+            out.string(mountPath)
+        }
+        if let pid {
+            out.key("pid")
+            out.raw(String(pid))
+        }
+        if let detail {
+            out.key("detail")
+            out.string(detail)
+        }
+        if let stats, let data = try? JSONEncoder().encode(stats) {
+            out.key("stats")
+            out.raw(String(decoding: data, as: UTF8.self))
+        }
         return out.finish()
     }
 
@@ -76,7 +109,6 @@ public struct JobReply: Codable, Sendable, Equatable {
         try JSONDecoder().decode(JobReply.self, from: Data(bytes))
     }
 }
-
 
 /// A status event on `trilio_dms.status`.
 public struct StatusEvent: Codable, Sendable, Equatable {
@@ -90,11 +122,18 @@ public struct StatusEvent: Codable, Sendable, Equatable {
     public var stats: ManagerStats?
 
     enum CodingKeys: String, CodingKey {
-        case event, nodeID = "node_id", targetID = "target_id", pid, mountPath = "mount_path", time, detail, stats
+        case event
+        case nodeID = "node_id"
+        case targetID = "target_id"
+        case pid
+        case mountPath = "mount_path"
+        case time, detail, stats
     }
 
-    public init(event: String, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
-                detail: String? = nil, stats: ManagerStats? = nil, time: Date = Date()) {
+    public init(
+        event: String, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
+        detail: String? = nil, stats: ManagerStats? = nil, time: Date = Date()
+    ) {
         self.event = event
         self.nodeID = nodeID
         self.targetID = targetID
@@ -123,7 +162,8 @@ public func rfc3339(_ date: Date) -> String {
         let s = String(value)
         return String(repeating: "0", count: max(0, width - s.count)) + s
     }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+    return
+        "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
 }
 
 /// A plain message as an error, for validation results.

@@ -12,13 +12,16 @@ public enum CommandRunner {
     /// to a dead server must not hold its target and a thread forever); the result is `timedOut`. The group is
     /// signalled while its leader is our unreaped child, so its id cannot have been reused.
     @discardableResult
-    public static func run(_ path: String, _ arguments: [String], output: UnsafeMutablePointer<String>? = nil,
-                           environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], deadline: Double? = nil) -> Int32 {
+    public static func run(
+        _ path: String, _ arguments: [String], output: UnsafeMutablePointer<String>? = nil,
+        environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], deadline: Double? = nil
+    ) -> Int32 {
         var fds: [Int32] = [-1, -1]
         guard dms_pipe_cloexec(&fds) == 0 else { return -1 }
         let argv = [path] + arguments
-        let spawned = Spawn.start(path: path, argv: argv, environment: environment, stdout: fds[1], stderr: fds[1],
-                                  newSession: deadline != nil)
+        let spawned = Spawn.start(
+            path: path, argv: argv, environment: environment, stdout: fds[1], stderr: fds[1],
+            newSession: deadline != nil)
         close(fds[1])
         defer { close(fds[0]) }
         guard case .success(let pid) = spawned else { return -1 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Detached POSIX threads for work that blocks (syscalls, C libraries that own a socket), so it never runs
@@ -9,7 +9,10 @@ public enum OSThread {
     private final class Box {
         let name: String
         let body: () -> Void
-        init(_ name: String, _ body: @escaping () -> Void) { self.name = name; self.body = body }
+        init(_ name: String, _ body: @escaping () -> Void) {
+            self.name = name
+            self.body = body
+        }
     }
 
     /// Starts `body` on a new detached thread. `name` (≤ 15 bytes shown) appears in `ps -L` and `top -H`.
@@ -21,18 +24,20 @@ public enum OSThread {
         pthread_attr_setstacksize(&attributes, max(stackSize, 64 * 1024))
         let context = Unmanaged.passRetained(Box(name, body)).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, &attributes, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            // pthread_setname_np needs _GNU_SOURCE; the comm file of the thread does the same.
-            let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-            if fd >= 0 {
-                let bytes = Array(box.name.utf8.prefix(15))
-                _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                close(fd)
-            }
-            box.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread, &attributes,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                // pthread_setname_np needs _GNU_SOURCE; the comm file of the thread does the same.
+                let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+                if fd >= 0 {
+                    let bytes = Array(box.name.utf8.prefix(15))
+                    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                }
+                box.body()
+                return nil
+            }, context)
         if rc != 0 {
             Unmanaged<Box>.fromOpaque(context).release()
             fatalError("pthread_create failed: \(rc)")
@@ -99,11 +104,17 @@ private final class BlockingThreads: @unchecked Sendable {
         condition.lock()
         while true {
             while queue.isEmpty {
-                if idle >= keepIdle { condition.unlock(); return }
+                if idle >= keepIdle {
+                    condition.unlock()
+                    return
+                }
                 idle += 1
                 let woke = condition.wait(seconds: 60)
                 idle -= 1
-                if !woke && queue.isEmpty { condition.unlock(); return }
+                if !woke && queue.isEmpty {
+                    condition.unlock()
+                    return
+                }
             }
             let work = queue.removeFirst()
             condition.unlock()

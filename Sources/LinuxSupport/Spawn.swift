@@ -3,8 +3,10 @@ import Glibc
 
 public enum Spawn {
     /// posix_spawn through the C shim: new session on request, stdin /dev/null, only the given environment.
-    public static func start(path: String, argv: [String], environment: [String], stdout: Int32, stderr: Int32,
-                      newSession: Bool) -> Result<Int32, Errno> {
+    public static func start(
+        path: String, argv: [String], environment: [String], stdout: Int32, stderr: Int32,
+        newSession: Bool
+    ) -> Result<Int32, Errno> {
         var cArgv = argv.map { strdup($0) } + [nil]
         var cEnv = environment.map { strdup($0) } + [nil]
         defer {

@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// A read-only look at a PID directory and the mount base, as `dms-agent status` prints it. Uses the
 /// same identity proof as the manager, but deletes and signals nothing.
@@ -14,7 +14,11 @@ public struct DirectoryReport: Codable, Sendable {
         public var mounted: Bool
         public var uptimeSeconds: Double?
         enum CodingKeys: String, CodingKey {
-            case targetID = "target_id", pid, verdict, alive, mountPath = "mount_path", mounted, uptimeSeconds = "uptime_seconds"
+            case targetID = "target_id"
+            case pid, verdict, alive
+            case mountPath = "mount_path"
+            case mounted
+            case uptimeSeconds = "uptime_seconds"
         }
     }
 
@@ -36,10 +40,16 @@ public struct DirectoryReport: Codable, Sendable {
     public var processes: [ManagerStats.Process] = []
 
     enum CodingKeys: String, CodingKey {
-        case pidDirectory = "pid_directory", mountBase = "mount_base", agentRunning = "agent_running", entries
+        case pidDirectory = "pid_directory"
+        case mountBase = "mount_base"
+        case agentRunning = "agent_running"
+        case entries
         case untrackedMounts = "untracked_mounts"
-        case totalTracked = "total_tracked", alive, dead, allPIDsEverSpawned = "all_pids_ever_spawned"
-        case pidFilesOnDisk = "pid_files_on_disk", processes
+        case totalTracked = "total_tracked"
+        case alive, dead
+        case allPIDsEverSpawned = "all_pids_ever_spawned"
+        case pidFilesOnDisk = "pid_files_on_disk"
+        case processes
     }
 
     public static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
@@ -49,37 +59,49 @@ public struct DirectoryReport: Codable, Sendable {
             let file = PIDFile(path: "\(configuration.pidDirectory)/\(target).pid")
             let pid = try? file.read().get().pid
             guard TargetID.isValid(target) else {
-                entries.append(Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false))
+                entries.append(
+                    Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false)
+                )
                 continue
             }
             switch IdentityProof.verify(file: file, targetID: target, configuration: configuration) {
             case .none:
                 continue
             case .stale(let why):
-                entries.append(Entry(targetID: target, pid: pid, verdict: "stale: \(why)", alive: pid.map(ProcFS.isAliveAndNotZombie) ?? false, mounted: false))
+                entries.append(
+                    Entry(
+                        targetID: target, pid: pid, verdict: "stale: \(why)",
+                        alive: pid.map(ProcFS.isAliveAndNotZombie) ?? false, mounted: false))
             case .ours(let handle, let path):
-                entries.append(Entry(targetID: target, pid: handle.pid, verdict: "ours", alive: !handle.hasExited, mountPath: path,
-                                     mounted: MountTable.mount(at: path, in: mounts)?.isFUSE ?? false,
-                                     uptimeSeconds: ProcFS.uptimeSeconds(pid: handle.pid)))
+                entries.append(
+                    Entry(
+                        targetID: target, pid: handle.pid, verdict: "ours", alive: !handle.hasExited, mountPath: path,
+                        mounted: MountTable.mount(at: path, in: mounts)?.isFUSE ?? false,
+                        uptimeSeconds: ProcFS.uptimeSeconds(pid: handle.pid)))
             }
         }
         let served = Set(entries.compactMap { $0.verdict == "ours" ? $0.mountPath : nil })
-        let untracked = mounts.filter { $0.isFUSE && configuration.isBelowMountBase($0.mountPoint) && !served.contains($0.mountPoint) }.map(\.mountPoint)
+        let untracked = mounts.filter {
+            $0.isFUSE && configuration.isBelowMountBase($0.mountPoint) && !served.contains($0.mountPoint)
+        }.map(\.mountPoint)
         var running = false
         let lock = open(configuration.pidDirectory + "/.dms-agent.lock", O_RDONLY | O_CLOEXEC)
         if lock >= 0 {
             running = flock(lock, LOCK_SH | LOCK_NB) != 0
             close(lock)
         }
-        var report = DirectoryReport(pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","),
-                                     agentRunning: running, entries: entries, untrackedMounts: untracked)
+        var report = DirectoryReport(
+            pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","),
+            agentRunning: running, entries: entries, untrackedMounts: untracked)
         report.pidFilesOnDisk = PIDFile.targets(in: configuration.pidDirectory).count
         for entry in entries where entry.verdict == "ours" {
             guard let pid = entry.pid, let path = entry.mountPath else { continue }
             let file = "\(configuration.pidDirectory)/\(entry.targetID).pid"
             // Found on disk, not started by this command: adopted, in the original's sense.
-            report.processes.append(.init(targetID: entry.targetID, pid: pid, alive: entry.alive, mountPath: path, mounted: entry.mounted,
-                                          pidFile: file, pidFileExists: true, uptimeSeconds: entry.uptimeSeconds, adopted: true))
+            report.processes.append(
+                .init(
+                    targetID: entry.targetID, pid: pid, alive: entry.alive, mountPath: path, mounted: entry.mounted,
+                    pidFile: file, pidFileExists: true, uptimeSeconds: entry.uptimeSeconds, adopted: true))
         }
         report.totalTracked = report.processes.count
         report.alive = report.processes.filter(\.alive).count
@@ -89,11 +111,15 @@ public struct DirectoryReport: Codable, Sendable {
     }
 
     public var text: String {
-        var lines = ["pid directory: \(pidDirectory)  mount base: \(mountBase)  agent: \(agentRunning ? "running (holds the lock)" : "not running")"]
+        var lines = [
+            "pid directory: \(pidDirectory)  mount base: \(mountBase)  agent: \(agentRunning ? "running (holds the lock)" : "not running")"
+        ]
         if entries.isEmpty { lines.append("no PID files") }
         for e in entries {
             let pid = e.pid.map(String.init) ?? "-"
-            lines.append("\(e.targetID)\tpid=\(pid)\t\(e.verdict)\talive=\(e.alive)\tmounted=\(e.mounted)\t\(e.mountPath ?? "-")")
+            lines.append(
+                "\(e.targetID)\tpid=\(pid)\t\(e.verdict)\talive=\(e.alive)\tmounted=\(e.mounted)\t\(e.mountPath ?? "-")"
+            )
         }
         for m in untrackedMounts { lines.append("untracked FUSE mount (stale unless an agent serves it): \(m)") }
         return lines.joined(separator: "\n")

@@ -12,7 +12,8 @@ final class EventBroadcaster: Sendable {
     private let subscribers = Mutex(Subscribers())
 
     func subscribe() -> AsyncStream<ManagerEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ManagerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: ManagerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
         let id = subscribers.withLock { s -> UInt64 in
             s.next += 1
             s.continuations[s.next] = continuation

@@ -53,8 +53,10 @@ final class ExitWatcher: Sendable {
         }
     }
 
-    private static func loop(epollFD: Int32, wakeFD: Int32,
-                             callbacks: CallbackTable) {
+    private static func loop(
+        epollFD: Int32, wakeFD: Int32,
+        callbacks: CallbackTable
+    ) {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         outer: while true {
             let n = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, 64, -1) }

@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// Crash injection for the chaos suite: with `DMS_FAILPOINT=<name>` in the agent's environment, the
 /// agent SIGKILLs itself when it reaches that point. Unset (always, in production) it costs one load.

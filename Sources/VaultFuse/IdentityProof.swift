@@ -1,6 +1,6 @@
-import LinuxSupport
 import CLinuxProcess
 import Glibc
+import LinuxSupport
 
 /// Whether the process a PID file names is the one we started: the only way a PID read from disk is ever
 /// trusted with a signal.
@@ -47,7 +47,8 @@ enum IdentityProof {
             }
         }
         guard let path = env["vault_data_directory"],
-              (try? MountPathPolicy.normalize(path, bases: configuration.mountBases))?.path == path else {
+            (try? MountPathPolicy.normalize(path, bases: configuration.mountBases))?.path == path
+        else {
             return .stale("PID \(pid) serves no mount path under the mount base")
         }
         guard !handle.hasExited else { return .stale("PID \(pid) exited during the check") }

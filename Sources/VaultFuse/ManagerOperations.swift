@@ -7,7 +7,8 @@ extension S3VaultFuseManager {
     /// Mounts `targetID` at `mountPath` by starting the configured binary, unless a healthy process for
     /// it already serves that path. Returns once the FUSE mount is in the mount table.
     public func spawn(targetID: String, mountPath rawPath: String, environment: [String: String] = [:])
-        async throws(VaultFuseError) -> SpawnOutcome {
+        async throws(VaultFuseError) -> SpawnOutcome
+    {
         let mountPath = try validate(targetID: targetID, mountPath: rawPath)
         for key in environment.keys where key.isEmpty || key.contains("=") || key.utf8.contains(0) {
             throw VaultFuseError(.invalidPath, "Invalid environment variable name \(key.debugDescription)")
@@ -35,51 +36,67 @@ extension S3VaultFuseManager {
     public func cleanStaleMount(at rawPath: String) async throws(VaultFuseError) -> Bool {
         let path = try MountPathPolicy.normalize(rawPath, bases: configuration.mountBases).path
         return await OSThread.blocking {
-            let served = self.state.withLock { $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited } }
+            let served = self.state.withLock {
+                $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited }
+            }
             guard !served, MountTable.fuseMount(at: path) != nil || Unmounter.isDisconnected(path) else { return false }
             let outcome = Unmounter.clearStale(path)
-            self.emit(.staleCleaned(targetID: nil, path: path, detail: "FUSE mount without a live server unmounted (\(outcome))"))
+            self.emit(
+                .staleCleaned(
+                    targetID: nil, path: path, detail: "FUSE mount without a live server unmounted (\(outcome))"))
             return true
         }
     }
 
     // MARK: Under the target's lock
 
-    private func spawnLocked(targetID: String, mountPath: String, environment: [String: String]) throws -> SpawnOutcome {
+    private func spawnLocked(targetID: String, mountPath: String, environment: [String: String]) throws -> SpawnOutcome
+    {
         let deadline = Deadline(after: configuration.mountTimeout)
         // 1. memory, 2. PID file (adopting only a process proven ours)
         if let existing = tracked(targetID) ?? adoptFromPIDFile(targetID) {
             if existing.handle.hasExited {
                 forgetDead(existing, reason: "exited before this mount request")
             } else if existing.mountPath != mountPath {
-                throw VaultFuseError(.conflict, "Target \(targetID) is already mounted at \(existing.mountPath), not at \(mountPath)")
+                throw VaultFuseError(
+                    .conflict, "Target \(targetID) is already mounted at \(existing.mountPath), not at \(mountPath)")
             } else if MountTable.fuseMount(at: mountPath) != nil {
                 return .alreadyRunning(pid: existing.pid)
             } else {
                 // Alive but not (yet) mounted: perhaps still starting after an agent restart.
-                let ready = MountReadiness.await(existing.handle, path: mountPath, signal: MountChangeSignal(), deadline: deadline)
+                let ready = MountReadiness.await(
+                    existing.handle, path: mountPath, signal: MountChangeSignal(), deadline: deadline)
                 if ready == .mounted { return .alreadyRunning(pid: existing.pid) }
-                logger.warning("tracked process never mounted; replacing it", metadata: ["target_id": "\(targetID)", "pid": "\(existing.pid)"])
+                logger.warning(
+                    "tracked process never mounted; replacing it",
+                    metadata: ["target_id": "\(targetID)", "pid": "\(existing.pid)"])
                 _ = try stopLocked(existing, lazyIfBusy: true)
             }
         }
-        if let holder = state.withLock({ $0.processes.values.first { $0.mountPath == mountPath && $0.targetID != targetID } }) {
+        if let holder = state.withLock({
+            $0.processes.values.first { $0.mountPath == mountPath && $0.targetID != targetID }
+        }) {
             throw VaultFuseError(.conflict, "Mount path \(mountPath) is in use by target \(holder.targetID)")
         }
-        try MountPathPolicy.prepareDirectory(mountPath, base: MountPathPolicy.normalize(mountPath, bases: configuration.mountBases).base)
+        try MountPathPolicy.prepareDirectory(
+            mountPath, base: MountPathPolicy.normalize(mountPath, bases: configuration.mountBases).base)
         // A mount left at the path by a dead server is stale: clear it, lazily if busy.
         if let entry = MountTable.mount(at: mountPath) {
             guard entry.isFUSE else {
                 throw VaultFuseError(.conflict, "Mount path \(mountPath) already holds a \(entry.fsType) mount")
             }
             let outcome = Unmounter.clearStale(mountPath)
-            logger.notice("cleared stale mount before spawn", metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
+            logger.notice(
+                "cleared stale mount before spawn",
+                metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
             emit(.staleCleaned(targetID: targetID, path: mountPath, detail: "stale FUSE mount unmounted (\(outcome))"))
         }
         return try startProcess(targetID: targetID, mountPath: mountPath, environment: environment, deadline: deadline)
     }
 
-    private func startProcess(targetID: String, mountPath: String, environment: [String: String], deadline: Deadline) throws -> SpawnOutcome {
+    private func startProcess(targetID: String, mountPath: String, environment: [String: String], deadline: Deadline)
+        throws -> SpawnOutcome
+    {
         let logPath = logFilePath(for: targetID)
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
         if logFD < 0 { throw VaultFuseError(.spawnFailed, "Cannot open fuse log \(logPath): \(Errno.current)") }
@@ -91,15 +108,17 @@ extension S3VaultFuseManager {
         let signal = MountChangeSignal()
         let binary = configuration.binary
         Failpoint.hit("before-spawn")
-        let spawned = Spawn.start(path: binary, argv: [binary], environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
-                                  stdout: logFD, stderr: logFD, newSession: true)
+        let spawned = Spawn.start(
+            path: binary, argv: [binary], environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
+            stdout: logFD, stderr: logFD, newSession: true)
         let pid: Int32
         switch spawned {
         case .success(let p): pid = p
         case .failure(let e): throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: \(binary): \(e)")
         }
         guard case .success(let handle) = ProcessHandle.open(pid: pid) else {
-            throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: pidfd_open(\(pid)): \(Errno.current)")
+            throw VaultFuseError(
+                .spawnFailed, "Failed to spawn s3vaultfuse process: pidfd_open(\(pid)): \(Errno.current)")
         }
         let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: false)
         let history = configuration.spawnedPIDHistory
@@ -115,13 +134,16 @@ extension S3VaultFuseManager {
             Failpoint.hit("after-pidfile")
         } catch {
             _ = try? stopLocked(record, lazyIfBusy: true)
-            throw VaultFuseError(.pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped")
+            throw VaultFuseError(
+                .pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped"
+            )
         }
         switch MountReadiness.await(handle, path: mountPath, signal: signal, deadline: deadline) {
         case .mounted:
             record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
             watch(record)
-            logger.info("mounted", metadata: ["target_id": "\(targetID)", "pid": "\(pid)", "mount_path": "\(mountPath)"])
+            logger.info(
+                "mounted", metadata: ["target_id": "\(targetID)", "pid": "\(pid)", "mount_path": "\(mountPath)"])
             emit(.mounted(targetID: targetID, pid: pid, mountPath: mountPath))
             return .started(pid: pid)
         case .exited:
@@ -129,26 +151,31 @@ extension S3VaultFuseManager {
             untrack(record)
             directory.file(for: targetID).remove(onlyIfPID: pid)
             _ = Unmounter.clearStale(mountPath)  // umount(2) reports "not mounted" itself
-            throw VaultFuseError(.exitedBeforeMount, "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))",
-                                 logTail: Self.tail(of: logPath))
+            throw VaultFuseError(
+                .exitedBeforeMount, "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))",
+                logTail: Self.tail(of: logPath))
         case .timedOut:
             _ = try? stopLocked(record, lazyIfBusy: true)
-            throw VaultFuseError(.mountTimeout,
-                                 "Mount verification failed: \(mountPath) did not appear within \(configuration.mountTimeout) s; the process was stopped",
-                                 logTail: Self.tail(of: logPath))
+            throw VaultFuseError(
+                .mountTimeout,
+                "Mount verification failed: \(mountPath) did not appear within \(configuration.mountTimeout) s; the process was stopped",
+                logTail: Self.tail(of: logPath))
         }
     }
 
     func stopLocked(_ record: TrackedProcess, lazyIfBusy: Bool) throws(VaultFuseError) -> KillOutcome {
         let previous = record.phase.exchange(TrackedProcess.stopping, ordering: .sequentiallyConsistent)
         let path = record.mountPath
-        if case .failure(let error) = StopSequence.standard(grace: configuration.killTimeout).run(record.handle, path: path, lazyIfBusy: lazyIfBusy) {
+        if case .failure(let error) = StopSequence.standard(grace: configuration.killTimeout).run(
+            record.handle, path: path, lazyIfBusy: lazyIfBusy)
+        {
             record.phase.store(previous, ordering: .sequentiallyConsistent)
             throw error
         }
         untrack(record)
         directory.file(for: record.targetID).remove(onlyIfPID: record.pid)
-        logger.info("unmounted", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "mount_path": "\(path)"])
+        logger.info(
+            "unmounted", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "mount_path": "\(path)"])
         emit(.unmounted(targetID: record.targetID, pid: record.pid, mountPath: path))
         return .stopped(pid: record.pid, mountPath: path)
     }

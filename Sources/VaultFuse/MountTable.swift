@@ -1,8 +1,8 @@
-import LinuxSupport
 import CLinuxProcess
 import Dispatch
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// One line of `/proc/self/mountinfo`.
 public struct MountEntry: Sendable, Equatable {
@@ -26,13 +26,16 @@ public enum MountTable {
         var entries: [MountEntry] = []
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard fields.count >= 10, let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
-                  dash + 2 < fields.endIndex else { continue }
-            entries.append(MountEntry(
-                mountPoint: unescape(fields[4]),
-                fsType: String(decoding: fields[dash + 1], as: UTF8.self),
-                source: unescape(fields[dash + 2]),
-                propagation: fields[6..<dash].map { String(decoding: $0, as: UTF8.self) }))
+            guard fields.count >= 10,
+                let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                dash + 2 < fields.endIndex
+            else { continue }
+            entries.append(
+                MountEntry(
+                    mountPoint: unescape(fields[4]),
+                    fsType: String(decoding: fields[dash + 1], as: UTF8.self),
+                    source: unescape(fields[dash + 2]),
+                    propagation: fields[6..<dash].map { String(decoding: $0, as: UTF8.self) }))
         }
         return entries
     }
@@ -61,7 +64,8 @@ public enum MountTable {
     /// The mount that holds `path`: the topmost entry whose mount point is the path or its longest prefix.
     public static func containing(_ path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
         var holder: MountEntry?
-        for entry in entries ?? read() where entry.mountPoint == "/" || path == entry.mountPoint || path.hasPrefix(entry.mountPoint + "/") {
+        for entry in entries ?? read()
+        where entry.mountPoint == "/" || path == entry.mountPoint || path.hasPrefix(entry.mountPoint + "/") {
             // The longest mount point holds the path; of equal ones, the later (topmost) one.
             if entry.mountPoint.count >= (holder?.mountPoint.count ?? 0) { holder = entry }
         }
@@ -77,9 +81,14 @@ public enum MountTable {
         let wanted = escape(path)
         var found: ArraySlice<UInt8>?
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            var field = 0, start = line.startIndex, i = line.startIndex
+            var field = 0
+            var start = line.startIndex
+            var i = line.startIndex
             while i < line.endIndex, field < 4 {
-                if line[i] == UInt8(ascii: " ") { field += 1; start = i + 1 }
+                if line[i] == UInt8(ascii: " ") {
+                    field += 1
+                    start = i + 1
+                }
                 i += 1
             }
             var end = start
@@ -172,6 +181,6 @@ enum Unmounter {
     }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

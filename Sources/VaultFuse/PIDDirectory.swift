@@ -1,5 +1,5 @@
-import LinuxSupport
 import Glibc
+import LinuxSupport
 
 /// The PID directory: one `<target_id>.pid` per tracked process, and a lock file a running manager holds
 /// (flock), so two agents never manage one directory.
@@ -18,7 +18,8 @@ struct PIDDirectory: Sendable {
         if fd < 0 { throw VaultFuseError(.io, "Cannot open lock file \(lockPath): \(Errno.current)") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
-            throw VaultFuseError(.lockHeld, "Another dms-agent already manages \(path) (lock \(lockPath) is held); refusing to start")
+            throw VaultFuseError(
+                .lockHeld, "Another dms-agent already manages \(path) (lock \(lockPath) is held); refusing to start")
         }
         return fd
     }

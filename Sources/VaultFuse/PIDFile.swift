@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// `<pid-dir>/<target_id>.pid`: the decimal PID and a newline, nothing else.
 struct PIDFile {
@@ -45,7 +45,8 @@ struct PIDFile {
         var digits = buffer[0..<n]
         if digits.last == UInt8(ascii: "\n") { digits = digits.dropLast() }
         guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 1 else { return .failure(.malformed) }
+            let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 1
+        else { return .failure(.malformed) }
         let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
         return .success(Contents(pid: pid, modified: modified))
     }
@@ -70,7 +71,10 @@ struct PIDFile {
             throw failure
         }
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
     }
 
     /// Removes the file; when `onlyIfPID` is given, only while it still names that PID.
@@ -97,7 +101,9 @@ func directoryEntries(_ path: String) -> [String] {
     defer { closedir(dir) }
     var names: [String] = []
     while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         if name != "." && name != ".." { names.append(name) }
     }
     return names

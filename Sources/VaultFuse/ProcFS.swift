@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// Reads of `/proc` used to prove who a process is. Every reader returns nil when the process is gone.
 enum ProcFS {
@@ -23,7 +23,10 @@ enum ProcFS {
         var buffer = [UInt8](repeating: 0, count: 16384)
         while result.count < limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
             if n == 0 { break }
             result.append(contentsOf: buffer[0..<n])
         }
@@ -32,11 +35,13 @@ enum ProcFS {
 
     static func stat(pid: Int32) -> Stat? {
         guard let bytes = readFile("/proc/\(pid)/stat", limit: 4096),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            let close = bytes.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
         // comm may hold spaces and parentheses: parse after the last ')'.
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 19, let stateByte = fields[0].first,
-              let start = UInt64(String(decoding: fields[19], as: UTF8.self)) else { return nil }
+            let start = UInt64(String(decoding: fields[19], as: UTF8.self))
+        else { return nil }
         return Stat(state: Character(UnicodeScalar(stateByte)), startTicks: start)
     }
 

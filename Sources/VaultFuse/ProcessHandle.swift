@@ -1,7 +1,7 @@
-import LinuxSupport
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 /// A process pinned by a pidfd: signals reach exactly this process even if its PID is recycled.
 public final class ProcessHandle: Sendable {
@@ -47,7 +47,8 @@ public final class ProcessHandle: Sendable {
     /// no-op (ECHILD: init reaps it), unless this very agent process started it.
     @discardableResult
     func reap() -> ExitStatus? {
-        var code: Int32 = 0, status: Int32 = 0
+        var code: Int32 = 0
+        var status: Int32 = 0
         if dms_reap_pidfd(pidfd, &code, &status) == 1 {
             return ExitStatus(siCode: code, status: status)
         }

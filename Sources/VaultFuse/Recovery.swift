@@ -9,7 +9,8 @@ extension S3VaultFuseManager {
     /// file), deletes stale PID files, and unmounts FUSE mounts under the mount base that nobody serves.
     public func recover() async -> RecoveryReport {
         let start = monotonicNanos()
-        var loaded = 0, cleaned = 0
+        var loaded = 0
+        var cleaned = 0
         for targetID in directory.targets() {
             guard TargetID.isValid(targetID) else {
                 unlink(pidFilePath(for: targetID))
@@ -28,28 +29,37 @@ extension S3VaultFuseManager {
         loaded += orphansAdopted
         cleaned += orphansStopped
         if cleaned > 0 {
-            emit(.staleCleaned(targetID: nil, path: configuration.pidDirectory, detail: "\(cleaned) stale PID files removed at start"))
+            emit(
+                .staleCleaned(
+                    targetID: nil, path: configuration.pidDirectory,
+                    detail: "\(cleaned) stale PID files removed at start"))
         }
         cleaned += await OSThread.blocking { clearUnservedMounts() }
         let seconds = Double(monotonicNanos() - start) / 1e9
-        logger.info("recovered PID directory", metadata: [
-            "loaded": "\(loaded)", "cleaned": "\(cleaned)", "pid_dir": "\(configuration.pidDirectory)", "seconds": "\(seconds)"])
+        logger.info(
+            "recovered PID directory",
+            metadata: [
+                "loaded": "\(loaded)", "cleaned": "\(cleaned)", "pid_dir": "\(configuration.pidDirectory)",
+                "seconds": "\(seconds)",
+            ])
         return RecoveryReport(loaded: loaded, cleaned: cleaned, seconds: seconds)
     }
 
     /// Ours but without a PID file: the agent died between spawn and PID-file write. Mounted → adopted (and
     /// the PID file written); not mounted → stopped. Runs before any job, so no target lock is contended.
     private func adoptOrphans() -> (adopted: Int, stopped: Int) {
-        var adopted = 0, stopped = 0
+        var adopted = 0
+        var stopped = 0
         let trackedPIDs = state.withLock { Set($0.processes.values.map(\.pid)) }
         let myUID = getuid()
         for pid in ProcFS.allPIDs() where pid != ProcFS.ownPID && !trackedPIDs.contains(pid) {
             guard ownerUID(of: "/proc/\(pid)") == myUID,
-                  let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
-                  let path = env["vault_data_directory"], configuration.isBelowMountBase(path),
-                  TargetID.isValid(targetID), tracked(targetID) == nil,
-                  case .success(let handle) = ProcessHandle.open(pid: pid),
-                  ProcFS.isAliveAndNotZombie(pid: pid) else { continue }
+                let env = ProcFS.environment(pid: pid), let targetID = env["DMS_TARGET_ID"],
+                let path = env["vault_data_directory"], configuration.isBelowMountBase(path),
+                TargetID.isValid(targetID), tracked(targetID) == nil,
+                case .success(let handle) = ProcessHandle.open(pid: pid),
+                ProcFS.isAliveAndNotZombie(pid: pid)
+            else { continue }
             let record = TrackedProcess(targetID: targetID, mountPath: path, handle: handle, adopted: true)
             if MountTable.fuseMount(at: path) != nil, (try? directory.file(for: targetID).write(pid: pid)) != nil {
                 track(record)
@@ -58,7 +68,10 @@ extension S3VaultFuseManager {
             } else {
                 _ = try? stopLocked(record, lazyIfBusy: true)
                 stopped += 1
-                emit(.staleCleaned(targetID: targetID, path: path, detail: "orphan process \(pid) without PID file or mount stopped"))
+                emit(
+                    .staleCleaned(
+                        targetID: targetID, path: path,
+                        detail: "orphan process \(pid) without PID file or mount stopped"))
             }
         }
         return (adopted, stopped)
@@ -68,10 +81,14 @@ extension S3VaultFuseManager {
     private func clearUnservedMounts() -> Int {
         let served = state.withLock { Set($0.processes.values.filter { !$0.handle.hasExited }.map(\.mountPath)) }
         var cleared = 0
-        for entry in MountTable.read() where entry.isFUSE && configuration.isBelowMountBase(entry.mountPoint) && !served.contains(entry.mountPoint) {
+        for entry in MountTable.read()
+        where entry.isFUSE && configuration.isBelowMountBase(entry.mountPoint) && !served.contains(entry.mountPoint) {
             let outcome = Unmounter.clearStale(entry.mountPoint)
             cleared += 1
-            emit(.staleCleaned(targetID: nil, path: entry.mountPoint, detail: "FUSE mount without a live server unmounted (\(outcome))"))
+            emit(
+                .staleCleaned(
+                    targetID: nil, path: entry.mountPoint,
+                    detail: "FUSE mount without a live server unmounted (\(outcome))"))
         }
         return cleared
     }
@@ -85,7 +102,8 @@ extension S3VaultFuseManager {
 
     /// `quiet`: recovery reports stale files in one summary instead of one log line and event each
     /// (a node with thousands of stale files must not flood the log and the broker at start).
-    private func adoptFromPIDFile(_ targetID: String, removedStale: inout Bool, quiet: Bool = false) -> TrackedProcess? {
+    private func adoptFromPIDFile(_ targetID: String, removedStale: inout Bool, quiet: Bool = false) -> TrackedProcess?
+    {
         let file = directory.file(for: targetID)
         switch IdentityProof.verify(file: file, targetID: targetID, configuration: configuration) {
         case .none:
@@ -102,7 +120,8 @@ extension S3VaultFuseManager {
         case .ours(let handle, let mountPath):
             let record = TrackedProcess(targetID: targetID, mountPath: mountPath, handle: handle, adopted: true)
             track(record)
-            logger.info("adopted", metadata: ["target_id": "\(targetID)", "pid": "\(handle.pid)", "mount_path": "\(mountPath)"])
+            logger.info(
+                "adopted", metadata: ["target_id": "\(targetID)", "pid": "\(handle.pid)", "mount_path": "\(mountPath)"])
             emit(.adopted(targetID: targetID, pid: handle.pid, mountPath: mountPath))
             return record
         }

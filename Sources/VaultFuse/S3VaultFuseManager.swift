@@ -1,7 +1,7 @@
 import CLinuxProcess
 import Glibc
-import Logging
 import LinuxSupport
+import Logging
 import Synchronization
 
 /// Starts, tracks, stops and re-finds one s3vaultfuse process per backup target.
@@ -32,7 +32,9 @@ public final class S3VaultFuseManager: Sendable {
 
     /// Takes the PID-directory lock (a second manager on the same directory refuses to start) and
     /// creates the directories. Call `recover()` next.
-    public init(configuration: VaultFuseConfiguration, logger: Logger = Logger(label: "dms.vaultfuse")) throws(VaultFuseError) {
+    public init(configuration: VaultFuseConfiguration, logger: Logger = Logger(label: "dms.vaultfuse"))
+        throws(VaultFuseError)
+    {
         self.configuration = configuration
         self.logger = logger
         directory = PIDDirectory(path: configuration.pidDirectory)
@@ -114,11 +116,12 @@ public final class S3VaultFuseManager: Sendable {
         for record in records.sorted(by: { $0.targetID < $1.targetID }) {
             let isAlive = !record.handle.hasExited
             if isAlive { alive += 1 }
-            processes.append(.init(
-                targetID: record.targetID, pid: record.pid, alive: isAlive, mountPath: record.mountPath,
-                mounted: topMounts[record.mountPath]?.isFUSE ?? false,
-                pidFile: pidFilePath(for: record.targetID), pidFileExists: onDiskSet.contains(record.targetID),
-                uptimeSeconds: isAlive ? ProcFS.uptimeSeconds(pid: record.pid) : nil, adopted: record.adopted))
+            processes.append(
+                .init(
+                    targetID: record.targetID, pid: record.pid, alive: isAlive, mountPath: record.mountPath,
+                    mounted: topMounts[record.mountPath]?.isFUSE ?? false,
+                    pidFile: pidFilePath(for: record.targetID), pidFileExists: onDiskSet.contains(record.targetID),
+                    uptimeSeconds: isAlive ? ProcFS.uptimeSeconds(pid: record.pid) : nil, adopted: record.adopted))
         }
         let inMemory = Set(records.map(\.targetID))
         return ManagerStats(
@@ -159,7 +162,9 @@ public final class S3VaultFuseManager: Sendable {
 
     func watch(_ record: TrackedProcess) {
         let token = watcher.watch(record.handle) { [weak self] in
-            guard let self, record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else { return }
+            guard let self, record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else {
+                return
+            }
             Task { await self.handleUnexpectedExit(record) }
         }
         record.watchToken.store(token, ordering: .sequentiallyConsistent)
@@ -168,7 +173,8 @@ public final class S3VaultFuseManager: Sendable {
     private func handleUnexpectedExit(_ record: TrackedProcess) async {
         _ = try? await serialized(record.targetID) {
             guard self.tracked(record.targetID) === record,
-                  record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else { return }
+                record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running
+            else { return }
             self.forgetDead(record, reason: "crashed")
         }
     }
@@ -181,8 +187,11 @@ public final class S3VaultFuseManager: Sendable {
         let path = record.mountPath
         let outcome = Unmounter.clearStale(path)
         let detail = "\(status.map { "\($0)" } ?? "exited"); stale mount: \(outcome)"
-        logger.warning("s3vaultfuse exited unexpectedly", metadata: [
-            "target_id": "\(record.targetID)", "pid": "\(record.pid)", "detail": "\(detail)", "reason": "\(reason)"])
+        logger.warning(
+            "s3vaultfuse exited unexpectedly",
+            metadata: [
+                "target_id": "\(record.targetID)", "pid": "\(record.pid)", "detail": "\(detail)", "reason": "\(reason)",
+            ])
         emit(.crashed(targetID: record.targetID, pid: record.pid, mountPath: path, detail: detail))
     }
 

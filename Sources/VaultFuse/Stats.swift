@@ -12,8 +12,14 @@ public struct ManagerStats: Codable, Sendable, Equatable {
         public var adopted: Bool
 
         enum CodingKeys: String, CodingKey {
-            case targetID = "target_id", pid, alive, mountPath = "mount_path", mounted, pidFile = "pid_file"
-            case pidFileExists = "pid_file_exists", uptimeSeconds = "uptime_seconds", adopted
+            case targetID = "target_id"
+            case pid, alive
+            case mountPath = "mount_path"
+            case mounted
+            case pidFile = "pid_file"
+            case pidFileExists = "pid_file_exists"
+            case uptimeSeconds = "uptime_seconds"
+            case adopted
         }
     }
 
@@ -28,8 +34,12 @@ public struct ManagerStats: Codable, Sendable, Equatable {
     public var onlyOnDisk: [String]
 
     enum CodingKeys: String, CodingKey {
-        case totalTracked = "total_tracked", alive, dead, allPIDsEverSpawned = "all_pids_ever_spawned"
-        case pidFilesOnDisk = "pid_files_on_disk", pidDirectory = "pid_directory", processes
+        case totalTracked = "total_tracked"
+        case alive, dead
+        case allPIDsEverSpawned = "all_pids_ever_spawned"
+        case pidFilesOnDisk = "pid_files_on_disk"
+        case pidDirectory = "pid_directory"
+        case processes
         case onlyOnDisk = "only_on_disk"
     }
 }
@@ -56,7 +66,9 @@ public enum SpawnOutcome: Sendable, Equatable {
     case alreadyRunning(pid: Int32)
 
     public var pid: Int32 {
-        switch self { case .started(let pid), .alreadyRunning(let pid): return pid }
+        switch self {
+        case .started(let pid), .alreadyRunning(let pid): return pid
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-import LinuxSupport
 import Glibc
+import LinuxSupport
 
 /// How a FUSE process is stopped, as data: unmount (so the file system flushes and exits by itself), wait the
 /// grace period, SIGTERM, wait, SIGKILL, wait; then reap, and clear a mount a signalled process may have
@@ -15,8 +15,10 @@ struct StopSequence: Equatable, Sendable {
 
     static func standard(grace: Double) -> StopSequence {
         let graceMS = Int32(grace * 1000)
-        return StopSequence(steps: [.unmount, .awaitExit(milliseconds: graceMS), .signal(SIGTERM),
-                                    .awaitExit(milliseconds: max(graceMS, 100)), .signal(SIGKILL), .awaitExit(milliseconds: 5000)])
+        return StopSequence(steps: [
+            .unmount, .awaitExit(milliseconds: graceMS), .signal(SIGTERM),
+            .awaitExit(milliseconds: max(graceMS, 100)), .signal(SIGKILL), .awaitExit(milliseconds: 5000),
+        ])
     }
 
     /// Runs the steps against `handle` serving `path`. A busy mount fails with `unmount_busy` (nothing

@@ -1,6 +1,6 @@
-import LinuxSupport
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 
 public enum TargetID {
     public static func isValid(_ id: String) -> Bool { (try? validate(id)) != nil }
@@ -9,20 +9,25 @@ public enum TargetID {
     public static func validate(_ id: String) throws(VaultFuseError) {
         let bytes = Array(id.utf8)
         func allowed(_ b: UInt8, first: Bool) -> Bool {
-            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (!first && (b == 46 || b == 95 || b == 45))
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)
+                || (!first && (b == 46 || b == 95 || b == 45))
         }
         guard (1...128).contains(bytes.count), allowed(bytes[0], first: true),
-              bytes.dropFirst().allSatisfy({ allowed($0, first: false) }), id != ".", id != ".." else {
+            bytes.dropFirst().allSatisfy({ allowed($0, first: false) }), id != ".", id != ".."
+        else {
             let shown = bytes.count > 64 ? String(decoding: bytes.prefix(64), as: UTF8.self) + "…" : id
-            throw VaultFuseError(.invalidTargetID,
-                                 "Invalid target id \(shown.debugDescription): expected 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
+            throw VaultFuseError(
+                .invalidTargetID,
+                "Invalid target id \(shown.debugDescription): expected 1-128 of [A-Za-z0-9._-], starting with a letter or digit"
+            )
         }
     }
 }
 
 public enum MountPathPolicy {
     /// Absolute, normalized, strictly below one of `bases`. Returns the normalized path and its base.
-    public static func normalize(_ path: String, bases: [String]) throws(VaultFuseError) -> (path: String, base: String) {
+    public static func normalize(_ path: String, bases: [String]) throws(VaultFuseError) -> (path: String, base: String)
+    {
         var refusal = VaultFuseError(.pathOutsideBase, "no mount base configured")
         for base in bases {
             do { return (try normalize(path, base: base), base) } catch {
@@ -30,7 +35,9 @@ public enum MountPathPolicy {
                 refusal = error
             }
         }
-        if bases.count > 1 { refusal.message = "Mount path \(path) is outside every mount base (\(bases.joined(separator: ", ")))" }
+        if bases.count > 1 {
+            refusal.message = "Mount path \(path) is outside every mount base (\(bases.joined(separator: ", ")))"
+        }
         throw refusal
     }
 
@@ -49,12 +56,14 @@ public enum MountPathPolicy {
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: true)
         if components.contains(where: { $0 == "." || $0 == ".." }) {
-            throw VaultFuseError(.invalidPath, "Invalid mount path \(path.debugDescription): '.' and '..' are not allowed")
+            throw VaultFuseError(
+                .invalidPath, "Invalid mount path \(path.debugDescription): '.' and '..' are not allowed")
         }
         let normalized = "/" + components.joined(separator: "/")
         let normalizedBase = "/" + base.split(separator: "/").joined(separator: "/")
         guard normalized.hasPrefix(normalizedBase + "/") else {
-            throw VaultFuseError(.pathOutsideBase, "Mount path \(normalized) is outside the mount base \(normalizedBase)")
+            throw VaultFuseError(
+                .pathOutsideBase, "Mount path \(normalized) is outside the mount base \(normalizedBase)")
         }
         return normalized
     }
@@ -69,8 +78,11 @@ public enum MountPathPolicy {
             var st = stat()
             if lstat(current, &st) == 0 {
                 if (st.st_mode & S_IFMT) == S_IFLNK {
-                    guard let target = realpath(current), target == resolvedBase || target.hasPrefix(resolvedBase + "/") else {
-                        throw VaultFuseError(.pathOutsideBase, "Mount path \(path) escapes the mount base through a symlink at \(current)")
+                    guard let target = realpath(current), target == resolvedBase || target.hasPrefix(resolvedBase + "/")
+                    else {
+                        throw VaultFuseError(
+                            .pathOutsideBase,
+                            "Mount path \(path) escapes the mount base through a symlink at \(current)")
                     }
                 }
                 continue

@@ -1,9 +1,9 @@
 import ArgumentParser
+import CoreMetrics
 import DMS
 import FoundationEssentials
 import Glibc
 import Logging
-import CoreMetrics
 import Prometheus
 import ServiceLifecycle
 
@@ -13,14 +13,16 @@ struct DMSAgentCommand: AsyncParsableCommand {
         commandName: "dms-agent",
         abstract: "Mounts S3 and NFS backup targets on a compute node, on demand, from RabbitMQ jobs.",
         discussion: """
-        The agent consumes the durable queue dms.<node-id>, mounts an S3 target by running one s3vaultfuse \
-        FUSE process per target (tracked in memory and in <pid-dir>/<target_id>.pid) or an NFS export with \
-        mount(8), and replies to each request's reply_to. FUSE processes outlive the agent: a restart adopts \
-        them. Every option can also come from an environment variable or the config file; options win over \
-        the environment, which wins over the file.
-        """,
+            The agent consumes the durable queue dms.<node-id>, mounts an S3 target by running one s3vaultfuse \
+            FUSE process per target (tracked in memory and in <pid-dir>/<target_id>.pid) or an NFS export with \
+            mount(8), and replies to each request's reply_to. FUSE processes outlive the agent: a restart adopts \
+            them. Every option can also come from an environment variable or the config file; options win over \
+            the environment, which wins over the file.
+            """,
         version: "dms-agent 0.1.0",
-        subcommands: [Run.self, Doctor.self, Status.self, Cleanup.self, Mount.self, Unmount.self, Submit.self, ListSettings.self],
+        subcommands: [
+            Run.self, Doctor.self, Status.self, Cleanup.self, Mount.self, Unmount.self, Submit.self, ListSettings.self,
+        ],
         defaultSubcommand: nil)
 }
 
@@ -29,11 +31,11 @@ extension DMSAgentCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the agent: recover the PID directory, then consume and execute jobs until SIGTERM.",
             discussion: """
-            Start-up takes the PID-directory lock (a second agent on the same directory refuses to start), adopts \
-            live s3vaultfuse processes proven to be ours, removes stale PID files and mounts, publishes node.started, \
-            and only then consumes. SIGTERM or SIGINT stops consuming, lets in-flight jobs finish, publishes \
-            node.stopping and exits 0, leaving every s3vaultfuse running.
-            """)
+                Start-up takes the PID-directory lock (a second agent on the same directory refuses to start), adopts \
+                live s3vaultfuse processes proven to be ours, removes stale PID files and mounts, publishes node.started, \
+                and only then consumes. SIGTERM or SIGINT stops consuming, lets in-flight jobs finish, publishes \
+                node.stopping and exits 0, leaving every s3vaultfuse running.
+                """)
 
         @OptionGroup var agent: AgentOptions
 
@@ -41,12 +43,18 @@ extension DMSAgentCommand {
             let r = try agent.resolver()
             let logger = agent.manager.makeLogger(r, toLogFile: true)
             let config = try agent.configuration(r)
-            let amqp = config.amqp, node = config.nodeID
+            let amqp = config.amqp
+            let node = config.nodeID
             if !r.unusedKeys.isEmpty {
-                logger.debug("config keys not used by dms-agent", metadata: ["keys": "\(r.unusedKeys.joined(separator: ","))"])
+                logger.debug(
+                    "config keys not used by dms-agent", metadata: ["keys": "\(r.unusedKeys.joined(separator: ","))"])
             }
-            logger.info("starting", metadata: ["node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
-                                               "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)"])
+            logger.info(
+                "starting",
+                metadata: [
+                    "node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
+                    "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)",
+                ])
             let service: DMSAgent
             do {
                 service = try DMSAgent(configuration: config, logger: logger)
@@ -71,7 +79,8 @@ extension DMSAgentCommand {
                 }
             }
             services += [.init(service: service), .init(service: Heartbeat(agent: service))]
-            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }
@@ -79,15 +88,20 @@ extension DMSAgentCommand {
     struct ListSettings: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "settings",
-            abstract: "Print every setting: its option, environment variables, config keys, default and meaning (README's table).")
+            abstract:
+                "Print every setting: its option, environment variables, config keys, default and meaning (README's table)."
+        )
 
         func run() { print(Settings.markdownTable()) }
     }
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show tracked targets from the PID directory and /proc, without a broker and without changing anything.",
-            discussion: "Each PID file is checked the way the agent checks it (owner, start time, target marker). 'stale' means the agent would delete the file and never signal that PID.")
+            abstract:
+                "Show tracked targets from the PID directory and /proc, without a broker and without changing anything.",
+            discussion:
+                "Each PID file is checked the way the agent checks it (owner, start time, target marker). 'stale' means the agent would delete the file and never signal that PID."
+        )
 
         @OptionGroup var manager: ManagerOptions
         @Flag(help: "Print JSON.") var json = false
@@ -100,26 +114,32 @@ extension DMSAgentCommand {
     struct Cleanup: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove stale PID files and FUSE mounts nobody serves. Never kills a process.",
-            discussion: "Takes the PID-directory lock, so it refuses to run beside a running agent (which cleans up by itself).")
+            discussion:
+                "Takes the PID-directory lock, so it refuses to run beside a running agent (which cleans up by itself)."
+        )
 
         @OptionGroup var manager: ManagerOptions
 
         func run() async throws {
             let r = try manager.resolver()
-            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
             print(await targets.cleanup())
         }
     }
 
     struct Mount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Mount one S3 target locally through the manager (no broker): start s3vaultfuse and wait until mounted.",
-            discussion: "For operators and the quick start. Refuses to run beside a running agent (PID-directory lock).")
+            abstract:
+                "Mount one S3 target locally through the manager (no broker): start s3vaultfuse and wait until mounted.",
+            discussion: "For operators and the quick start. Refuses to run beside a running agent (PID-directory lock)."
+        )
 
         @OptionGroup var manager: ManagerOptions
         @Option(help: ArgumentHelp("Target id, [A-Za-z0-9][A-Za-z0-9._-]{0,127}.", valueName: "id")) var target: String
         @Option(help: ArgumentHelp("Mount path below the mount base.", valueName: "path")) var path: String
-        @Option(name: .customLong("env"), help: ArgumentHelp("KEY=VALUE for s3vaultfuse (repeatable).", valueName: "K=V")) var env: [String] = []
+        @Option(
+            name: .customLong("env"), help: ArgumentHelp("KEY=VALUE for s3vaultfuse (repeatable).", valueName: "K=V"))
+        var env: [String] = []
         @Option(help: ArgumentHelp("File of KEY=VALUE lines for s3vaultfuse.", valueName: "path")) var envFile: String?
 
         func run() async throws {
@@ -127,18 +147,25 @@ extension DMSAgentCommand {
             var environment: [String: String] = [:]
             if let envFile { environment = try EnvFile.read(envFile) }
             for pair in env {
-                guard let eq = pair.firstIndex(of: "=") else { throw ValidationError("--env expects KEY=VALUE, got \(pair)") }
+                guard let eq = pair.firstIndex(of: "=") else {
+                    throw ValidationError("--env expects KEY=VALUE, got \(pair)")
+                }
                 environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
-            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
             let environmentToPass = environment
-            print(try await exitOnError { try await targets.mount(target: target, path: path, environment: environmentToPass) })
+            print(
+                try await exitOnError {
+                    try await targets.mount(target: target, path: path, environment: environmentToPass)
+                })
         }
     }
 
     struct Unmount: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Unmount one S3 target locally: unmount, wait for s3vaultfuse to exit, then SIGTERM/SIGKILL if it must.")
+            abstract:
+                "Unmount one S3 target locally: unmount, wait for s3vaultfuse to exit, then SIGTERM/SIGKILL if it must."
+        )
 
         @OptionGroup var manager: ManagerOptions
         @Option(help: ArgumentHelp("Target id.", valueName: "id")) var target: String
@@ -146,7 +173,7 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let targets = try exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
             print(try await exitOnError { try await targets.unmount(target: target, lazy: lazy) })
         }
     }
@@ -163,13 +190,6 @@ func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as CommandError {
         printError(error.message + "\n")
         if let tail = error.logTail, !tail.isEmpty { printError("--- fuse log tail ---\n\(tail)\n") }
-        throw ExitCode(error.exitCode)
-    }
-}
-
-func exitOnError<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as CommandError {
-        printError(error.message + "\n")
         throw ExitCode(error.exitCode)
     }
 }

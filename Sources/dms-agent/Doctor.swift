@@ -5,12 +5,13 @@ import FoundationEssentials
 extension DMSAgentCommand {
     struct Doctor: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check what makes an agent fail silently: broker, queue, node id, directories, FUSE, binary, port.",
+            abstract:
+                "Check what makes an agent fail silently: broker, queue, node id, directories, FUSE, binary, port.",
             discussion: """
-            Resolves the configuration exactly as 'run' does and changes nothing (passive declares only). Each \
-            check prints ok, warn or FAIL with what it found and, when not ok, the fix in one line. Exits 0 when \
-            no check fails.
-            """)
+                Resolves the configuration exactly as 'run' does and changes nothing (passive declares only). Each \
+                check prints ok, warn or FAIL with what it found and, when not ok, the fix in one line. Exits 0 when \
+                no check fails.
+                """)
 
         @OptionGroup var agent: AgentOptions
         @Flag(help: "Print JSON: [{check, verdict, detail, fix}].") var json = false
@@ -32,4 +33,3 @@ extension DMSAgentCommand {
         }
     }
 }
-

@@ -43,18 +43,24 @@ struct AgentLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let merged = metadata.merging(explicit ?? [:]) { _, new in new }
+    func log(event: LogEvent) {
+        let (level, message) = (event.level, event.message)
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let time = Self.timestamp()
         if json {
             var object = JSONText()
-            object.key("time"); object.string(time)
-            object.key("level"); object.string(level.rawValue)
-            object.key("message"); object.string("\(message)")
-            object.key("logger"); object.string(label)
-            for (k, v) in merged.sorted(by: { $0.key < $1.key }) where !["time", "level", "message", "logger"].contains(k) {
-                object.key(k); object.string("\(v)")
+            object.key("time")
+            object.string(time)
+            object.key("level")
+            object.string(level.rawValue)
+            object.key("message")
+            object.string("\(message)")
+            object.key("logger")
+            object.string(label)
+            for (k, v) in merged.sorted(by: { $0.key < $1.key })
+            where !["time", "level", "message", "logger"].contains(k) {
+                object.key(k)
+                object.string("\(v)")
             }
             sink.write(String(decoding: object.finish(), as: UTF8.self))
         } else {

@@ -22,17 +22,24 @@ struct ManagerOptions: ParsableArguments {
     @Option(name: Settings.logLevel.name, help: Settings.logLevel.argumentHelp) var logLevel: String?
 
     var values: [Setting: String?] {
-        [Settings.configFile: configFile, Settings.pidDir: pidDir, Settings.mountBase: mountBase, Settings.s3vaultfuseBin: s3vaultfuseBin,
-         Settings.logDir: logDir, Settings.killTimeout: killTimeout, Settings.mountTimeout: mountTimeout, Settings.logFormat: logFormat,
-         Settings.logLevel: logLevel]
+        [
+            Settings.configFile: configFile, Settings.pidDir: pidDir, Settings.mountBase: mountBase,
+            Settings.s3vaultfuseBin: s3vaultfuseBin,
+            Settings.logDir: logDir, Settings.killTimeout: killTimeout, Settings.mountTimeout: mountTimeout,
+            Settings.logFormat: logFormat,
+            Settings.logLevel: logLevel,
+        ]
     }
 
     func resolver(adding more: [Setting: String?] = [:]) throws -> SettingsResolver {
         let options = values.merging(more) { a, _ in a }
-        var r = SettingsResolver(options: Dictionary(uniqueKeysWithValues: options.map { ($0.key.option, $0.value) }),
-                                 environment: ProcessInfo.processInfo.environment)
+        var r = SettingsResolver(
+            options: Dictionary(uniqueKeysWithValues: options.map { ($0.key.option, $0.value) }),
+            environment: ProcessInfo.processInfo.environment)
         if let path = r.string(Settings.configFile) {
-            do { r.file = try INIFile(path: path) } catch { throw ValidationError("Cannot read config file \(path): \(error)") }
+            do { r.file = try INIFile(path: path) } catch {
+                throw ValidationError("Cannot read config file \(path): \(error)")
+            }
         }
         return r
     }
@@ -56,22 +63,30 @@ struct AgentOptions: ParsableArguments {
     @OptionGroup var manager: ManagerOptions
 
     @Option(name: Settings.rabbitmqURL.name, help: Settings.rabbitmqURL.argumentHelp) var rabbitmqURL: String?
-    @Option(name: Settings.allowedPublishers.name, help: Settings.allowedPublishers.argumentHelp) var allowedPublishers: String?
-    @Option(name: Settings.rabbitmqPasswordFile.name, help: Settings.rabbitmqPasswordFile.argumentHelp) var rabbitmqPasswordFile: String?
+    @Option(name: Settings.allowedPublishers.name, help: Settings.allowedPublishers.argumentHelp) var allowedPublishers:
+        String?
+    @Option(name: Settings.rabbitmqPasswordFile.name, help: Settings.rabbitmqPasswordFile.argumentHelp)
+    var rabbitmqPasswordFile: String?
     @Option(name: Settings.nodeID.name, help: Settings.nodeID.argumentHelp) var nodeID: String?
     @Option(name: Settings.workers.name, help: Settings.workers.argumentHelp) var workers: String?
     @Option(name: Settings.maxRequestAge.name, help: Settings.maxRequestAge.argumentHelp) var maxRequestAge: String?
-    @Option(name: Settings.rabbitmqQueueType.name, help: Settings.rabbitmqQueueType.argumentHelp) var rabbitmqQueueType: String?
+    @Option(name: Settings.rabbitmqQueueType.name, help: Settings.rabbitmqQueueType.argumentHelp) var rabbitmqQueueType:
+        String?
     @Flag(name: Settings.quorumQueue.name, help: ArgumentHelp(Settings.quorumQueue.help)) var quorumQueue = false
-    @Option(name: Settings.rabbitmqQueueDurable.name, help: Settings.rabbitmqQueueDurable.argumentHelp) var rabbitmqQueueDurable: String?
-    @Option(name: Settings.heartbeatInterval.name, help: Settings.heartbeatInterval.argumentHelp) var heartbeatInterval: String?
+    @Option(name: Settings.rabbitmqQueueDurable.name, help: Settings.rabbitmqQueueDurable.argumentHelp)
+    var rabbitmqQueueDurable: String?
+    @Option(name: Settings.heartbeatInterval.name, help: Settings.heartbeatInterval.argumentHelp) var heartbeatInterval:
+        String?
     @Option(name: Settings.s3EnvFile.name, help: Settings.s3EnvFile.argumentHelp) var s3EnvFile: String?
-    @Option(name: Settings.nfsCommandPrefix.name, help: Settings.nfsCommandPrefix.argumentHelp) var nfsCommandPrefix: String?
+    @Option(name: Settings.nfsCommandPrefix.name, help: Settings.nfsCommandPrefix.argumentHelp) var nfsCommandPrefix:
+        String?
     @Option(name: Settings.nfsTimeout.name, help: Settings.nfsTimeout.argumentHelp) var nfsTimeout: String?
     @Option(name: Settings.logFile.name, help: Settings.logFile.argumentHelp) var logFile: String?
     @Option(name: Settings.metricsListen.name, help: Settings.metricsListen.argumentHelp) var metricsListen: String?
-    @Option(name: Settings.barbicanCABundle.name, help: Settings.barbicanCABundle.argumentHelp) var barbicanCABundle: String?
-    @Option(name: Settings.barbicanSSLVerify.name, help: Settings.barbicanSSLVerify.argumentHelp) var barbicanSSLVerify: String?
+    @Option(name: Settings.barbicanCABundle.name, help: Settings.barbicanCABundle.argumentHelp) var barbicanCABundle:
+        String?
+    @Option(name: Settings.barbicanSSLVerify.name, help: Settings.barbicanSSLVerify.argumentHelp) var barbicanSSLVerify:
+        String?
 
     func resolver() throws -> SettingsResolver {
         try manager.resolver(adding: [
@@ -79,7 +94,8 @@ struct AgentOptions: ParsableArguments {
             Settings.rabbitmqPasswordFile: rabbitmqPasswordFile, Settings.nodeID: nodeID, Settings.workers: workers,
             Settings.maxRequestAge: maxRequestAge, Settings.rabbitmqQueueType: rabbitmqQueueType,
             Settings.quorumQueue: quorumQueue ? "true" : nil, Settings.rabbitmqQueueDurable: rabbitmqQueueDurable,
-            Settings.heartbeatInterval: heartbeatInterval, Settings.s3EnvFile: s3EnvFile, Settings.nfsCommandPrefix: nfsCommandPrefix,
+            Settings.heartbeatInterval: heartbeatInterval, Settings.s3EnvFile: s3EnvFile,
+            Settings.nfsCommandPrefix: nfsCommandPrefix,
             Settings.nfsTimeout: nfsTimeout, Settings.logFile: logFile, Settings.metricsListen: metricsListen,
             Settings.barbicanCABundle: barbicanCABundle, Settings.barbicanSSLVerify: barbicanSSLVerify,
         ])

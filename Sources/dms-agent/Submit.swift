@@ -7,7 +7,9 @@ extension DMSAgentCommand {
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send a job to a node's agent, as the orchestrator does, and print the reply.",
-            discussion: "Exit status: 0 when the reply says success, 1 when it says error, 2 when no reply came in time or the node has no queue.")
+            discussion:
+                "Exit status: 0 when the reply says success, 1 when it says error, 2 when no reply came in time or the node has no queue."
+        )
 
         @Argument(help: "mount, unmount or status.") var action: String
         @Option(help: ArgumentHelp("Broker URL. Env DMS_RABBITMQ_URL.", valueName: "url")) var rabbitmqURL: String?
@@ -20,7 +22,8 @@ extension DMSAgentCommand {
         @Option(help: ArgumentHelp("Barbican secret href.", valueName: "url")) var secretRef: String?
         @Option(help: ArgumentHelp("File holding the keystone token.", valueName: "path")) var tokenFile: String?
         @Option(help: ArgumentHelp("Job id. Default: a random one.", valueName: "n")) var jobid: Int64?
-        @Option(help: ArgumentHelp("Seconds to wait for the reply. Default 60.", valueName: "s")) var timeout: Double = 60
+        @Option(help: ArgumentHelp("Seconds to wait for the reply. Default 60.", valueName: "s")) var timeout: Double =
+            60
 
         func run() async throws {
             LoggingSystem.bootstrap { label in
@@ -28,15 +31,22 @@ extension DMSAgentCommand {
                 h.logLevel = .error
                 return h
             }
-            let url = rabbitmqURL ?? ProcessInfo.processInfo.environment["DMS_RABBITMQ_URL"] ?? "amqp://guest:guest@localhost:5672/"
-            var request = JobRequestBody(action: action, host: node, jobID: jobid ?? Int64.random(in: 1...1_000_000_000))
+            let url =
+                rabbitmqURL ?? ProcessInfo.processInfo.environment["DMS_RABBITMQ_URL"]
+                ?? "amqp://guest:guest@localhost:5672/"
+            var request = JobRequestBody(
+                action: action, host: node, jobID: jobid ?? Int64.random(in: 1...1_000_000_000))
             if let tokenFile { request.keystoneToken = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmed }
             if action != "status" {
                 guard let target, let path else { throw ValidationError("mount and unmount need --target and --path") }
-                request.target = .init(id: target, type: type, mountPath: path, export: export, nfsOptions: nfsOptions, secretRef: secretRef)
+                request.target = .init(
+                    id: target, type: type, mountPath: path, export: export, nfsOptions: nfsOptions,
+                    secretRef: secretRef)
             }
             let client: DMSClient
-            do { client = try DMSClient(url: url, name: "dms-submit", publishTimeout: timeout) } catch { throw ValidationError(error.description) }
+            do { client = try DMSClient(url: url, name: "dms-submit", publishTimeout: timeout) } catch {
+                throw ValidationError(error.description)
+            }
             do {
                 try await client.start(timeout: min(timeout, 15))
             } catch {
@@ -46,7 +56,8 @@ extension DMSAgentCommand {
             }
             let reply: [UInt8]?
             do {
-                reply = await client.reply(try await client.send(request.encoded, to: node, mandatory: true), timeout: timeout)
+                reply = await client.reply(
+                    try await client.send(request.encoded, to: node, mandatory: true), timeout: timeout)
             } catch {
                 await client.close()
                 printError("\(error)\n")

@@ -10,7 +10,8 @@ import Foundation
 enum FleetBench {
     static func run(repo: String, agents count: Int, jobs: Int) async throws {
         print("== fleet: \(count) agents on the 3-node cluster (scripts/cluster.sh), one broker node stopped")
-        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("dms-agent").path
         let cluster = repo + "/scripts/cluster.sh"
         _ = shell("\(cluster) start")
         let url = shell("\(cluster) urls").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -22,19 +23,32 @@ enum FleetBench {
         for node in nodes {
             let dir = "\(root)/\(node)"
             try FileManager.default.createDirectory(atPath: dir + "/mnt", withIntermediateDirectories: true)
-            pids.append(spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base", dir + "/mnt",
-                                            "--log-dir", dir + "/log", "--s3vaultfuse-bin", repo + "/scripts/fake-s3vaultfuse", "--heartbeat-interval", "0",
-                                            "--metrics-listen", "none", "--log-file", dir + "/agent.log", "--rabbitmq-queue-type", "quorum",
-                                            "--workers", "2"],
-                              env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"]))
+            pids.append(
+                spawn(
+                    agentBinary,
+                    [
+                        "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base",
+                        dir + "/mnt",
+                        "--log-dir", dir + "/log", "--s3vaultfuse-bin", repo + "/scripts/fake-s3vaultfuse",
+                        "--heartbeat-interval", "0",
+                        "--metrics-listen", "none", "--log-file", dir + "/agent.log", "--rabbitmq-queue-type", "quorum",
+                        "--workers", "2",
+                    ],
+                    env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"]))
         }
         defer {
             for pid in pids { kill(pid, SIGTERM) }
             for pid in pids { reap(pid) }
-            for node in nodes { _ = shell("\(cluster) ctl 3 delete_queue dms.\(node) >/dev/null 2>&1; \(cluster) ctl 3 delete_queue dms.\(node).dead >/dev/null 2>&1") }
+            for node in nodes {
+                _ = shell(
+                    "\(cluster) ctl 3 delete_queue dms.\(node) >/dev/null 2>&1; \(cluster) ctl 3 delete_queue dms.\(node).dead >/dev/null 2>&1"
+                )
+            }
         }
         let started = now()
-        while now() - started < 180_000, nodes.contains(where: { !log($0, root).contains("consuming") }) { usleep(200_000) }
+        while now() - started < 180_000, nodes.contains(where: { !log($0, root).contains("consuming") }) {
+            usleep(200_000)
+        }
         let startup = (now() - started) / 1000
         let consuming = nodes.filter { log($0, root).contains("consuming") }.count
         // Settle, then measure what the agents cost the brokers and the node.
@@ -57,7 +71,10 @@ enum FleetBench {
         }
         let before = await burst(jobs / 2)
         // Consumer connections on node 1 (the shell keeps only their names: the full listing is large).
-        let onNode1Names = Set(shell("\(cluster) ctl 3 list_connections -q --no-table-headers port client_properties | grep '^5691' | grep -o 'dms-agent@[^\"/]*\"'")
+        let onNode1Names = Set(
+            shell(
+                "\(cluster) ctl 3 list_connections -q --no-table-headers port client_properties | grep '^5691' | grep -o 'dms-agent@[^\"/]*\"'"
+            )
             .split(separator: "\n").map { String($0.dropFirst("dms-agent@".count).dropLast()) })
         let onNode1 = nodes.filter { onNode1Names.contains($0) }
         let stopAt = Date()
@@ -68,12 +85,16 @@ enum FleetBench {
         var pending = Set(onNode1)
         while !pending.isEmpty, now() < deadline {
             for node in pending {
-                if let t = reconnectTime(node, root, after: stopAt) { recovered.append(t); pending.remove(node) }
+                if let t = reconnectTime(node, root, after: stopAt) {
+                    recovered.append(t)
+                    pending.remove(node)
+                }
             }
             usleep(100_000)
         }
         let afterStop = await during.value
-        let sent = before.sent + afterStop.sent, answered = before.answered + afterStop.answered
+        let sent = before.sent + afterStop.sent
+        let answered = before.answered + afterStop.answered
         _ = shell("\(cluster) start-node 1")
         let attempts = connectionAttempts(nodes, root)
         func peak(_ times: [Double]) -> Int {
@@ -82,13 +103,17 @@ enum FleetBench {
             return perSecond.values.max() ?? 0
         }
         let stopEpoch = stopAt.timeIntervalSince1970
-        let peakAfterStop = peak(attempts.filter { $0 >= stopEpoch }), peakAtStart = peak(attempts.filter { $0 < stopEpoch })
+        let peakAfterStop = peak(attempts.filter { $0 >= stopEpoch })
+        let peakAtStart = peak(attempts.filter { $0 < stopEpoch })
         var samples = Samples()
         recovered.forEach { samples.add($0 * 1000) }
         line("agents started → all consuming", String(format: "%.1f s (%d of %d)", startup, consuming, count))
         line("agents on the stopped node", "\(onNode1.count)")
-        line("  consuming again after the stop", String(format: "p50 %.2f s  p99 %.2f s  max %.2f s  (%d of %d; goal ≤ 2 × 60 + 5 s)",
-                                                         samples.p50 / 1000, samples.p99 / 1000, (recovered.max() ?? .nan), recovered.count, onNode1.count))
+        line(
+            "  consuming again after the stop",
+            String(
+                format: "p50 %.2f s  p99 %.2f s  max %.2f s  (%d of %d; goal ≤ 2 × 60 + 5 s)",
+                samples.p50 / 1000, samples.p99 / 1000, (recovered.max() ?? .nan), recovered.count, onNode1.count))
         line("peak connection attempts after the stop", "\(peakAfterStop)/s  (goal ≤ \(count)/s)")
         line("  at start (two connections per agent)", "\(peakAtStart)/s")
         line("status jobs sent / answered / lost", "\(sent) / \(answered) / \(sent - answered)")
@@ -103,7 +128,8 @@ enum FleetBench {
 
     /// Seconds from `after` to the consumer's first reconnect.
     static func reconnectTime(_ node: String, _ root: String, after: Date) -> Double? {
-        for line in log(node, root).split(separator: "\n") where line.contains(" reconnected ") && !line.contains("/publish") {
+        for line in log(node, root).split(separator: "\n")
+        where line.contains(" reconnected ") && !line.contains("/publish") {
             if let t = timestamp(line), t >= after { return t.timeIntervalSince(after) }
         }
         return nil
@@ -121,16 +147,21 @@ enum FleetBench {
     /// The agent's text log starts with an RFC 3339 time in UTC with milliseconds.
     static func timestamp(_ line: Substring) -> Date? {
         guard let first = line.split(separator: " ").first else { return nil }
-        return try? Date(String(first), strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        return try? Date(
+            String(first),
+            strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        )
     }
 
     /// Total memory of the three nodes, in bytes.
     static func brokerMemory(_ cluster: String) -> Double {
         (1...3).map { n -> Double in
             let out = shell("\(cluster) ctl \(n) status --formatter json 2>/dev/null")
-            guard let data = out.data(using: .utf8), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let memory = json["memory"] as? [String: Any], let total = memory["total"] as? [String: Any],
-                  let erlang = total["erlang"] as? Double ?? (total["erlang"] as? Int).map(Double.init) else { return 0 }
+            guard let data = out.data(using: .utf8),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let memory = json["memory"] as? [String: Any], let total = memory["total"] as? [String: Any],
+                let erlang = total["erlang"] as? Double ?? (total["erlang"] as? Int).map(Double.init)
+            else { return 0 }
             return erlang
         }.reduce(0, +)
     }

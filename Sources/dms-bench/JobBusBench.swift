@@ -26,10 +26,15 @@ struct BenchRequester {
 enum JobBusBench {
     static func run(url: String, repo: String, cycles: Int) async throws {
         print("== job bus end to end (dms-agent process, broker, bindfs fake s3vaultfuse)")
-        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("dms-agent").path
         let root = "/tmp/dms-bench/jobbus-\(getpid())"
-        _ = shell("rm -rf \(root) && mkdir -p \(root)/pid \(root)/mnt && mount -t tmpfs -o size=64m dms-bench \(root)/pid")  // /run is tmpfs
-        for i in 0..<2_000 { try "\(4_100_000 + i)\n".write(toFile: "\(root)/pid/stale-\(i).pid", atomically: false, encoding: .utf8) }
+        // The PID directory on tmpfs, as /run is.
+        _ = shell(
+            "rm -rf \(root) && mkdir -p \(root)/pid \(root)/mnt && mount -t tmpfs -o size=64m dms-bench \(root)/pid")
+        for i in 0..<2_000 {
+            try "\(4_100_000 + i)\n".write(toFile: "\(root)/pid/stale-\(i).pid", atomically: false, encoding: .utf8)
+        }
         try "FAKE_DELAY=1\n".write(toFile: root + "/global.env", atomically: true, encoding: .utf8)
         let node = "bench-\(getpid())"
         let fuse = repo + "/scripts/fake-s3vaultfuse"
@@ -71,24 +76,39 @@ enum JobBusBench {
         let aloneParallelRate = Double(perLoop * 10) / ((now() - aloneParallelStart) / 1000)
 
         let start = now()
-        let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", root + "/pid", "--mount-base", root + "/mnt",
-                                        "--log-dir", root + "/log", "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--metrics-listen", "127.0.0.1:0", "--log-file", root + "/agent.log",
-                                        "--s3-env-file", root + "/global.env", "--workers", "16"],
-                          env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"])
+        let agent = spawn(
+            agentBinary,
+            [
+                "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", root + "/pid", "--mount-base",
+                root + "/mnt",
+                "--log-dir", root + "/log", "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--metrics-listen",
+                "127.0.0.1:0", "--log-file", root + "/agent.log",
+                "--s3-env-file", root + "/global.env", "--workers", "16",
+            ],
+            env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"])
         var consuming = false
         while now() - start < 30_000 {
-            if let log = try? String(contentsOfFile: root + "/agent.log", encoding: .utf8), log.contains("consuming") { consuming = true; break }
+            if let log = try? String(contentsOfFile: root + "/agent.log", encoding: .utf8), log.contains("consuming") {
+                consuming = true
+                break
+            }
             usleep(1000)
         }
         let startup = now() - start
-        guard consuming else { print("agent did not start"); kill(agent, SIGKILL); return }
+        guard consuming else {
+            print("agent did not start")
+            kill(agent, SIGKILL)
+            return
+        }
         let requester = try await BenchRequester(url: url)
 
         // Sequential mount+unmount cycles over 50 targets.
-        var mounts = Samples(), unmounts = Samples()
+        var mounts = Samples()
+        var unmounts = Samples()
         let seqStart = now()
         for i in 0..<cycles {
-            let t = "t\(i % 50)", path = "\(root)/mnt/t\(i % 50)"
+            let t = "t\(i % 50)"
+            let path = "\(root)/mnt/t\(i % 50)"
             var s = now()
             _ = try await requester.call("mount", node: node, target: t, path: path)
             mounts.add(now() - s)
@@ -105,7 +125,8 @@ enum JobBusBench {
             for c in 0..<10 {
                 group.addTask {
                     for i in 0..<perClient {
-                        let t = "p\(c)-\(i % 5)", path = "\(root)/mnt/p\(c)-\(i % 5)"
+                        let t = "p\(c)-\(i % 5)"
+                        let path = "\(root)/mnt/p\(c)-\(i % 5)"
                         _ = try await requester.call("mount", node: node, target: t, path: path)
                         _ = try await requester.call("unmount", node: node, target: t, path: path)
                     }
@@ -118,14 +139,23 @@ enum JobBusBench {
         // Head of line: an unrelated mount while three 1 s mounts are in flight.
         var hol = Samples()
         for round in 0..<5 {
-            let slow = (0..<3).map { i in Task { try await requester.call("mount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)") } }
+            let slow = (0..<3).map { i in
+                Task {
+                    try await requester.call(
+                        "mount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
+                }
+            }
             try await Task.sleep(nanoseconds: 100_000_000)
             let s = now()
             _ = try await requester.call("mount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
             hol.add(now() - s)
             for task in slow { _ = try await task.value }
-            for i in 0..<3 { _ = try await requester.call("unmount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)") }
-            _ = try await requester.call("unmount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
+            for i in 0..<3 {
+                _ = try await requester.call(
+                    "unmount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
+            }
+            _ = try await requester.call(
+                "unmount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
         }
         let agentRSS = rssKB(pid: agent)
         kill(agent, SIGTERM)
@@ -133,14 +163,20 @@ enum JobBusBench {
 
         line("fuse alone: spawn → mounted", alone.summary)
         line("mount reply latency", mounts.summary)
-        line("  beyond the fuse's own readiness (p50)", String(format: "%.2f ms  (goal < 3 ms)", mounts.p50 - alone.p50))
+        line(
+            "  beyond the fuse's own readiness (p50)", String(format: "%.2f ms  (goal < 3 ms)", mounts.p50 - alone.p50))
         line("unmount reply latency", unmounts.summary + "  (goal p50 < 3 ms)")
         line("mount+unmount cycles, sequential", String(format: "%.0f cycles/s", seqRate))
         line("mount+unmount cycles, 10 clients", String(format: "%.0f cycles/s  (goal ≥ 400)", parallelRate))
-        line("  the fuse alone, 10 loops, no agent or broker", String(format: "%.0f cycles/s (this machine's ceiling)", aloneParallelRate))
+        line(
+            "  the fuse alone, 10 loops, no agent or broker",
+            String(format: "%.0f cycles/s (this machine's ceiling)", aloneParallelRate))
         line("unrelated mount while 3 slow mounts run", hol.summary)
-        line("  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
-        line("start → consuming with 2,000 stale PID files", String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
+        line(
+            "  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
+        line(
+            "start → consuming with 2,000 stale PID files",
+            String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
         line("agent RSS after the run", "\(agentRSS / 1024) MB  (goal < 25 MB)")
         umount2(root + "/pid", Int32(MNT_DETACH))
         _ = shell("rm -rf \(root)")

@@ -28,7 +28,8 @@ enum ManagerBench {
             reap(pid)
         }
         let manager = try S3VaultFuseManager(configuration: config, logger: logger)
-        var spawnTimes = Samples(), killTimes = Samples()
+        var spawnTimes = Samples()
+        var killTimes = Samples()
         for i in 0..<rounds {
             let id = "t\(i % 20)"
             let start = now()
@@ -40,7 +41,9 @@ enum ManagerBench {
         }
         line("fuse alone: spawn → mounted", alone.summary)
         line("manager.spawn → ready", spawnTimes.summary)
-        line("manager overhead on spawn (p50 difference)", String(format: "%.2f ms  (goal < 2 ms)", spawnTimes.p50 - alone.p50))
+        line(
+            "manager overhead on spawn (p50 difference)",
+            String(format: "%.2f ms  (goal < 2 ms)", spawnTimes.p50 - alone.p50))
         line("manager.kill of a prompt process", killTimes.summary + "  (goal p50 < 5 ms)")
         manager.shutdown()
 
@@ -54,39 +57,63 @@ enum ManagerBench {
             var live: [Int32] = []
             for i in 0..<1_000 {
                 let id = "live-\(i)"
-                let pid = spawn("/bin/sleep", ["600"], env: ["DMS_TARGET_ID=\(id)", "vault_data_directory=\(config.mountBase)/\(id)"])
+                let pid = spawn(
+                    "/bin/sleep", ["600"],
+                    env: ["DMS_TARGET_ID=\(id)", "vault_data_directory=\(config.mountBase)/\(id)"])
                 live.append(pid)
                 try "\(pid)\n".write(toFile: "\(config.pidDirectory)/\(id).pid", atomically: false, encoding: .utf8)
             }
             for i in 0..<(total - 1_000) {
-                try "\(4_000_000 + i)\n".write(toFile: "\(config.pidDirectory)/stale-\(i).pid", atomically: false, encoding: .utf8)
+                try "\(4_000_000 + i)\n".write(
+                    toFile: "\(config.pidDirectory)/stale-\(i).pid", atomically: false, encoding: .utf8)
             }
             sync()  // the files just written must not be flushed on the clock of the recovery
             let rssBefore = rssKB()
             let recovering = try S3VaultFuseManager(configuration: config, logger: logger)
             let report = await recovering.recover()
-            line("recovery of \(total) PID files (1,000 live)", String(format: "%.3f s  loaded=%d cleaned=%d%@", report.seconds, report.loaded, report.cleaned,
-                                                                        total == 10_000 ? "  (goal < 0.3 s)" : ""))
+            line(
+                "recovery of \(total) PID files (1,000 live)",
+                String(
+                    format: "%.3f s  loaded=%d cleaned=%d%@", report.seconds, report.loaded, report.cleaned,
+                    total == 10_000 ? "  (goal < 0.3 s)" : ""))
             recovering.shutdown()
             if total == 1_000 {
-                line("bench process RSS with 1,000 tracked targets", "\(rssKB() / 1024) MB (\(rssBefore / 1024) MB before recovery)")
+                line(
+                    "bench process RSS with 1,000 tracked targets",
+                    "\(rssKB() / 1024) MB (\(rssBefore / 1024) MB before recovery)")
                 // The agent itself: dms-agent run adopting the same 1,000 processes.
-                let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+                let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                    .appendingPathComponent("dms-agent").path
                 let log = root + "/agent-rss.log"
-                let agent = spawn(agentBinary, ["run", "--rabbitmq-url", url, "--node-id", "bench-rss-\(getpid())", "--pid-dir", config.pidDirectory,
-                                                "--mount-base", config.mountBase, "--log-dir", config.logDirectory, "--s3vaultfuse-bin", config.binary,
-                                                "--heartbeat-interval", "0", "--metrics-listen", "127.0.0.1:0", "--log-file", log], env: ["PATH=/usr/bin:/bin"])
+                let agent = spawn(
+                    agentBinary,
+                    [
+                        "run", "--rabbitmq-url", url, "--node-id", "bench-rss-\(getpid())", "--pid-dir",
+                        config.pidDirectory,
+                        "--mount-base", config.mountBase, "--log-dir", config.logDirectory, "--s3vaultfuse-bin",
+                        config.binary,
+                        "--heartbeat-interval", "0", "--metrics-listen", "127.0.0.1:0", "--log-file", log,
+                    ], env: ["PATH=/usr/bin:/bin"])
                 let start = now()
-                while now() - start < 20_000, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("consuming") ?? false) { usleep(2000) }
+                while now() - start < 20_000,
+                    !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("consuming") ?? false)
+                { usleep(2000) }
                 usleep(300_000)
                 let agentLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 let adopted = agentLog.contains("loaded=1000") ? "1,000 adopted" : "adoption not confirmed"
-                line("dms-agent RSS with 1,000 tracked targets", "\(rssKB(pid: agent) / 1024) MB (\(adopted))  (goal < 25 MB)")
+                line(
+                    "dms-agent RSS with 1,000 tracked targets",
+                    "\(rssKB(pid: agent) / 1024) MB (\(adopted))  (goal < 25 MB)")
                 kill(agent, SIGTERM)
                 reap(agent)
-                _ = shell("\(agentBinary) status --pid-dir \(config.pidDirectory) --mount-base \(config.mountBase) >/dev/null")
+                _ = shell(
+                    "\(agentBinary) status --pid-dir \(config.pidDirectory) --mount-base \(config.mountBase) >/dev/null"
+                )
             }
-            for pid in live { kill(pid, SIGKILL); reap(pid) }
+            for pid in live {
+                kill(pid, SIGKILL)
+                reap(pid)
+            }
         }
         umount2(config.pidDirectory, Int32(MNT_DETACH))
         _ = shell("rm -rf \(root)")

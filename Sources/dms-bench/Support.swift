@@ -1,5 +1,5 @@
-import LinuxSupport
 import Foundation
+import LinuxSupport
 import VaultFuse
 
 struct Samples {
@@ -40,7 +40,10 @@ func spawn(_ path: String, _ args: [String], env: [String]) -> Int32 {
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     let envp = env.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
     var pid: pid_t = 0
     posix_spawn(&pid, path, &actions, nil, argv, envp)
     return pid
@@ -53,7 +56,9 @@ func reap(_ pid: Int32) {
 
 func shell(_ command: String) -> String {
     var out = ""
-    CommandRunner.run("/bin/sh", ["-c", command], output: &out, environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"])
+    CommandRunner.run(
+        "/bin/sh", ["-c", command], output: &out,
+        environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"])
     return out
 }
 

@@ -1,11 +1,14 @@
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import AMQP
 
-func makeClient(_ name: String = "test-\(UUID().uuidString.prefix(8))", topology: AMQPTopology = .init(),
-                consumer: AMQPConsumerOptions? = nil, heartbeat: Int = 10, url: String = TestEnv.amqpURL) throws -> AMQPClient {
+func makeClient(
+    _ name: String = "test-\(UUID().uuidString.prefix(8))", topology: AMQPTopology = .init(),
+    consumer: AMQPConsumerOptions? = nil, heartbeat: Int = 10, url: String = TestEnv.amqpURL
+) throws -> AMQPClient {
     var config = try AMQPConfiguration(url: url)
     config.connectionName = name
     config.heartbeat = heartbeat
@@ -47,17 +50,26 @@ final class Inbox: Sendable {
 @Suite(.timeLimit(.minutes(3)), .needsBroker)
 struct BrokerRoundTripTests {
     @Test func declarePublishConsumeRoundTripCarriesEveryProperty() async throws {
-        let queue = unique("rt"), exchange = unique("rt-x")
-        let topology = AMQPTopology(exchanges: [.init(name: exchange, type: "topic")],
-                                    queues: [.make(name: queue, messageTTLMilliseconds: 60_000)],
-                                    bindings: [.init(queue: queue, exchange: exchange, routingKey: "a.#")])
+        let queue = unique("rt")
+        let exchange = unique("rt-x")
+        let topology = AMQPTopology(
+            exchanges: [.init(name: exchange, type: "topic")],
+            queues: [.make(name: queue, messageTTLMilliseconds: 60_000)],
+            bindings: [.init(queue: queue, exchange: exchange, routingKey: "a.#")])
         let client = try makeClient(topology: topology, consumer: .init(queue: queue, prefetch: 5))
         try await client.start(timeout: 10)
         let inbox = Inbox(client)
-        let props = AMQPProperties(contentType: "application/json", correlationID: "corr-1", replyTo: "reply.q", messageID: "m-1",
-                                   timestamp: 1_700_000_000, expiration: "60000", type: "job", persistent: true,
-                                   headers: ["x-int": .int(42), "x-str": .string("v"), "x-bool": .bool(true), "x-nested": .table(["k": .string("n")])])
-        try await client.publish(.init(exchange: exchange, routingKey: "a.b", body: Array("{\"hello\":1}".utf8), properties: props, mandatory: true))
+        let props = AMQPProperties(
+            contentType: "application/json", correlationID: "corr-1", replyTo: "reply.q", messageID: "m-1",
+            timestamp: 1_700_000_000, expiration: "60000", type: "job", persistent: true,
+            headers: [
+                "x-int": .int(42), "x-str": .string("v"), "x-bool": .bool(true),
+                "x-nested": .table(["k": .string("n")]),
+            ])
+        try await client.publish(
+            .init(
+                exchange: exchange, routingKey: "a.b", body: Array("{\"hello\":1}".utf8), properties: props,
+                mandatory: true))
         let delivery = try #require(await inbox.next(timeout: 5))
         #expect(delivery.body == Array("{\"hello\":1}".utf8))
         #expect(delivery.properties == props)
@@ -69,9 +81,12 @@ struct BrokerRoundTripTests {
 
     @Test func unroutableMandatoryMessageIsReportedAndNackIsAnError() async throws {
         let full = unique("full")
-        let client = try makeClient(topology: .init(queues: [.init(name: full, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])]))
+        let client = try makeClient(
+            topology: .init(queues: [
+                .init(name: full, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])
+            ]))
         try await client.start(timeout: 10)
-        let inbox = Inbox(client)
+        _ = Inbox(client)  // drains the deliveries (its task outlives it)
         await #expect(throws: AMQPError.self) {
             try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: true))
         }
@@ -93,7 +108,8 @@ struct BrokerRoundTripTests {
 
     @Test func anExistingQueueIsConsumedAsItIsWhateverItsType() async throws {
         let queue = unique("quorum")
-        let quorum = try makeClient(topology: .init(queues: [.make(name: queue, quorum: true, deadLetterExchange: "dlx", deliveryLimit: 5)]))
+        let quorum = try makeClient(
+            topology: .init(queues: [.make(name: queue, quorum: true, deadLetterExchange: "dlx", deliveryLimit: 5)]))
         try await quorum.start(timeout: 10)
         #expect(quorum.topologyReport?.entries.first?.origin == .declared)
         try await quorum.publish(.init(routingKey: queue, body: Array("left behind".utf8)))
@@ -118,7 +134,8 @@ struct BrokerRoundTripTests {
         defer { Broker.ctl("delete_user \(user)") }
         let queue = unique("needs-configure")
         let url = TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "\(user):pw")
-        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
+        let client = try makeClient(
+            topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
         do {
             try await client.start(timeout: 3)
             Issue.record("a refused declare cannot make the client ready")
@@ -127,7 +144,9 @@ struct BrokerRoundTripTests {
         }
         let refusal = try #require(client.lastError)
         #expect(refusal.code == .topology && refusal.replyCode == 403)
-        #expect(refusal.message.contains("queue \"\(queue)\"") && refusal.message.contains("ACCESS_REFUSED") && refusal.message.contains("fix:"))
+        #expect(
+            refusal.message.contains("queue \"\(queue)\"") && refusal.message.contains("ACCESS_REFUSED")
+                && refusal.message.contains("fix:"))
         Broker.ctl("set_permissions -p / \(user) '.*' '.*' '.*'")
         #expect(await eventually(timeout: 15) { client.isConnected })
         #expect(client.topologyReport?.entries.first?.origin == .declared)
@@ -137,7 +156,8 @@ struct BrokerRoundTripTests {
 
     @Test func prefetchIsHonoured() async throws {
         let queue = unique("prefetch")
-        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 3))
+        let client = try makeClient(
+            topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 3))
         try await client.start(timeout: 10)
         let inbox = Inbox(client)
         for i in 0..<10 { try await client.publish(.init(routingKey: queue, body: [UInt8(i)])) }
@@ -146,7 +166,10 @@ struct BrokerRoundTripTests {
         #expect(held.count == 3, "only prefetch-many unacked deliveries arrive")
         for d in held { await client.ack(d) }
         var rest = 0
-        while rest < 7, let d = await inbox.next(timeout: 15) { rest += 1; await client.ack(d) }
+        while rest < 7, let d = await inbox.next(timeout: 15) {
+            rest += 1
+            await client.ack(d)
+        }
         #expect(rest == 7)
         #expect(await inbox.next(timeout: 0.3) == nil)
         await client.close()
@@ -171,7 +194,8 @@ struct BrokerRoundTripTests {
     @Test func tlsConnectionWithThrowawayCA() async throws {
         let queue = unique("tls")
         let url = "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=\(TestEnv.brokerDir)/tls/ca.pem"
-        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
+        let client = try makeClient(
+            topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
         try await client.start(timeout: 10)
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: Array("over tls".utf8)))
@@ -180,9 +204,11 @@ struct BrokerRoundTripTests {
         await client.ack(d)
         await client.close()
         // an unknown CA is refused
-        let untrusted = try makeClient(url: "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=/etc/ssl/certs/ca-certificates.crt")
+        let untrusted = try makeClient(
+            url: "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=/etc/ssl/certs/ca-certificates.crt")
         await #expect(throws: AMQPError.self) { try await untrusted.start(timeout: 3) }
-        #expect(untrusted.lastError?.description.contains("verif") == true, "\(String(describing: untrusted.lastError))")
+        #expect(
+            untrusted.lastError?.description.contains("verif") == true, "\(String(describing: untrusted.lastError))")
         await untrusted.close()
     }
 
@@ -199,8 +225,10 @@ struct BrokerRoundTripTests {
         await client.close()
         let noCertificate = try makeClient(url: base)
         await #expect(throws: AMQPError.self) { try await noCertificate.start(timeout: 3) }
-        #expect(noCertificate.lastError?.description.contains("EXTERNAL") == true || noCertificate.lastError?.replyCode == 403,
-                "\(String(describing: noCertificate.lastError))")
+        #expect(
+            noCertificate.lastError?.description.contains("EXTERNAL") == true
+                || noCertificate.lastError?.replyCode == 403,
+            "\(String(describing: noCertificate.lastError))")
         await noCertificate.close()
     }
 
@@ -214,20 +242,23 @@ struct BrokerRoundTripTests {
         // A server whose certificate (same CA) names another address is refused.
         let dir = "/tmp/dms-tls-\(UUID().uuidString.prefix(8))"
         let port = Int.random(in: 30000...39999)
-        let made = Proc.shell("""
-        set -e; mkdir -p \(dir); cd \(dir)
-        openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere -keyout k.pem -out r.csr 2>/dev/null
-        printf 'subjectAltName=IP:10.99.99.99,DNS:elsewhere.example\\n' > san.ext
-        openssl x509 -req -in r.csr -CA \(ca) -CAkey \(TestEnv.brokerDir)/tls/ca.key -CAcreateserial -days 1 -extfile san.ext -out c.pem 2>/dev/null
-        setsid python3 -c "import socket,ssl;c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);c.load_cert_chain('c.pem','k.pem');s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));s.listen();exec('while True:\\n try:\\n  a,_=s.accept();c.wrap_socket(a,server_side=True).recv(10)\\n except Exception: pass')" > /dev/null 2>&1 < /dev/null &
-        echo $!
-        """)
+        let made = Proc.shell(
+            """
+            set -e; mkdir -p \(dir); cd \(dir)
+            openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere -keyout k.pem -out r.csr 2>/dev/null
+            printf 'subjectAltName=IP:10.99.99.99,DNS:elsewhere.example\\n' > san.ext
+            openssl x509 -req -in r.csr -CA \(ca) -CAkey \(TestEnv.brokerDir)/tls/ca.key -CAcreateserial -days 1 -extfile san.ext -out c.pem 2>/dev/null
+            setsid python3 -c "import socket,ssl;c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);c.load_cert_chain('c.pem','k.pem');s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));s.listen();exec('while True:\\n try:\\n  a,_=s.accept();c.wrap_socket(a,server_side=True).recv(10)\\n except Exception: pass')" > /dev/null 2>&1 < /dev/null &
+            echo $!
+            """)
         let server = Int32(made.output.split(separator: "\n").last.map(String.init) ?? "") ?? 0
         defer { kill(server, SIGKILL) }
         #expect(await eventually { Proc.shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)'").status == 0 })
         let wrongAddress = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(port)/?cafile=\(ca)")
         await #expect(throws: AMQPError.self) { try await wrongAddress.start(timeout: 3) }
-        #expect(wrongAddress.lastError?.description.contains("verif") == true, "\(String(describing: wrongAddress.lastError))")
+        #expect(
+            wrongAddress.lastError?.description.contains("verif") == true,
+            "\(String(describing: wrongAddress.lastError))")
         await wrongAddress.close()
     }
 
@@ -240,7 +271,8 @@ struct BrokerRoundTripTests {
         await failover.close()
 
         let passwordFile = "/tmp/dms-test-password-\(UUID().uuidString)"
-        try "not-the-password-\(UUID().uuidString.prefix(6))\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        try "not-the-password-\(UUID().uuidString.prefix(6))\n".write(
+            toFile: passwordFile, atomically: true, encoding: .utf8)
         var config = try AMQPConfiguration(url: "amqp://guest@127.0.0.1:\(port)/")
         try config.readPassword(fromFile: passwordFile)
         let secret = config.password
@@ -258,7 +290,8 @@ struct BrokerRoundTripTests {
 
     @Test func handlerRunningForThreeHeartbeatsKeepsTheConnection() async throws {
         let queue = unique("slow")
-        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), heartbeat: 1)
+        let client = try makeClient(
+            topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), heartbeat: 1)
         try await client.start(timeout: 10)
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: [7]))
@@ -271,7 +304,8 @@ struct BrokerRoundTripTests {
 
     @Test func hundredThousandMessagesWithFlatMemory() async throws {
         let queue = unique("bulk")
-        let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 500))
+        let client = try makeClient(
+            topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 500))
         try await client.start(timeout: 10)
         let body = [UInt8](repeating: 0x61, count: 1024)
         let total = 100_000
@@ -304,7 +338,8 @@ struct BrokerRoundTripTests {
 @Suite(.serialized, .timeLimit(.minutes(3)), .needsBroker, .disruptive)
 struct DisruptiveBrokerTests {
     @Test func closedConnectionReconnectsAndUnackedMessageComesBackRedelivered() async throws {
-        let queue = unique("cut"), name = unique("cut-conn")
+        let queue = unique("cut")
+        let name = unique("cut-conn")
         let client = try makeClient(name, topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
         try await client.start(timeout: 10)
         let inbox = Inbox(client)
@@ -346,7 +381,7 @@ struct DisruptiveBrokerTests {
     @Test func publishDuringALongOutageFailsClearly() async throws {
         let client = try makeClient()
         try await client.start(timeout: 10)
-        let inbox = Inbox(client)
+        _ = Inbox(client)  // drains the deliveries (its task outlives it)
         #expect(Broker.ctl("stop_app").status == 0)
         defer { Broker.ctl("start_app") }
         #expect(await eventually { !client.isConnected })
@@ -367,7 +402,8 @@ struct RefusedPublishClientTests {
         let client = try makeClient(topology: .init(queues: [.init(name: queue, durable: false, autoDelete: true)]))
         try await client.start(timeout: 10)
         do {
-            try await client.publish(.init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: 10)
+            try await client.publish(
+                .init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: 10)
             Issue.record("a publish to a missing exchange cannot be confirmed")
         } catch let error as AMQPError {
             #expect(error.code == .refused && error.replyCode == 404 && error.message.contains("NOT_FOUND"))

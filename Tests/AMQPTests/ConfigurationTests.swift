@@ -1,17 +1,25 @@
 import Testing
+
 @testable import AMQP
 
 struct ConfigurationTests {
     @Test func osloTransportURLsAsOperatorsWriteThem() throws {
-        let c = try AMQPConfiguration(url: "rabbit://openstack:pw1@10.0.0.1:5672,u2:p%2F2@10.0.0.2:5673,[fd00::3]//?ssl=1")
-        #expect(c.endpoints == [.init(host: "10.0.0.1", port: 5672),
-                                .init(host: "10.0.0.2", port: 5673, username: "u2", password: "p/2"),
-                                .init(host: "fd00::3", port: 5671)], "explicit ports stay; the default one follows ssl=1")
+        let c = try AMQPConfiguration(
+            url: "rabbit://openstack:pw1@10.0.0.1:5672,u2:p%2F2@10.0.0.2:5673,[fd00::3]//?ssl=1")
+        #expect(
+            c.endpoints == [
+                .init(host: "10.0.0.1", port: 5672),
+                .init(host: "10.0.0.2", port: 5673, username: "u2", password: "p/2"),
+                .init(host: "fd00::3", port: 5671),
+            ], "explicit ports stay; the default one follows ssl=1")
         #expect(c.username == "openstack" && c.password == "pw1", "the first host's credentials are the default")
         #expect(c.virtualHost == "/" && c.tls != nil && c.tls?.verifyPeer == true)
         #expect(!c.description.contains("pw1") && !c.description.contains("p/2"))
-        let empty = try AMQPConfiguration(url: "rabbit://u:p@h1/?ssl=true&ssl_ca_file=/etc/ca.pem&heartbeat_timeout_threshold=20")
-        #expect(empty.virtualHost == "/" && empty.endpoints.first?.port == 5671 && empty.tls?.caFile == "/etc/ca.pem" && empty.heartbeat == 20)
+        let empty = try AMQPConfiguration(
+            url: "rabbit://u:p@h1/?ssl=true&ssl_ca_file=/etc/ca.pem&heartbeat_timeout_threshold=20")
+        #expect(
+            empty.virtualHost == "/" && empty.endpoints.first?.port == 5671 && empty.tls?.caFile == "/etc/ca.pem"
+                && empty.heartbeat == 20)
         let encoded = try AMQPConfiguration(url: "rabbit://u:p@h1:5672/nova%2Fcell1?ssl=0")
         #expect(encoded.virtualHost == "nova/cell1" && encoded.tls == nil)
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "rabbit://h1/?ssl=maybe") }
@@ -40,7 +48,8 @@ struct ConfigurationTests {
         #expect(!c.description.contains("s@cret") && !c.description.contains("cret"), "the password never prints")
         for scheme in ["amqp", "rabbit", "rabbitmq"] {
             let plain = try AMQPConfiguration(url: "\(scheme)://u:p@host")
-            #expect(plain.tls == nil && plain.endpoints == [.init(host: "host", port: 5672)] && plain.virtualHost == "/")
+            #expect(
+                plain.tls == nil && plain.endpoints == [.init(host: "host", port: 5672)] && plain.virtualHost == "/")
         }
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "http://x") }
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "amqp://h:notaport/") }

@@ -27,7 +27,9 @@ struct JobExecutorTests {
         func mountedPID(targetID: String, at path: String) -> Int32? {
             state.withLock { $0.mounted[targetID].flatMap { $0.path == path ? $0.pid : nil } }
         }
-        func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError) -> SpawnOutcome {
+        func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError)
+            -> SpawnOutcome
+        {
             let (error, already) = state.withLock { s -> (VaultFuseError?, Bool) in
                 s.spawned.append((targetID, environment))
                 return (s.spawnError, s.alreadyRunning)
@@ -42,9 +44,15 @@ struct JobExecutorTests {
             guard let record = state.withLock({ $0.mounted.removeValue(forKey: targetID) }) else { return .notRunning }
             return .stopped(pid: record.pid, mountPath: record.path)
         }
-        func clearStaleMount(at path: String) async throws(VaultFuseError) { state.withLock { $0.clearedStale.append(path) } }
+        func clearStaleMount(at path: String) async throws(VaultFuseError) {
+            state.withLock { $0.clearedStale.append(path) }
+        }
         func stats() -> ManagerStats {
-            try! JSONDecoder().decode(ManagerStats.self, from: Data(#"{"total_tracked":0,"alive":0,"dead":0,"all_pids_ever_spawned":[],"pid_files_on_disk":0,"pid_directory":"/run/dms/s3","processes":[],"only_on_disk":[]}"#.utf8))
+            try! JSONDecoder().decode(
+                ManagerStats.self,
+                from: Data(
+                    #"{"total_tracked":0,"alive":0,"dead":0,"all_pids_ever_spawned":[],"pid_files_on_disk":0,"pid_directory":"/run/dms/s3","processes":[],"only_on_disk":[]}"#
+                        .utf8))
         }
     }
 
@@ -95,25 +103,32 @@ struct JobExecutorTests {
         var executor: JobExecutor {
             var settings = JobExecutor.Settings(nodeID: "compute-01")
             settings.maxRequestAge = 300
-            return JobExecutor(settings: settings, targets: targets, directories: directories, secrets: secrets, nfs: nfs,
-                               requesters: requesters, now: { 1_000_000 })
+            return JobExecutor(
+                settings: settings, targets: targets, directories: directories, secrets: secrets, nfs: nfs,
+                requesters: requesters, now: { 1_000_000 })
         }
     }
 
-    static func request(_ action: String = "mount", type: String = "s3", id: String = "bt1", path: String = JobExecutorTests.path,
-                        host: String = "compute-01", token: String? = nil, secretRef: String? = nil, export: String? = nil,
-                        options: String? = nil) -> JobRequest {
+    static func request(
+        _ action: String = "mount", type: String = "s3", id: String = "bt1", path: String = JobExecutorTests.path,
+        host: String = "compute-01", token: String? = nil, secretRef: String? = nil, export: String? = nil,
+        options: String? = nil
+    ) -> JobRequest {
         func q(_ s: String?) -> String { s.map { "\"\($0)\"" } ?? "null" }
         let body = """
-        {"action":"\(action)","host":"\(host)","jobid":7,"context":{},"keystone_token":\(q(token)),
-         "backup_target":{"id":"\(id)","type":"\(type)","status":"available","filesystem_export":\(q(export)),
-         "filesystem_export_mount_path":"\(path)","nfs_mount_opts":\(q(options)),"secret_ref":\(q(secretRef))}}
-        """
+            {"action":"\(action)","host":"\(host)","jobid":7,"context":{},"keystone_token":\(q(token)),
+             "backup_target":{"id":"\(id)","type":"\(type)","status":"available","filesystem_export":\(q(export)),
+             "filesystem_export_mount_path":"\(path)","nfs_mount_opts":\(q(options)),"secret_ref":\(q(secretRef))}}
+            """
         return try! RequestParser.parse(Array(body.utf8)).get()
     }
 
-    func reply(_ world: World, _ request: JobRequest, timestamp: UInt64? = nil, replyTo: String? = "live.q") async -> JobReply? {
-        guard case .reply(let r) = await world.executor.decide(request, timestamp: timestamp, replyTo: replyTo) else { return nil }
+    func reply(_ world: World, _ request: JobRequest, timestamp: UInt64? = nil, replyTo: String? = "live.q") async
+        -> JobReply?
+    {
+        guard case .reply(let r) = await world.executor.decide(request, timestamp: timestamp, replyTo: replyTo) else {
+            return nil
+        }
         world.executor.afterReply(r, to: request)
         return r
     }
@@ -121,7 +136,9 @@ struct JobExecutorTests {
     // MARK: Decisions before any effect
 
     @Test func statusAnswersWithTheNodeAndItsStats() async throws {
-        let r = try #require(await reply(World(), try RequestParser.parse(Array(#"{"action":"status","host":"compute-01"}"#.utf8)).get()))
+        let r = try #require(
+            await reply(World(), try RequestParser.parse(Array(#"{"action":"status","host":"compute-01"}"#.utf8)).get())
+        )
         #expect(r.status == "success" && r.successMsg == "Node compute-01 status" && r.stats != nil && r.code == .ok)
     }
 
@@ -135,7 +152,9 @@ struct JobExecutorTests {
 
     @Test func aRequestForAnotherHostIsNotRun() async throws {
         let r = try #require(await reply(World(), Self.request(host: "compute-02")))
-        #expect(r.code == .wrongHost && r.errorMsg == #"Request for host "compute-02" reached node compute-01; not executed"#)
+        #expect(
+            r.code == .wrongHost
+                && r.errorMsg == #"Request for host "compute-02" reached node compute-01; not executed"#)
     }
 
     @Test func aRequesterThatIsGoneAbandonsTheJob() async throws {
@@ -150,9 +169,13 @@ struct JobExecutorTests {
     @Test func invalidIdsAndPathsAreRefusedWithTheirCodes() async throws {
         let world = World()
         let badID = try #require(await reply(world, Self.request(id: "../../etc")))
-        #expect(badID.code == .invalidTargetID && badID.targetID == nil && badID.errorMsg?.contains("Invalid target id") == true)
+        #expect(
+            badID.code == .invalidTargetID && badID.targetID == nil
+                && badID.errorMsg?.contains("Invalid target id") == true)
         let outside = try #require(await reply(world, Self.request(path: "/etc/passwd")))
-        #expect(outside.code == .pathOutsideBase && outside.errorMsg == "Mount path /etc/passwd is outside the mount base /srv/mounts")
+        #expect(
+            outside.code == .pathOutsideBase
+                && outside.errorMsg == "Mount path /etc/passwd is outside the mount base /srv/mounts")
         let dots = try #require(await reply(world, Self.request(path: Self.base + "/a/../b")))
         #expect(dots.code == .invalidRequest)
     }
@@ -162,34 +185,51 @@ struct JobExecutorTests {
     @Test func s3MountStartsOnceThenIsAlreadyMounted() async throws {
         let world = World()
         let first = try #require(await reply(world, Self.request()))
-        #expect(first.successMsg == "S3 target mounted successfully at \(Self.path)" && first.pid == 42 && first.mountPath == Self.path)
+        #expect(
+            first.successMsg == "S3 target mounted successfully at \(Self.path)" && first.pid == 42
+                && first.mountPath == Self.path)
         let env = try #require(world.targets.state.withLock { $0.spawned.first?.1 })
-        #expect(env["vault_s3_region_name"] == "us-west-2" && env["helper_command"] != nil, "the original's environment")
+        #expect(
+            env["vault_s3_region_name"] == "us-west-2" && env["helper_command"] != nil, "the original's environment")
         let again = try #require(await reply(world, Self.request()))
         #expect(again.successMsg == "Already mounted at \(Self.path)" && again.pid == 42)
         #expect(world.targets.state.withLock { $0.spawned.count } == 1)
-        world.targets.state.withLock { $0.mounted = [:]; $0.alreadyRunning = true }
-        #expect(await reply(world, Self.request())?.successMsg == "Already mounted at \(Self.path)", "the manager's own idempotence")
+        world.targets.state.withLock {
+            $0.mounted = [:]
+            $0.alreadyRunning = true
+        }
+        #expect(
+            await reply(world, Self.request())?.successMsg == "Already mounted at \(Self.path)",
+            "the manager's own idempotence")
     }
 
     @Test func theSecretsPayloadReachesTheFuseAndNeverTheReply() async throws {
         var world = World()
-        world.secrets.payload = ["aws_access_key_id": "AKIA1234", "aws_secret_access_key": "very-secret-key", "bucket": "b1"]
+        world.secrets.payload = [
+            "aws_access_key_id": "AKIA1234", "aws_secret_access_key": "very-secret-key", "bucket": "b1",
+        ]
         world.targets.state.withLock {
-            $0.spawnError = VaultFuseError(.exitedBeforeMount, "s3vaultfuse exited with status 3 (key very-secret-key refused)",
-                                           logTail: "auth AKIA1234 / very-secret-key failed for token tok-123456")
+            $0.spawnError = VaultFuseError(
+                .exitedBeforeMount, "s3vaultfuse exited with status 3 (key very-secret-key refused)",
+                logTail: "auth AKIA1234 / very-secret-key failed for token tok-123456")
         }
-        let r = try #require(await reply(world, Self.request(token: "tok-123456", secretRef: "http://barbican/v1/secrets/1")))
+        let r = try #require(
+            await reply(world, Self.request(token: "tok-123456", secretRef: "http://barbican/v1/secrets/1")))
         let env = try #require(world.targets.state.withLock { $0.spawned.first?.1 })
         #expect(env["AWS_SECRET_ACCESS_KEY"] == "very-secret-key" && env["vault_s3_bucket"] == "b1")
         #expect(r.code == .spawnFailed && r.mountPath == Self.path)
         for text in [r.errorMsg ?? "", r.detail ?? ""] {
-            #expect(!text.contains("very-secret-key") && !text.contains("AKIA1234") && !text.contains("tok-123456") && text.contains("***"), "\(text)")
+            #expect(
+                !text.contains("very-secret-key") && !text.contains("AKIA1234") && !text.contains("tok-123456")
+                    && text.contains("***"), "\(text)")
         }
     }
 
-    @Test(arguments: [(VaultFuseError.Code.mountTimeout, ReplyCode.mountTimeout), (.spawnFailed, .spawnFailed), (.pidFileFailed, .spawnFailed),
-                      (.conflict, .conflict), (.io, .internalError), (.lockHeld, .internalError)])
+    @Test(arguments: [
+        (VaultFuseError.Code.mountTimeout, ReplyCode.mountTimeout), (.spawnFailed, .spawnFailed),
+        (.pidFileFailed, .spawnFailed),
+        (.conflict, .conflict), (.io, .internalError), (.lockHeld, .internalError),
+    ])
     func spawnFailuresMapToReplyCodes(failure: VaultFuseError.Code, code: ReplyCode) async throws {
         let world = World()
         world.targets.state.withLock { $0.spawnError = VaultFuseError(failure, "it failed") }
@@ -200,8 +240,13 @@ struct JobExecutorTests {
     @Test func credentialsThatCannotBeFetchedNameTheCauseWithoutTheToken() async throws {
         var world = World()
         world.secrets.failure = "GET https://barbican/v1/secrets/1 answered HTTP 401 for token tok-abcdef"
-        let r = try #require(await reply(world, Self.request(token: "tok-abcdef", secretRef: "https://barbican/v1/secrets/1")))
-        #expect(r.code == .credentialsFailed && r.errorMsg == "Failed to fetch credentials: GET https://barbican/v1/secrets/1 answered HTTP 401 for token ***")
+        let r = try #require(
+            await reply(world, Self.request(token: "tok-abcdef", secretRef: "https://barbican/v1/secrets/1")))
+        #expect(
+            r.code == .credentialsFailed
+                && r.errorMsg
+                    == "Failed to fetch credentials: GET https://barbican/v1/secrets/1 answered HTTP 401 for token ***"
+        )
         #expect(world.targets.state.withLock { $0.spawned.isEmpty })
     }
 
@@ -233,14 +278,17 @@ struct JobExecutorTests {
         let world = World()
         let noExport = try #require(await reply(world, Self.request(type: "nfs")))
         #expect(noExport.code == .invalidRequest && noExport.errorMsg == "Missing filesystem_export for NFS mount")
-        let dangerous = try #require(await reply(world, Self.request(type: "nfs", export: "10.0.0.5:/b", options: "rw,exec")))
+        let dangerous = try #require(
+            await reply(world, Self.request(type: "nfs", export: "10.0.0.5:/b", options: "rw,exec")))
         #expect(dangerous.code == .invalidRequest)
         #expect(world.directories.prepared.withLock { $0.isEmpty })
     }
 
     @Test func nfsMountAndUnmountWithEveryText() async throws {
         let world = World()
-        let mount = { await self.reply(world, Self.request(type: "nfs", export: "10.0.0.5:/backups", options: "nolock,soft")) }
+        let mount = {
+            await self.reply(world, Self.request(type: "nfs", export: "10.0.0.5:/backups", options: "nolock,soft"))
+        }
         #expect(await mount()?.successMsg == "NFS target mounted successfully at \(Self.path)")
         #expect(world.directories.prepared.withLock { $0 } == [Self.path])
         #expect(await mount()?.successMsg == "Already mounted at \(Self.path)")

@@ -1,7 +1,8 @@
 import AMQP
-@testable import DMS
 import Foundation
 import Testing
+
+@testable import DMS
 
 @Suite struct SettingsTests {
     func file(_ text: String) throws -> INIFile {
@@ -12,7 +13,9 @@ import Testing
     }
 
     @Test func optionBeatsEnvironmentBeatsServerBeatsDefaultSectionBeatsDefault() throws {
-        let ini = try file("[DEFAULT]\nnode_id = from-default\nworker_threads = 3\nkill_timeout = 4\n[server]\nnode_id = from-server\n")
+        let ini = try file(
+            "[DEFAULT]\nnode_id = from-default\nworker_threads = 3\nkill_timeout = 4\n[server]\nnode_id = from-server\n"
+        )
         let env = ["DMS_NODE_ID": "from-env", "DMS_WORKERS": "7"]
         let all = SettingsResolver(options: ["node-id": "from-option"], environment: env, file: ini)
         #expect(try all.agent(hostName: "host").nodeID == "from-option")
@@ -53,19 +56,23 @@ import Testing
         for bad in ["-1", "ten", "5 parsecs", "nan", "inf", ""] {
             #expect(throws: SettingError.self) { try SettingsResolver.parseDuration(bad, source: "--kill-timeout") }
         }
-        let r = SettingsResolver(options: ["nfs-timeout": "90s", "heartbeat-interval": "0"], environment: ["DMS_MOUNT_TIMEOUT": "1m"])
+        let r = SettingsResolver(
+            options: ["nfs-timeout": "90s", "heartbeat-interval": "0"], environment: ["DMS_MOUNT_TIMEOUT": "1m"])
         #expect(try r.agent(hostName: "h").nfsTimeout == 90)
         #expect(try r.agent(hostName: "h").heartbeatInterval == 0)
         #expect(try r.vaultFuse().mountTimeout == 60)
     }
 
     @Test func queueTypeFollowsThePrecedenceOfItsTwoSettings() throws {
-        func type(_ options: [String: String?] = [:], _ env: [String: String] = [:], _ ini: String = "") throws -> QueueType {
+        func type(_ options: [String: String?] = [:], _ env: [String: String] = [:], _ ini: String = "") throws
+            -> QueueType
+        {
             try SettingsResolver(options: options, environment: env, file: try file(ini)).queueType()
         }
         #expect(try type() == .classic)
         #expect(try type([:], [:], "[server]\nrabbit_quorum_queue = true\n") == .quorum)
-        #expect(try type([:], ["DMS_RABBITMQ_QUEUE_TYPE": "classic"], "[server]\nrabbit_quorum_queue = true\n") == .classic)
+        #expect(
+            try type([:], ["DMS_RABBITMQ_QUEUE_TYPE": "classic"], "[server]\nrabbit_quorum_queue = true\n") == .classic)
         #expect(try type(["quorum-queue": "true"], ["DMS_RABBITMQ_QUEUE_TYPE": "classic"]) == .quorum)
         #expect(try type(["rabbitmq-queue-type": "classic", "quorum-queue": "true"]) == .classic)
         #expect(throws: SettingError("DMS_RABBITMQ_QUEUE_TYPE: expected classic or quorum, got \"stream\"")) {
@@ -74,7 +81,8 @@ import Testing
     }
 
     @Test func unknownKeysAreNamedNotRefused() throws {
-        let r = SettingsResolver(environment: [:], file: try file("[DEFAULT]\nauth_url = http://keystone\n[server]\nnode_id = n\n"))
+        let r = SettingsResolver(
+            environment: [:], file: try file("[DEFAULT]\nauth_url = http://keystone\n[server]\nnode_id = n\n"))
         #expect(r.unusedKeys == ["auth_url"])
     }
 

@@ -1,8 +1,8 @@
 import AMQP
 import DMS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import VaultFuse
 
 /// The 3-node cluster of `scripts/cluster.sh` (started by `scripts/test.sh`, which sets DMS_TEST_CLUSTER).
@@ -25,9 +25,12 @@ enum Cluster {
 
     /// The node (1...3) a connection named `name` is on, from the broker port it reached.
     static func node(ofConnection name: String, avoiding down: Set<Int> = []) -> Int? {
-        for line in ctl("list_connections -q --no-table-headers port client_properties", avoiding: down).split(separator: "\n")
+        for line in ctl("list_connections -q --no-table-headers port client_properties", avoiding: down).split(
+            separator: "\n")
         where line.contains("\"\(name)\"") {
-            if let port = Int(line.split(separator: "\t").first ?? ""), (5691...5693).contains(port) { return port - 5690 }
+            if let port = Int(line.split(separator: "\t").first ?? ""), (5691...5693).contains(port) {
+                return port - 5690
+            }
         }
         return nil
     }
@@ -36,17 +39,24 @@ enum Cluster {
     static func node(ofQueue queue: String, column: String) -> Int? {
         for line in ctl("list_queues -q --no-table-headers name \(column)").split(separator: "\n") {
             let f = line.split(separator: "\t")
-            if f.count == 2, f[0] == queue, let c = f[1].split(separator: "@").first?.last, let n = Int(String(c)) { return n }
+            if f.count == 2, f[0] == queue, let c = f[1].split(separator: "@").first?.last, let n = Int(String(c)) {
+                return n
+            }
         }
         return nil
     }
 }
 
-@Suite(.serialized, .needsEverything, .disruptive,
-       .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
-       .timeLimit(.minutes(10)))
+@Suite(
+    .serialized, .needsEverything, .disruptive,
+    .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
+    .timeLimit(.minutes(10)))
 struct DisruptiveClusterTests {
-    struct Row { var scenario: String; var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0; var recovery = 0.0 }
+    struct Row {
+        var scenario: String
+        var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0
+        var recovery = 0.0
+    }
     nonisolated(unsafe) static var table: [Row] = []
 
     enum Fault: Equatable { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition, memoryAlarm }
@@ -56,16 +66,18 @@ struct DisruptiveClusterTests {
         let name = "dmsp\(UUID().uuidString.prefix(6).lowercased())"
         var hostLink: String { name + "h" }
         func create() -> Bool {
-            Proc.shell("""
-            set -e
-            ip netns add \(name)
-            ip link add \(hostLink) type veth peer name \(name)a
-            ip link set \(name)a netns \(name)
-            ip addr add 10.231.0.1/24 dev \(hostLink) && ip link set \(hostLink) up
-            ip netns exec \(name) ip addr add 10.231.0.2/24 dev \(name)a
-            ip netns exec \(name) ip link set \(name)a up
-            ip netns exec \(name) ip link set lo up
-            """).status == 0
+            Proc.shell(
+                """
+                set -e
+                ip netns add \(name)
+                ip link add \(hostLink) type veth peer name \(name)a
+                ip link set \(name)a netns \(name)
+                ip addr add 10.231.0.1/24 dev \(hostLink) && ip link set \(hostLink) up
+                ip netns exec \(name) ip addr add 10.231.0.2/24 dev \(name)a
+                ip netns exec \(name) ip link set \(name)a up
+                ip netns exec \(name) ip link set lo up
+                """
+            ).status == 0
         }
         func cut() { Proc.shell("ip link set \(hostLink) down") }
         func restore() { Proc.shell("ip link set \(hostLink) up") }
@@ -87,11 +99,17 @@ struct DisruptiveClusterTests {
         defer { if fault == .partition { namespace.delete() } }
         // Under a memory alarm the broker blocks a connection when it next publishes: node.heartbeat events every
         // second make sure the agent does while the alarm lasts, whatever became of the mounts' replies.
-        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", agentURL + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
-                                                            "--s3-env-file", box.root + "/global.env"]
-                                                           + (fault == .memoryAlarm ? ["--heartbeat-interval", "1"] : []))
+        let agent = AgentProcess(
+            box: box,
+            extraArguments: [
+                "--rabbitmq-url", agentURL + "?heartbeat=5", "--rabbitmq-queue-type", queueType,
+                "--s3-env-file", box.root + "/global.env",
+            ]
+                + (fault == .memoryAlarm ? ["--heartbeat-interval", "1"] : []))
         // nsenter enters only the network namespace: the agent's mounts stay in the host's mount namespace.
-        if fault == .partition { agent.launcher = ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace.name)", "--"] }
+        if fault == .partition {
+            agent.launcher = ["/usr/bin/nsenter", "--net=/var/run/netns/\(namespace.name)", "--"]
+        }
         try await agent.start()
         defer { agent.stop() }
         let requester = try await Requester(url: Cluster.url, quorum: true)
@@ -99,7 +117,10 @@ struct DisruptiveClusterTests {
         let targets = (0..<10).map { "slow-\($0)" }
         var ids: [String: [String]] = [:]
         for t in targets {
-            ids[t] = [try await requester.send(Requester.body(action: "mount", node: node, target: t, path: box.mountPath(t)), node: node)]
+            ids[t] = [
+                try await requester.send(
+                    Requester.body(action: "mount", node: node, target: t, path: box.mountPath(t)), node: node)
+            ]
         }
         let victim: Int
         switch fault {
@@ -114,7 +135,8 @@ struct DisruptiveClusterTests {
         switch fault {
         case .partition: namespace.cut()
         case .pauseConsumerNode: Cluster.run("pause-node \(victim)")
-        case .memoryAlarm: Cluster.run("ctl \(victim) set_vm_memory_high_watermark 0")  // blocks publishers cluster-wide
+        case .memoryAlarm:  // blocks publishers cluster-wide
+            Cluster.run("ctl \(victim) set_vm_memory_high_watermark 0")
         default: Cluster.run("stop-node \(victim)")
         }
         var recovery = 0.0
@@ -128,22 +150,34 @@ struct DisruptiveClusterTests {
             }
         }
         if fault == .memoryAlarm {
-            #expect(await eventually(timeout: 20) { agent.http("/readyz").1.contains("blocks publishing") }, "not ready while blocked")
+            #expect(
+                await eventually(timeout: 20) { agent.http("/readyz").1.contains("blocks publishing") },
+                "not ready while blocked")
         }
         if fault != .stopHomeNode {
             for t in targets {
-                ids[t]!.append(try await requester.send(Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
+                ids[t]!.append(
+                    try await requester.send(
+                        Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
             }
         }
         // Recovery: until the agent consumes again (a reconnect), if it had to.
-        if fault != .memoryAlarm, await eventually(timeout: outage + 60, { agent.logLines().filter { $0.contains("reconnected") }.count > reconnectsBefore }) {
+        if fault != .memoryAlarm,
+            await eventually(
+                timeout: outage + 60,
+                { agent.logLines().filter { $0.contains("reconnected") }.count > reconnectsBefore })
+        {
             recovery = Date().timeIntervalSince(faultAt)
         }
         await healed.value
         if fault == .stopHomeNode {
-            #expect(await eventually(timeout: 90) { agent.http("/readyz").0 == 200 }, "consumes again once the home node is back")
+            #expect(
+                await eventually(timeout: 90) { agent.http("/readyz").0 == 200 },
+                "consumes again once the home node is back")
             for t in targets {
-                ids[t]!.append(try await requester.send(Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
+                ids[t]!.append(
+                    try await requester.send(
+                        Requester.body(action: "unmount", node: node, target: t, path: box.mountPath(t)), node: node))
             }
         }
         var row = Row(scenario: name)
@@ -154,7 +188,9 @@ struct DisruptiveClusterTests {
             }
             let order = requester.arrivalOrder.filter { ids[t]!.contains($0) }
             if order.first != ids[t]![0] { row.wrongFinal += 1 }  // the unmount answered before its mount
-            let spawns = agent.logLines().filter { $0.contains(" mounted ") && $0.split(separator: " ").contains("target_id=\(t)") }.count
+            let spawns = agent.logLines().filter {
+                $0.contains(" mounted ") && $0.split(separator: " ").contains("target_id=\(t)")
+            }.count
             row.duplicated += max(0, spawns - 1)
             if MountTable.mount(at: box.mountPath(t)) != nil { row.wrongFinal += 1 }
         }
@@ -167,36 +203,49 @@ struct DisruptiveClusterTests {
     }
 
     @Test func quorumQueueSurvivesTheLossOfItsConsumersNode() async throws {
-        Self.table.append(try await scenario("quorum: consumer's node stopped 10 s", queueType: "quorum", fault: .stopConsumerNode, outage: 10))
+        Self.table.append(
+            try await scenario(
+                "quorum: consumer's node stopped 10 s", queueType: "quorum", fault: .stopConsumerNode, outage: 10))
     }
 
     @Test func quorumQueueSurvivesTheLossOfItsLeader() async throws {
-        Self.table.append(try await scenario("quorum: leader stopped 10 s", queueType: "quorum", fault: .stopLeader, outage: 10))
+        Self.table.append(
+            try await scenario("quorum: leader stopped 10 s", queueType: "quorum", fault: .stopLeader, outage: 10))
     }
 
     @Test func aHungBrokerIsLeftForAnother() async throws {
-        Self.table.append(try await scenario("quorum: consumer's node SIGSTOPped 25 s", queueType: "quorum", fault: .pauseConsumerNode, outage: 25))
+        Self.table.append(
+            try await scenario(
+                "quorum: consumer's node SIGSTOPped 25 s", queueType: "quorum", fault: .pauseConsumerNode, outage: 25))
     }
 
     @Test func classicQueueComesBackWithItsHomeNode() async throws {
-        Self.table.append(try await scenario("classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15))
+        Self.table.append(
+            try await scenario(
+                "classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15))
     }
 
     /// The agent's own link is cut for 30 s (heartbeat 5 s): its connections die on both sides, jobs finish, their
     /// replies wait for the next connection, the broker redelivers what was unacked.
     @Test func aPartitionedAgentComesBack() async throws {
-        Self.table.append(try await scenario("quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30))
+        Self.table.append(
+            try await scenario(
+                "quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30))
     }
 
     /// Longer than the 30 s publish timeout: replies wait for their confirms, nothing is requeued.
     @Test func aClusterWideMemoryAlarmKeepsOrderAndEffect() async throws {
-        Self.table.append(try await scenario("quorum: memory alarm 40 s (publishers blocked)", queueType: "quorum", fault: .memoryAlarm, outage: 40))
+        Self.table.append(
+            try await scenario(
+                "quorum: memory alarm 40 s (publishers blocked)", queueType: "quorum", fault: .memoryAlarm, outage: 40))
     }
 
     @Test func zTable() {
         print("scenario | sent | answered | lost | duplicated effects | wrong final state | recovery s")
         for r in Self.table {
-            print("\(r.scenario) | \(r.sent) | \(r.answered) | \(r.lost) | \(r.duplicated) | \(r.wrongFinal) | \(String(format: "%.1f", r.recovery))")
+            print(
+                "\(r.scenario) | \(r.sent) | \(r.answered) | \(r.lost) | \(r.duplicated) | \(r.wrongFinal) | \(String(format: "%.1f", r.recovery))"
+            )
             #expect(r.lost == 0 && r.duplicated == 0 && r.wrongFinal == 0, "\(r.scenario)")
         }
     }

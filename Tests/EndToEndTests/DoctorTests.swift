@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `dms-agent doctor`: each check made to fail on purpose, with its verdict and fix.
 @Suite(.serialized, .timeLimit(.minutes(6)), .needsEverything)
@@ -9,17 +9,25 @@ struct DoctorTests {
     struct Result {
         var status: Int32
         var checks: [[String: Any]]
-        func check(_ prefix: String) -> [String: Any]? { checks.first { ($0["check"] as? String)?.hasPrefix(prefix) == true } }
+        func check(_ prefix: String) -> [String: Any]? {
+            checks.first { ($0["check"] as? String)?.hasPrefix(prefix) == true }
+        }
         func verdict(_ prefix: String) -> String? { check(prefix)?["verdict"] as? String }
-        func text(_ prefix: String) -> String { "\(check(prefix)?["detail"] ?? "") | fix: \(check(prefix)?["fix"] ?? "-")" }
+        func text(_ prefix: String) -> String {
+            "\(check(prefix)?["detail"] ?? "") | fix: \(check(prefix)?["fix"] ?? "-")"
+        }
     }
 
     static let shortHost = Proc.shell("hostname -s").output.trimmingCharacters(in: .whitespacesAndNewlines)
 
-    func doctor(_ box: Sandbox, node: String, url: String = TestEnv.amqpURL, extra: String = "",
-                binary: String = TestEnv.fakeFuse, mountBase: String? = nil) -> Result {
-        let out = Proc.shell("\(AgentProcess.binary) doctor --json --rabbitmq-url '\(url)' --node-id \(node) --pid-dir \(box.pidDir) "
-                             + "--mount-base \(mountBase ?? box.mountBase) --s3vaultfuse-bin \(binary) --metrics-listen none \(extra) 2>/dev/null")
+    func doctor(
+        _ box: Sandbox, node: String, url: String = TestEnv.amqpURL, extra: String = "",
+        binary: String = TestEnv.fakeFuse, mountBase: String? = nil
+    ) -> Result {
+        let out = Proc.shell(
+            "\(AgentProcess.binary) doctor --json --rabbitmq-url '\(url)' --node-id \(node) --pid-dir \(box.pidDir) "
+                + "--mount-base \(mountBase ?? box.mountBase) --s3vaultfuse-bin \(binary) --metrics-listen none \(extra) 2>/dev/null"
+        )
         let checks = (try? JSONSerialization.jsonObject(with: Data(out.output.utf8)) as? [[String: Any]]) ?? []
         return Result(status: out.status, checks: checks)
     }
@@ -48,11 +56,16 @@ struct DoctorTests {
 
     @Test func brokerRefusalsNameTheFix() throws {
         let box = TestEnv.makeSandbox()
-        let password = doctor(box, node: Self.shortHost, url: TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "guest:wrong"))
+        let password = doctor(
+            box, node: Self.shortHost, url: TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "guest:wrong")
+        )
         #expect(password.status != 0 && password.verdict("broker") == "fail")
-        #expect(password.text("broker").contains("ACCESS_REFUSED") && password.text("broker").contains("user or password"))
+        #expect(
+            password.text("broker").contains("ACCESS_REFUSED") && password.text("broker").contains("user or password"))
         let vhost = doctor(box, node: Self.shortHost, url: TestEnv.amqpURL + "no-such-vhost")
-        #expect(vhost.verdict("broker") == "fail" && vhost.text("broker").contains("vhost no-such-vhost does not exist"), "\(vhost.text("broker"))")
+        #expect(
+            vhost.verdict("broker") == "fail" && vhost.text("broker").contains("vhost no-such-vhost does not exist"),
+            "\(vhost.text("broker"))")
     }
 
     @Test func theQueueNoConsumerAndATypeMismatch() async throws {
@@ -62,14 +75,20 @@ struct DoctorTests {
         #expect(missing.verdict("queue dms.\(node)") == "warn" && missing.text("queue").contains("does not exist"))
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "other-declarer"
-        let other = AMQPClient(configuration: config, topology: .init(queues: [.init(name: "dms.\(node)", arguments: ["x-queue-type": .string("quorum")])]))
+        let other = AMQPClient(
+            configuration: config,
+            topology: .init(queues: [.init(name: "dms.\(node)", arguments: ["x-queue-type": .string("quorum")])]))
         try await other.start(timeout: 10)
         await other.close()
         defer { Broker.ctl("delete_queue dms.\(node)") }
         let classic = doctor(box, node: node)
-        #expect(classic.verdict("queue dms.\(node) type") == "fail" && classic.text("queue dms.\(node) type").contains("inequivalent arg 'x-queue-type'"))
+        #expect(
+            classic.verdict("queue dms.\(node) type") == "fail"
+                && classic.text("queue dms.\(node) type").contains("inequivalent arg 'x-queue-type'"))
         #expect(classic.text("queue dms.\(node) type").contains("rabbitmq_queue_type"))
-        #expect(classic.verdict("queue dms.\(node) consumers") == "warn" && classic.text("queue dms.\(node) consumers").contains("no agent serves"))
+        #expect(
+            classic.verdict("queue dms.\(node) consumers") == "warn"
+                && classic.text("queue dms.\(node) consumers").contains("no agent serves"))
         let quorum = doctor(box, node: node, extra: "--rabbitmq-queue-type quorum")
         #expect(quorum.verdict("queue dms.\(node) type") == "ok")
     }
@@ -77,7 +96,9 @@ struct DoctorTests {
     @Test func aNodeIDThatIsNeitherHostName() {
         let result = doctor(TestEnv.makeSandbox(), node: "not-this-host")
         #expect(result.status != 0 && result.verdict("node id") == "fail")
-        #expect(result.text("node id").contains("neither hostname -f") && result.text("node id").contains("openstack compute service list"))
+        #expect(
+            result.text("node id").contains("neither hostname -f")
+                && result.text("node id").contains("openstack compute service list"))
         #expect(doctor(TestEnv.makeSandbox(), node: Self.shortHost).verdict("node id") == "ok")
     }
 
@@ -96,11 +117,14 @@ struct DoctorTests {
         #expect(doctor(box, node: Self.shortHost, mountBase: root + "/mounts").verdict("mount base") == "ok")
 
         let missing = doctor(box, node: Self.shortHost, binary: box.root + "/no-such-s3vaultfuse")
-        #expect(missing.status != 0 && missing.verdict("s3vaultfuse") == "fail" && missing.text("s3vaultfuse").contains("does not exist"))
+        #expect(
+            missing.status != 0 && missing.verdict("s3vaultfuse") == "fail"
+                && missing.text("s3vaultfuse").contains("does not exist"))
         let plain = box.root + "/s3vaultfuse.py"
         try "#!/usr/bin/env python3\nprint('x')\n".write(toFile: plain, atomically: true, encoding: .utf8)
         let notExecutable = doctor(box, node: Self.shortHost, binary: plain)
-        #expect(notExecutable.verdict("s3vaultfuse") == "fail" && notExecutable.text("s3vaultfuse").contains("chmod 755"))
+        #expect(
+            notExecutable.verdict("s3vaultfuse") == "fail" && notExecutable.text("s3vaultfuse").contains("chmod 755"))
         chmod(plain, 0o755)
         let script = doctor(box, node: Self.shortHost, binary: plain)
         #expect(script.verdict("s3vaultfuse") == "ok" && script.verdict("s3vaultfuse interpreter") == "ok")

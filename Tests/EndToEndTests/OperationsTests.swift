@@ -1,8 +1,8 @@
 import AMQP
 import DMS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import VaultFuse
 
 @Suite(.timeLimit(.minutes(3)), .needsEverything)
@@ -19,13 +19,15 @@ struct OperationsTests {
         let requester = try await Requester()
         defer { Task { await requester.close() } }
         let node = agent.nodeID
-        _ = try await requester.call(Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1"), jobid: 77), node: node)
+        _ = try await requester.call(
+            Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1"), jobid: 77), node: node)
         var metrics = agent.http("/metrics").1
         #expect(metrics.contains(#"dms_jobs_total{action="mount",status="success"} 1"#), "\(metrics)")
         #expect(metrics.contains("dms_tracked_processes 1"))
         #expect(metrics.contains("dms_fuse_mounts 1"))
         #expect(metrics.contains("dms_job_duration_seconds_bucket"))
-        _ = try await requester.call(Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
+        _ = try await requester.call(
+            Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
         _ = try await requester.send(Array("garbage".utf8), node: node)
         _ = try await requester.call(Requester.body(action: "status", node: node), node: node)
         metrics = agent.http("/metrics").1
@@ -34,10 +36,14 @@ struct OperationsTests {
         #expect(metrics.contains("dms_tracked_processes 0"))
         #expect(metrics.contains("dms_broker_connected 1"))
         // JSON log lines parse and carry the job's ids
-        let lines = agent.logLines().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let lines = agent.logLines().compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(lines.count == agent.logLines().count, "every log line is one JSON object")
         let done = lines.first { $0["message"] as? String == "job done" && $0["jobid"] as? String == "77" }
-        #expect(done?["target_id"] as? String == "m1" && done?["node_id"] as? String == node && (done?["correlation_id"] as? String)?.isEmpty == false)
+        #expect(
+            done?["target_id"] as? String == "m1" && done?["node_id"] as? String == node
+                && (done?["correlation_id"] as? String)?.isEmpty == false)
         #expect(done?["time"] != nil && done?["level"] as? String == "info")
     }
 }
@@ -55,14 +61,20 @@ extension OperationsTests {
         try await agent.start()
         defer { agent.stop() }
         let requester = try await Requester()
-        let body = Requester.body(action: "mount", node: agent.nodeID, target: "nfs1", path: box.mountPath("nfs1"), type: "nfs",
-                                  extra: ["backup_target": ["id": "nfs1", "type": "nfs", "status": "available", "filesystem_export": "10.0.0.5:/backups",
-                                                            "filesystem_export_mount_path": box.mountPath("nfs1"), "nfs_mount_opts": "nolock",
-                                                            "secret_ref": NSNull()] as [String: Any]])
+        let body = Requester.body(
+            action: "mount", node: agent.nodeID, target: "nfs1", path: box.mountPath("nfs1"), type: "nfs",
+            extra: [
+                "backup_target": [
+                    "id": "nfs1", "type": "nfs", "status": "available", "filesystem_export": "10.0.0.5:/backups",
+                    "filesystem_export_mount_path": box.mountPath("nfs1"), "nfs_mount_opts": "nolock",
+                    "secret_ref": NSNull(),
+                ] as [String: Any]
+            ])
         for _ in 0..<2 {
             let reply = await requester.reply(try await requester.send(body, node: agent.nodeID), timeout: 30)
-            #expect(reply?.code == .mountFailed && reply?.errorMsg?.contains("timed out after 2 s and was stopped") == true,
-                    "\(String(describing: reply)) \(agent.log())")
+            #expect(
+                reply?.code == .mountFailed && reply?.errorMsg?.contains("timed out after 2 s and was stopped") == true,
+                "\(String(describing: reply)) \(agent.log())")
         }
         #expect(await eventually { Proc.shell("pgrep -f -x 'sleep 987'").status != 0 }, "no helper left behind")
         await requester.close()
@@ -78,8 +90,9 @@ extension OperationsTests {
         try await agent.start()
         defer { agent.stop() }
         let requester = try await Requester()
-        let mounted = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "hung", path: box.mountPath("hung")),
-                                           node: agent.nodeID)
+        let mounted = try await requester.call(
+            Requester.body(action: "mount", node: agent.nodeID, target: "hung", path: box.mountPath("hung")),
+            node: agent.nodeID)
         let hungPID = try #require(mounted?.pid, "\(String(describing: mounted)) \(agent.log())")
         kill(hungPID, SIGSTOP)
         defer { kill(hungPID, SIGKILL) }
@@ -87,13 +100,16 @@ extension OperationsTests {
         let stuck = ProcessInfo.processInfo.activeProcessorCount + 2
         var stuckIDs: [String] = []
         for n in 0..<stuck {
-            let body = Requester.body(action: "mount", node: agent.nodeID, target: "inside\(n)", path: box.mountPath("hung") + "/inside\(n)")
+            let body = Requester.body(
+                action: "mount", node: agent.nodeID, target: "inside\(n)", path: box.mountPath("hung") + "/inside\(n)")
             stuckIDs.append(try await requester.send(body, node: agent.nodeID))
         }
-        let fine = try await requester.call(Requester.body(action: "mount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")),
-                                        node: agent.nodeID, timeout: 20)
+        let fine = try await requester.call(
+            Requester.body(action: "mount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")),
+            node: agent.nodeID, timeout: 20)
         #expect(fine?.code == .ok && fine?.status == "success", "\(String(describing: fine)) \(agent.log())")
-        let status = try await requester.call(Requester.body(action: "status", node: agent.nodeID), node: agent.nodeID, timeout: 10)
+        let status = try await requester.call(
+            Requester.body(action: "status", node: agent.nodeID), node: agent.nodeID, timeout: 10)
         #expect(status?.status == "success", "\(String(describing: status))")
         #expect(agent.http("/readyz").0 == 200)
         // The test means something only if those jobs really were stuck meanwhile.
@@ -101,7 +117,9 @@ extension OperationsTests {
         // Killed, the server's mount answers ENOTCONN: every stuck job ends with a reply.
         kill(hungPID, SIGKILL)
         for id in stuckIDs { #expect(await requester.reply(id, timeout: 20) != nil, "\(agent.log())") }
-        _ = try await requester.call(Requester.body(action: "unmount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")), node: agent.nodeID)
+        _ = try await requester.call(
+            Requester.body(action: "unmount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")),
+            node: agent.nodeID)
         await requester.close()
     }
 
@@ -122,7 +140,11 @@ extension OperationsTests {
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = UInt16(port).bigEndian
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             guard rc == 0 else { return "connect failed" }
             for (n, piece) in pieces.enumerated() {
                 if n > 0 { usleep(UInt32(pause * 1e6)) }
@@ -161,7 +183,11 @@ extension OperationsTests {
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = UInt16(port).bigEndian
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             #expect(rc == 0)
             idle.append(fd)
         }
@@ -216,7 +242,9 @@ struct ConfigurationPrecedenceTests {
         #expect(s["pid_directory"] as? String == box.root + "/pid-from-env")
         s = status("--pid-dir \(box.root)/pid-from-option", env: "DMS_PID_DIR=\(box.root)/pid-from-env")
         #expect(s["pid_directory"] as? String == box.root + "/pid-from-option")
-        #expect(Proc.shell("\(bin) status --config-file \(box.root)/missing.conf").status != 0, "a missing config file is an error")
+        #expect(
+            Proc.shell("\(bin) status --config-file \(box.root)/missing.conf").status != 0,
+            "a missing config file is an error")
     }
 }
 
@@ -236,8 +264,11 @@ struct StopWithoutBrokerTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsEverything,
-       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"), "needs promtool (Debian's prometheus package)"))
+@Suite(
+    .timeLimit(.minutes(3)), .needsEverything,
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"),
+        "needs promtool (Debian's prometheus package)"))
 struct MonitoringTests {
     /// The alert rules pass their promtool unit tests, and every metric they and the dashboard name is exported
     /// by a running agent from its first scrape (counters that never moved included).
@@ -253,8 +284,10 @@ struct MonitoringTests {
         #expect(check.status == 0 && check.output.contains("all exported"), "\(check.output)")
         // and the check can fail: a scrape without the crash counter is caught
         let partial = box.root + "/partial.txt"
-        try (try String(contentsOfFile: scrape, encoding: .utf8)).split(separator: "\n").filter { !$0.contains("dms_fuse_crashes_total") }
-            .joined(separator: "\n").write(toFile: partial, atomically: true, encoding: .utf8)
+        try (try String(contentsOfFile: scrape, encoding: .utf8)).split(separator: "\n").filter {
+            !$0.contains("dms_fuse_crashes_total")
+        }
+        .joined(separator: "\n").write(toFile: partial, atomically: true, encoding: .utf8)
         let failing = Proc.shell("\(TestEnv.repoRoot)/scripts/check-monitoring.sh \(partial) 2>&1")
         #expect(failing.status != 0 && failing.output.contains("dms_fuse_crashes_total"), "\(failing.output)")
     }

@@ -15,18 +15,30 @@ public final class AgentProcess: @unchecked Sendable {
     public var launcher: [String] = []
 
     public static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent").path
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent")
+            .path
     }
 
-    public init(nodeID: String = "node-\(UUID().uuidString.prefix(8).lowercased())", box: Sandbox, fuse: String = TestEnv.fakeFuse,
-                extraArguments: [String] = [], extraEnvironment: [String] = []) {
+    public init(
+        nodeID: String = "node-\(UUID().uuidString.prefix(8).lowercased())", box: Sandbox,
+        fuse: String = TestEnv.fakeFuse,
+        extraArguments: [String] = [], extraEnvironment: [String] = []
+    ) {
         self.nodeID = nodeID
         self.box = box
         self.logPath = box.root + "/agent.log"
-        arguments = ["run", "--rabbitmq-url", TestEnv.amqpURL, "--node-id", nodeID, "--pid-dir", box.pidDir, "--mount-base", box.mountBase,
-                     "--log-dir", box.logDir, "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--kill-timeout", "3",
-                     "--mount-timeout", "20", "--metrics-listen", "127.0.0.1:0"] + extraArguments
-        environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "DMS_RABBITMQ_URL=\(TestEnv.amqpURL)"] + extraEnvironment
+        arguments =
+            [
+                "run", "--rabbitmq-url", TestEnv.amqpURL, "--node-id", nodeID, "--pid-dir", box.pidDir, "--mount-base",
+                box.mountBase,
+                "--log-dir", box.logDir, "--s3vaultfuse-bin", fuse, "--heartbeat-interval", "0", "--kill-timeout", "3",
+                "--mount-timeout", "20", "--metrics-listen", "127.0.0.1:0",
+            ] + extraArguments
+        environment =
+            [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                "DMS_RABBITMQ_URL=\(TestEnv.amqpURL)",
+            ] + extraEnvironment
     }
 
     /// Starts the agent and waits until its log says it consumes.
@@ -40,15 +52,22 @@ public final class AgentProcess: @unchecked Sendable {
         let command = launcher + [Self.binary] + arguments
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
         var child: pid_t = 0
         let rc = posix_spawn(&child, command[0], &fileActions, nil, argv, envp)
         guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
         pid = child
         if waitForConsuming {
             let before = logLines().filter { $0.contains("consuming") }.count
-            let ok = await eventually(timeout: 30) { self.logLines().filter { $0.contains("consuming") }.count > before || !Proc.exists(child) }
-            guard ok, Proc.exists(child), !Proc.isZombie(child) else { throw NSError(domain: "agent did not start: \(log())", code: 1) }
+            let ok = await eventually(timeout: 30) {
+                self.logLines().filter { $0.contains("consuming") }.count > before || !Proc.exists(child)
+            }
+            guard ok, Proc.exists(child), !Proc.isZombie(child) else {
+                throw NSError(domain: "agent did not start: \(log())", code: 1)
+            }
         }
         return child
     }
@@ -101,13 +120,17 @@ public final class Requester: Sendable {
 
     /// `quorum`: the reply queue survives the loss of one cluster node.
     public init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
-        client = try DMSClient(url: url, name: "test-requester", replyQueue: .durable(quorum: quorum), publishTimeout: 60, reconnectDelay: 0.2)
+        client = try DMSClient(
+            url: url, name: "test-requester", replyQueue: .durable(quorum: quorum), publishTimeout: 60,
+            reconnectDelay: 0.2)
         try await client.start(timeout: 15)
     }
 
     /// A request as the orchestrator writes it (`JobRequestBody`), with `extra` fields added or replaced, any JSON.
-    public static func body(action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
-                            secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]) -> [UInt8] {
+    public static func body(
+        action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
+        secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]
+    ) -> [UInt8] {
         var request = JobRequestBody(action: action, host: node, jobID: Int64(jobid), keystoneToken: token)
         if let target { request.target = .init(id: target, type: type, mountPath: path ?? "", secretRef: secretRef) }
         var fields = request.fields
@@ -120,9 +143,13 @@ public final class Requester: Sendable {
 
     /// Publishes a request to `dms.<node>`; returns its correlation id.
     @discardableResult
-    public func send(_ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
-                     correlationID: String = UUID().uuidString, viaExchange: Bool = false, userID: String? = nil) async throws -> String {
-        try await client.send(body, to: node, correlationID: correlationID, timestamp: timestamp, viaExchange: viaExchange, userID: userID)
+    public func send(
+        _ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
+        correlationID: String = UUID().uuidString, viaExchange: Bool = false, userID: String? = nil
+    ) async throws -> String {
+        try await client.send(
+            body, to: node, correlationID: correlationID, timestamp: timestamp, viaExchange: viaExchange, userID: userID
+        )
     }
 
     public func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {

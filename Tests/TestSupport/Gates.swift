@@ -6,8 +6,11 @@ import Testing
 public enum Gate {
     public static let isRoot = geteuid() == 0
     public static let brokerUp = listening(port: TestEnv.amqpPort)
-    public static let s3Up = listening(port: Int(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690") ?? 5690)
-    public static let fuse = FileManager.default.fileExists(atPath: "/dev/fuse") && FileManager.default.isExecutableFile(atPath: "/usr/bin/bindfs")
+    public static let s3Up = listening(
+        port: Int(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690") ?? 5690)
+    public static let fuse =
+        FileManager.default.fileExists(atPath: "/dev/fuse")
+        && FileManager.default.isExecutableFile(atPath: "/usr/bin/bindfs")
     public static let pika = Proc.shell("python3 -c 'import pika' 2>/dev/null").status == 0
     public static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
 
@@ -20,7 +23,9 @@ public enum Gate {
         addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 }
@@ -28,22 +33,27 @@ public enum Gate {
 extension Trait where Self == ConditionTrait {
     /// The test broker (`scripts/broker.sh start`).
     public static var needsBroker: Self {
-        .enabled(if: Gate.brokerUp, "needs the test broker on 127.0.0.1:\(TestEnv.amqpPort): scripts/broker.sh start, or scripts/test.sh")
+        .enabled(
+            if: Gate.brokerUp,
+            "needs the test broker on 127.0.0.1:\(TestEnv.amqpPort): scripts/broker.sh start, or scripts/test.sh")
     }
 
     /// Root and FUSE (bindfs): real mounts.
     public static var needsFUSE: Self {
-        .enabled(if: Gate.isRoot && Gate.fuse, "needs root, /dev/fuse and bindfs (real mounts): run scripts/test.sh as root")
+        .enabled(
+            if: Gate.isRoot && Gate.fuse, "needs root, /dev/fuse and bindfs (real mounts): run scripts/test.sh as root")
     }
 
     /// The agent end to end: root, FUSE, the broker, the S3 server and pika.
     public static var needsEverything: Self {
-        .enabled(if: Gate.isRoot && Gate.fuse && Gate.brokerUp && Gate.s3Up && Gate.pika,
-                 "needs root, FUSE, the test broker, the S3 server and pika: run scripts/test.sh as root")
+        .enabled(
+            if: Gate.isRoot && Gate.fuse && Gate.brokerUp && Gate.s3Up && Gate.pika,
+            "needs root, FUSE, the test broker, the S3 server and pika: run scripts/test.sh as root")
     }
 
     /// Stops, alarms or partitions the shared broker: run alone, as scripts/test.sh does.
     public static var disruptive: Self {
-        .enabled(if: Gate.disruptive, "disrupts the shared broker: scripts/test.sh runs it alone with DMS_TEST_DISRUPTIVE=1")
+        .enabled(
+            if: Gate.disruptive, "disrupts the shared broker: scripts/test.sh runs it alone with DMS_TEST_DISRUPTIVE=1")
     }
 }

@@ -1,5 +1,5 @@
-import LinuxSupport
 import Foundation
+import LinuxSupport
 import VaultFuse
 
 /// Paths and helpers shared by the test targets. Everything here drives real processes and real mounts.
@@ -12,11 +12,17 @@ public enum TestEnv {
 
     public static var fakeFuse: String { repoRoot + "/scripts/fake-s3vaultfuse" }
     public static var s3fsFuse: String { repoRoot + "/scripts/s3vaultfuse-s3fs" }
-    public static var amqpURL: String { ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:\(amqpPort)/" }
+    public static var amqpURL: String {
+        ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:\(amqpPort)/"
+    }
     public static var amqpPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQP_PORT"] ?? "5682") ?? 5682 }
-    public static var amqpsPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQPS_PORT"] ?? "5681") ?? 5681 }
+    public static var amqpsPort: Int {
+        Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQPS_PORT"] ?? "5681") ?? 5681
+    }
     public static var brokerDir: String { ProcessInfo.processInfo.environment["DMS_BROKER_DIR"] ?? "/tmp/dms-broker" }
-    public static var s3Endpoint: String { "http://127.0.0.1:\(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690")" }
+    public static var s3Endpoint: String {
+        "http://127.0.0.1:\(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690")"
+    }
 
     /// A fresh directory tree for one test: pid/, mnt/, log/.
     public static func makeSandbox(_ name: String = #function) -> Sandbox { Sandbox(name: name) }
@@ -34,7 +40,9 @@ public struct Sandbox: Sendable {
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
-    public func configuration(binary: String = TestEnv.fakeFuse, killTimeout: Double = 3, mountTimeout: Double = 10) -> VaultFuseConfiguration {
+    public func configuration(binary: String = TestEnv.fakeFuse, killTimeout: Double = 3, mountTimeout: Double = 10)
+        -> VaultFuseConfiguration
+    {
         var c = VaultFuseConfiguration()
         c.pidDirectory = pidDir
         c.mountBase = mountBase
@@ -59,7 +67,8 @@ public enum Proc {
     /// True while the PID names a process that is not a zombie.
     public static func isLive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
         return state != "Z" && state != "X"
     }
@@ -68,7 +77,8 @@ public enum Proc {
 
     public static func isZombie(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
@@ -92,8 +102,11 @@ public enum Proc {
     @discardableResult
     public static func shell(_ command: String) -> (status: Int32, output: String) {
         var output = ""
-        let status = CommandRunner.run("/bin/sh", ["-c", command], output: &output,
-                                       environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root"])
+        let status = CommandRunner.run(
+            "/bin/sh", ["-c", command], output: &output,
+            environment: [
+                "PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root",
+            ])
         return (status, output)
     }
 }
@@ -154,10 +167,12 @@ extension Proc {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return result }
         for name in entries {
             guard let pid = Int32(name), isLive(pid),
-                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+                let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
             let env = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard let target = env.first(where: { $0.hasPrefix("DMS_TARGET_ID=") })?.dropFirst(14),
-                  env.contains(where: { $0.hasPrefix("vault_data_directory=\(mountBase)/") }) else { continue }
+                env.contains(where: { $0.hasPrefix("vault_data_directory=\(mountBase)/") })
+            else { continue }
             result[String(target), default: []].append(pid)
         }
         return result
@@ -174,41 +189,56 @@ public enum PythonClient {
         public var status: Int32
     }
 
-    static func command(node: String, bodies: [[UInt8]], style: String, quorum: Bool, timeout: Int, publishOnly: Bool,
-                        file: String) throws -> String {
-        try bodies.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        return "python3 \(TestEnv.repoRoot)/scripts/dms_client.py --url '\(TestEnv.amqpURL)' --host \(node) --style \(style)"
+    static func command(
+        node: String, bodies: [[UInt8]], style: String, quorum: Bool, timeout: Int, publishOnly: Bool,
+        file: String
+    ) throws -> String {
+        try bodies.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n").write(
+            toFile: file, atomically: true, encoding: .utf8)
+        return
+            "python3 \(TestEnv.repoRoot)/scripts/dms_client.py --url '\(TestEnv.amqpURL)' --host \(node) --style \(style)"
             + "\(quorum ? " --quorum" : "") --timeout \(timeout)\(publishOnly ? " --publish-only" : "") \(file)"
     }
 
     /// Sends every body in order on one channel and waits for each reply (`timeout` one-second iterations).
-    public static func run(node: String, bodies: [[UInt8]], style: String = "original", quorum: Bool = false, timeout: Int = 30,
-                           publishOnly: Bool = false) throws -> Outcome {
+    public static func run(
+        node: String, bodies: [[UInt8]], style: String = "original", quorum: Bool = false, timeout: Int = 30,
+        publishOnly: Bool = false
+    ) throws -> Outcome {
         let file = "/tmp/dms-client-\(UUID().uuidString.prefix(8)).jsonl"
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let result = Proc.shell(try command(node: node, bodies: bodies, style: style, quorum: quorum, timeout: timeout,
-                                            publishOnly: publishOnly, file: file) + " 2>/dev/null")
+        let result = Proc.shell(
+            try command(
+                node: node, bodies: bodies, style: style, quorum: quorum, timeout: timeout,
+                publishOnly: publishOnly, file: file) + " 2>/dev/null")
         return parse(result.output, status: result.status)
     }
 
     /// Starts the client in the background; `outcome(of:)` reads what it printed once it exited.
-    public static func start(node: String, bodies: [[UInt8]], style: String = "original", timeout: Int = 60) throws -> String {
+    public static func start(node: String, bodies: [[UInt8]], style: String = "original", timeout: Int = 60) throws
+        -> String
+    {
         let file = "/tmp/dms-client-\(UUID().uuidString.prefix(8))"
-        Proc.shell("(\(try command(node: node, bodies: bodies, style: style, quorum: false, timeout: timeout, publishOnly: false, file: file + ".jsonl"))"
-                   + " > \(file).out 2>/dev/null; echo $? > \(file).rc) < /dev/null > /dev/null 2>&1 &")
+        Proc.shell(
+            "(\(try command(node: node, bodies: bodies, style: style, quorum: false, timeout: timeout, publishOnly: false, file: file + ".jsonl"))"
+                + " > \(file).out 2>/dev/null; echo $? > \(file).rc) < /dev/null > /dev/null 2>&1 &")
         return file
     }
 
     public static func outcome(of handle: String) -> Outcome? {
-        guard let rc = try? String(contentsOfFile: handle + ".rc", encoding: .utf8), let status = Int32(rc.trimmingCharacters(in: .whitespacesAndNewlines)),
-              let out = try? String(contentsOfFile: handle + ".out", encoding: .utf8) else { return nil }
+        guard let rc = try? String(contentsOfFile: handle + ".rc", encoding: .utf8),
+            let status = Int32(rc.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let out = try? String(contentsOfFile: handle + ".out", encoding: .utf8)
+        else { return nil }
         return parse(out, status: status)
     }
 
     static func parse(_ output: String, status: Int32) -> Outcome {
         var outcome = Outcome(replies: [], errors: [], status: status)
         for line in output.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                continue
+            }
             if let reply = object["reply"] as? [String: Any] {
                 outcome.replies.append(reply)
             } else if let error = object["error"] as? String {

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import VaultFuse
 
 @Suite(.timeLimit(.minutes(3)), .needsFUSE)
@@ -11,22 +12,32 @@ struct ManagerLifecycleTests {
         let manager = try S3VaultFuseManager(configuration: box.configuration())
         let path = box.mountPath("t1")
         let outcome = try await manager.spawn(targetID: "t1", mountPath: path)
-        guard case .started(let pid) = outcome else { Issue.record("expected a new process, got \(outcome)"); return }
+        guard case .started(let pid) = outcome else {
+            Issue.record("expected a new process, got \(outcome)")
+            return
+        }
 
         #expect(manager.trackedPID(targetID: "t1") == pid)
         #expect(try String(contentsOfFile: box.pidDir + "/t1.pid", encoding: .utf8) == "\(pid)\n")
         #expect(MountTable.fuseMount(at: path) != nil)
-        #expect(FileManager.default.fileExists(atPath: path + "/copyright"), "bindfs mirrors its source at the mount path")
+        #expect(
+            FileManager.default.fileExists(atPath: path + "/copyright"), "bindfs mirrors its source at the mount path")
         let mode = try FileManager.default.attributesOfItem(atPath: box.pidDir + "/t1.pid")[.posixPermissions] as? Int
         #expect(mode == 0o644)
-        let env = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8).split(separator: "\0").map(String.init)
+        let env = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8).split(separator: "\0").map(
+            String.init)
         // /bin/sh adds PWD itself; nothing of the agent's environment may reach the fuse
-        #expect(Set(env.map { String($0.prefix { $0 != "=" }) }).subtracting(["PWD"]) == ["PATH", "vault_data_directory", "DMS_TARGET_ID"])
+        #expect(
+            Set(env.map { String($0.prefix { $0 != "=" }) }).subtracting(["PWD"]) == [
+                "PATH", "vault_data_directory", "DMS_TARGET_ID",
+            ])
         #expect(env.contains("DMS_TARGET_ID=t1"))
 
         // spawning again at the same path is idempotent; another path is a conflict
         #expect(try await manager.spawn(targetID: "t1", mountPath: path) == .alreadyRunning(pid: pid))
-        await #expect(throws: VaultFuseError.self) { try await manager.spawn(targetID: "t1", mountPath: box.mountPath("other")) }
+        await #expect(throws: VaultFuseError.self) {
+            try await manager.spawn(targetID: "t1", mountPath: box.mountPath("other"))
+        }
 
         let killed = try await manager.kill(targetID: "t1")
         #expect(killed == .stopped(pid: pid, mountPath: path))
@@ -78,15 +89,24 @@ struct ManagerLifecycleTests {
         kill(pid, SIGKILL)
         var crashed: ManagerEvent?
         for await event in events {
-            if case .crashed = event { crashed = event; break }
+            if case .crashed = event {
+                crashed = event
+                break
+            }
         }
-        guard case .crashed(let target, let crashedPID, let crashedPath, _) = crashed else { Issue.record("no crash event"); return }
+        guard case .crashed(let target, let crashedPID, let crashedPath, _) = crashed else {
+            Issue.record("no crash event")
+            return
+        }
         #expect(target == "crashy" && crashedPID == pid && crashedPath == path)
         #expect(MountTable.mount(at: path) == nil, "the ENOTCONN mount is cleaned")
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/crashy.pid"))
         #expect(!Proc.exists(pid), "the crashed child is reaped")
         let again = try await manager.spawn(targetID: "crashy", mountPath: path)
-        guard case .started = again else { Issue.record("the next mount starts a new process"); return }
+        guard case .started = again else {
+            Issue.record("the next mount starts a new process")
+            return
+        }
         try await manager.kill(targetID: "crashy")
     }
 }
@@ -122,8 +142,12 @@ struct IdentityTests {
         try "\(newcomer)\n".write(toFile: path, atomically: true, encoding: .utf8)
         var times = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
         utimensat(AT_FDCWD, path, &times, 0)
-        guard case .stale(let why) = IdentityProof.verify(file: PIDFile(path: path), targetID: "old", configuration: box.configuration()) else {
-            Issue.record("a process younger than its PID file must be stale"); return
+        guard
+            case .stale(let why) = IdentityProof.verify(
+                file: PIDFile(path: path), targetID: "old", configuration: box.configuration())
+        else {
+            Issue.record("a process younger than its PID file must be stale")
+            return
         }
         #expect(why.contains("recycled"))
         #expect(try await manager.kill(targetID: "old") == .notRunning)
@@ -168,7 +192,8 @@ struct MisbehavingFuseTests {
         let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: 30))
         let started = Date()
         do {
-            _ = try await manager.spawn(targetID: "bad", mountPath: box.mountPath("bad"), environment: ["FAKE_MODE": "exit"])
+            _ = try await manager.spawn(
+                targetID: "bad", mountPath: box.mountPath("bad"), environment: ["FAKE_MODE": "exit"])
             Issue.record("spawn must fail")
         } catch {
             #expect(error.code == .exitedBeforeMount)
@@ -187,16 +212,26 @@ struct MisbehavingFuseTests {
         // an open descriptor of the "agent" without CLOEXEC must not leak either
         let leaky = open(box.root + "/leaky", O_WRONLY | O_CREAT, 0o600)
         defer { close(leaky) }
-        let task = Task { try await manager.spawn(targetID: "fds", mountPath: box.mountPath("fds"), environment: ["FAKE_MODE": "never"]) }
+        let task = Task {
+            try await manager.spawn(
+                targetID: "fds", mountPath: box.mountPath("fds"), environment: ["FAKE_MODE": "never"])
+        }
         #expect(await eventually { FileManager.default.fileExists(atPath: box.pidDir + "/fds.pid") })
-        let pid = Int32((try String(contentsOfFile: box.pidDir + "/fds.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))!
-        _ = await eventually { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("sleep") == true }
+        let pid = Int32(
+            (try String(contentsOfFile: box.pidDir + "/fds.pid", encoding: .utf8)).trimmingCharacters(
+                in: .whitespacesAndNewlines))!
+        _ = await eventually {
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("sleep") == true
+        }
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
         #expect(fds == [0, 1, 2], "only stdin/stdout/stderr: \(fds)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/0") == "/dev/null")
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1") == box.logDir + "/fds.log")
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/2") == box.logDir + "/fds.log")
-        let session = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8).split(separator: ")").last!.split(separator: " ")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1") == box.logDir + "/fds.log")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/2") == box.logDir + "/fds.log")
+        let session = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8).split(separator: ")").last!
+            .split(separator: " ")
         #expect(Int32(session[3]) == pid, "own session (setsid): sid == pid")
         _ = try? await task.value  // times out and stops it
         #expect(!Proc.exists(pid))
@@ -209,7 +244,8 @@ struct MisbehavingFuseTests {
         var pidsBefore = Set(ProcFS.allPIDs())
         pidsBefore.insert(0)
         do {
-            _ = try await manager.spawn(targetID: "hang", mountPath: box.mountPath("hang"), environment: ["FAKE_MODE": "never"])
+            _ = try await manager.spawn(
+                targetID: "hang", mountPath: box.mountPath("hang"), environment: ["FAKE_MODE": "never"])
             Issue.record("spawn must time out")
         } catch {
             #expect(error.code == .mountTimeout)
@@ -227,7 +263,9 @@ struct MisbehavingFuseTests {
         defer { box.tearDown() }
         let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 0.5))
         let path = box.mountPath("stubborn")
-        let pid = try await manager.spawn(targetID: "stubborn", mountPath: path, environment: ["FAKE_MODE": "ignore-term"]).pid
+        let pid = try await manager.spawn(
+            targetID: "stubborn", mountPath: path, environment: ["FAKE_MODE": "ignore-term"]
+        ).pid
         let outcome = try await manager.kill(targetID: "stubborn")
         #expect(outcome == .stopped(pid: pid, mountPath: path))
         #expect(!Proc.exists(pid))
@@ -240,9 +278,12 @@ struct MisbehavingFuseTests {
         let path = box.mountPath("stale")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         // A bindfs killed with SIGKILL leaves an ENOTCONN mount behind.
-        let bindfs = Proc.shell("bindfs /usr/share/doc/bindfs \(path) </dev/null >/dev/null 2>&1 && pgrep -f -x \"bindfs /usr/share/doc/bindfs \(path)\"")
+        let bindfs = Proc.shell(
+            "bindfs /usr/share/doc/bindfs \(path) </dev/null >/dev/null 2>&1 && pgrep -f -x \"bindfs /usr/share/doc/bindfs \(path)\""
+        )
         #expect(bindfs.status == 0)
-        let bindfsPID = Int32(bindfs.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "") ?? 0
+        let bindfsPID =
+            Int32(bindfs.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "") ?? 0
         #expect(bindfsPID > 0)
         kill(bindfsPID, SIGKILL)
         #expect(await eventually { Unmounter.isDisconnected(path) })
@@ -252,7 +293,9 @@ struct MisbehavingFuseTests {
         let pid = try await manager.spawn(targetID: "stale", mountPath: path).pid
         #expect(!Unmounter.isDisconnected(path))
         #expect(FileManager.default.fileExists(atPath: path + "/copyright"))
-        #expect(MountTable.read().filter { $0.mountPoint == path }.count == 1, "the dead mount is gone, one live mount remains")
+        #expect(
+            MountTable.read().filter { $0.mountPoint == path }.count == 1,
+            "the dead mount is gone, one live mount remains")
         try await manager.kill(targetID: "stale")
         #expect(!Proc.exists(pid))
     }
@@ -262,8 +305,11 @@ struct MisbehavingFuseTests {
         defer { box.tearDown() }
         let path = box.mountPath("orphan")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let bindfs = Proc.shell("bindfs /usr/share/doc/bindfs \(path) </dev/null >/dev/null 2>&1 && pgrep -f -x \"bindfs /usr/share/doc/bindfs \(path)\"")
-        let bindfsPID = Int32(bindfs.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "") ?? 0
+        let bindfs = Proc.shell(
+            "bindfs /usr/share/doc/bindfs \(path) </dev/null >/dev/null 2>&1 && pgrep -f -x \"bindfs /usr/share/doc/bindfs \(path)\""
+        )
+        let bindfsPID =
+            Int32(bindfs.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "") ?? 0
         kill(bindfsPID, SIGKILL)
         #expect(await eventually { Unmounter.isDisconnected(path) })
         let manager = try S3VaultFuseManager(configuration: box.configuration())
@@ -295,13 +341,17 @@ struct ConcurrencyAndInputTests {
         #expect(await manager.stats().pidFilesOnDisk == 0)
     }
 
-    @Test(arguments: ["../x", "a/b", "bad\0id", String(repeating: "a", count: 4096), ".", "..", "", "-lead", "sp ace", "ünï"])
+    @Test(arguments: [
+        "../x", "a/b", "bad\0id", String(repeating: "a", count: 4096), ".", "..", "", "-lead", "sp ace", "ünï",
+    ])
     func hostileTargetIDsAreRejectedBeforeAnyFileIsTouched(id: String) async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
         let manager = try S3VaultFuseManager(configuration: box.configuration())
         let before = Proc.shell("find \(box.root) | sort").output
-        await #expect(throws: VaultFuseError.self) { try await manager.spawn(targetID: id, mountPath: box.mountPath("ok")) }
+        await #expect(throws: VaultFuseError.self) {
+            try await manager.spawn(targetID: id, mountPath: box.mountPath("ok"))
+        }
         await #expect(throws: VaultFuseError.self) { try await manager.kill(targetID: id) }
         #expect(await !manager.isRunning(targetID: id))
         #expect(Proc.shell("find \(box.root) | sort").output == before, "nothing is created or deleted")
@@ -313,11 +363,17 @@ struct ConcurrencyAndInputTests {
         defer { box.tearDown() }
         let manager = try S3VaultFuseManager(configuration: box.configuration())
         try FileManager.default.createDirectory(atPath: box.root + "/elsewhere", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: box.mountBase + "/escape", withDestinationPath: box.root + "/elsewhere")
-        let attacks = ["/etc", box.mountBase, box.mountBase + "/../x", "relative/path", box.mountBase + "/a/./b",
-                       box.mountBase + "/escape", box.mountBase + "/escape/deeper", box.root + "/elsewhere", box.mountBase + "/nul\0x"]
+        try FileManager.default.createSymbolicLink(
+            atPath: box.mountBase + "/escape", withDestinationPath: box.root + "/elsewhere")
+        let attacks = [
+            "/etc", box.mountBase, box.mountBase + "/../x", "relative/path", box.mountBase + "/a/./b",
+            box.mountBase + "/escape", box.mountBase + "/escape/deeper", box.root + "/elsewhere",
+            box.mountBase + "/nul\0x",
+        ]
         for path in attacks {
-            await #expect(throws: VaultFuseError.self, "\(path)") { try await manager.spawn(targetID: "t", mountPath: path) }
+            await #expect(throws: VaultFuseError.self, "\(path)") {
+                try await manager.spawn(targetID: "t", mountPath: path)
+            }
         }
         #expect(!FileManager.default.fileExists(atPath: box.root + "/elsewhere/deeper"))
         #expect(await manager.stats().allPIDsEverSpawned.isEmpty)
@@ -343,7 +399,9 @@ struct ConcurrencyAndInputTests {
         }
         let spawned = await manager.stats().allPIDsEverSpawned
         #expect(spawned.count == 1 && spawned.allSatisfy { !Proc.exists($0) }, "no untracked process is left")
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.pidDir).filter { $0 != "filler" && $0 != ".dms-agent.lock" }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: box.pidDir).filter {
+            $0 != "filler" && $0 != ".dms-agent.lock"
+        }
         #expect(leftovers.isEmpty, "no half-written PID file: \(leftovers)")
         #expect(MountTable.mount(at: box.mountPath("full")) == nil)
     }
@@ -351,10 +409,12 @@ struct ConcurrencyAndInputTests {
 
 @Suite struct StopSequenceTests {
     @Test func standardSequenceUnmountsThenEscalatesWithinTheGrace() {
-        #expect(StopSequence.standard(grace: 2).steps == [
-            .unmount, .awaitExit(milliseconds: 2000), .signal(SIGTERM), .awaitExit(milliseconds: 2000), .signal(SIGKILL),
-            .awaitExit(milliseconds: 5000),
-        ])
+        #expect(
+            StopSequence.standard(grace: 2).steps == [
+                .unmount, .awaitExit(milliseconds: 2000), .signal(SIGTERM), .awaitExit(milliseconds: 2000),
+                .signal(SIGKILL),
+                .awaitExit(milliseconds: 5000),
+            ])
         // A zero grace still gives SIGTERM a moment before SIGKILL.
         #expect(StopSequence.standard(grace: 0).steps[3] == .awaitExit(milliseconds: 100))
     }

@@ -1,27 +1,30 @@
 import Testing
+
 @testable import VaultFuse
 
 struct MountInfoParsingTests {
     @Test func parsesEscapedMountPointsAndOptionalFields() {
         let text = """
-        36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - fuse.s3fs s3fs rw,user_id=0
-        37 35 98:0 / /plain rw - ext4 /dev/vda rw
-        """
+            36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - fuse.s3fs s3fs rw,user_id=0
+            37 35 98:0 / /plain rw - ext4 /dev/vda rw
+            """
         let entries = MountTable.parse(Array(text.utf8))
-        #expect(entries == [
-            MountEntry(mountPoint: "/mnt/with space", fsType: "fuse.s3fs", source: "s3fs", propagation: ["master:1"]),
-            MountEntry(mountPoint: "/plain", fsType: "ext4", source: "/dev/vda"),
-        ])
+        #expect(
+            entries == [
+                MountEntry(
+                    mountPoint: "/mnt/with space", fsType: "fuse.s3fs", source: "s3fs", propagation: ["master:1"]),
+                MountEntry(mountPoint: "/plain", fsType: "ext4", source: "/dev/vda"),
+            ])
         #expect(entries[0].isFUSE && !entries[1].isFUSE)
         #expect(entries[1].propagation.isEmpty, "no optional field: private")
     }
 
     @Test func theMountHoldingAPathIsTheLongestPrefix() {
         let text = """
-        20 1 0:1 / / rw shared:1 - ext4 /dev/vda rw
-        21 20 0:2 / /var/lib rw - tmpfs tmpfs rw
-        22 21 0:3 / /var/lib/trilio rw shared:7 - tmpfs tmpfs rw
-        """
+            20 1 0:1 / / rw shared:1 - ext4 /dev/vda rw
+            21 20 0:2 / /var/lib rw - tmpfs tmpfs rw
+            22 21 0:3 / /var/lib/trilio rw shared:7 - tmpfs tmpfs rw
+            """
         let entries = MountTable.parse(Array(text.utf8))
         #expect(MountTable.containing("/var/lib/trilio/triliovault-mounts", in: entries)?.propagation == ["shared:7"])
         #expect(MountTable.containing("/var/lib/triliox", in: entries)?.mountPoint == "/var/lib")
