@@ -13,7 +13,9 @@ assert "/dev/fuse:/dev/fuse" in a["devices"] and "SYS_ADMIN" in a["cap_add"]
 vols = {v["target"]: v for v in a["volumes"]}
 assert "/run/dms" in vols and vols["/var/lib/trilio/triliovault-mounts"]["bind"]["propagation"] == "rshared"
 d = open("docker/Dockerfile").read()
-assert d.count("FROM ") == 2 and "librabbitmq4" in d and "fuse3" in d and "s3fs" in d
+packages = [l.strip() for l in open("docker/runtime-packages.txt") if l.strip() and not l.startswith("#")]
+assert d.count("FROM ") == 2 and "docker/runtime-packages.txt" in d, "the runtime stage installs the shared package list"
+assert {"librabbitmq4", "libcurl4", "fuse3", "s3fs"} <= set(packages), packages
 print("docker/compose.yaml and docker/Dockerfile: structure ok")
 PY
 unit=docker/dms-agent.service

@@ -3,6 +3,9 @@
 # A private RabbitMQ, a local S3 server with a bucket, a Barbican-compatible secret endpoint, the agent
 # (with scripts/s3vaultfuse-s3fs as its s3vaultfuse), then a mount job, a read of the bucket through the
 # FUSE mount, an unmount job, and a check that no process, PID file or mount is left.
+# DMS_DEMO_ROOTFS=<dir>: the agent runs chrooted in that root file system (scripts/runtime-image.sh builds it from
+# the Dockerfile's package list, with the binary and scripts/s3vaultfuse-s3fs copied in); the requests, the
+# checks and the services stay on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -16,6 +19,17 @@ scripts/broker.sh start
 scripts/s3-server.sh start
 swift build -c release --product dms-agent 2>&1 | tail -1
 BIN=$(swift build -c release --show-bin-path)/dms-agent
+ROOTFS=${DMS_DEMO_ROOTFS:-}
+if [ -n "$ROOTFS" ]; then
+  A=/var/lib/dms-demo  # the agent's directories as it sees them; the host sees them below $ROOTFS
+  rm -rf "$ROOTFS$A"; mkdir -p "$ROOTFS$A"
+  AGENT=(chroot "$ROOTFS" /usr/bin/dms-agent)
+  FUSE=/usr/bin/s3vaultfuse-s3fs
+else
+  A=$D
+  AGENT=("$BIN")
+  FUSE="$PWD/scripts/s3vaultfuse-s3fs"
+fi
 
 python3 - "$S3" <<'PY'
 import sys, boto3
@@ -31,23 +45,24 @@ JSON
 echo "demo-keystone-token" > "$D/token"
 python3 scripts/barbican-secrets.py --port 9399 --token-file "$D/token" --secret bt-demo="$D/secret.json" > "$D/barbican.log" 2>&1 &
 BARBICAN=$!
-"$BIN" run --rabbitmq-url "$AMQP" --node-id "$NODE" --pid-dir "$D/pid" --mount-base "$D/mnt" --log-dir "$D/log" \
-  --s3vaultfuse-bin "$PWD/scripts/s3vaultfuse-s3fs" --heartbeat-interval 0 > "$D/agent.log" 2>&1 &
-AGENT=$!
-trap 'kill $AGENT $BARBICAN 2>/dev/null || true' EXIT
+"${AGENT[@]}" run --rabbitmq-url "$AMQP" --node-id "$NODE" --pid-dir "$A/pid" --mount-base "$A/mnt" --log-dir "$A/log" \
+  --s3vaultfuse-bin "$FUSE" --heartbeat-interval 0 > "$D/agent.log" 2>&1 &
+AGENT_PID=$!
+trap 'kill $AGENT_PID $BARBICAN 2>/dev/null || true' EXIT
 sleep 1
-MNT="$D/mnt/ZGVtby1iYWNrdXBz"
+MNT="$A/mnt/ZGVtby1iYWNrdXBz"  # the path in the request, as the agent sees it
+HOST_MNT="$ROOTFS$MNT"
 echo "== mount job"
 "$BIN" submit mount --rabbitmq-url "$AMQP" --node "$NODE" --target bt-demo --path "$MNT" \
   --secret-ref http://127.0.0.1:9399/v1/secrets/bt-demo --token-file "$D/token" --timeout 60
 echo "== read through the FUSE mount"
-grep " $MNT " /proc/self/mountinfo | awk '{print "mounted:", $5, $(NF-2)}'
-cat "$MNT/hello.txt"
-"$BIN" status --pid-dir "$D/pid" --mount-base "$D/mnt"
+grep " $HOST_MNT " /proc/self/mountinfo | awk '{print "mounted:", $5, $(NF-2)}'
+cat "$HOST_MNT/hello.txt"
+"${AGENT[@]}" status --pid-dir "$A/pid" --mount-base "$A/mnt"
 echo "== unmount job"
 "$BIN" submit unmount --rabbitmq-url "$AMQP" --node "$NODE" --target bt-demo --path "$MNT" --timeout 60
-if grep -q " $MNT " /proc/self/mountinfo; then echo "FAIL: still mounted"; exit 1; fi
-if ls "$D/pid"/*.pid >/dev/null 2>&1; then echo "FAIL: PID file left"; exit 1; fi
+if grep -q " $HOST_MNT " /proc/self/mountinfo; then echo "FAIL: still mounted"; exit 1; fi
+if ls "$ROOTFS$A/pid"/*.pid >/dev/null 2>&1; then echo "FAIL: PID file left"; exit 1; fi
 if pgrep -f "s3fs demo-backups" >/dev/null; then echo "FAIL: s3fs still running"; exit 1; fi
-kill -TERM $AGENT; wait $AGENT || true
+kill -TERM $AGENT_PID; wait $AGENT_PID || true
 echo "== demo passed: mounted, read, unmounted; no process, PID file or mount left (logs in $D)"

@@ -22,4 +22,8 @@ swift test --skip Disruptive --skip EndToEndTests
 swift test --filter EndToEndTests --skip Disruptive
 scripts/cluster.sh start
 DMS_TEST_DISRUPTIVE=1 DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
+# What ships: the Debian package (lintian, install, run, remove) and the Docker runtime stage's package list
+# (a root file system from it with mmdebstrap, the demo's mount and unmount run inside it under chroot).
+scripts/check-deb.sh
+scripts/runtime-image.sh
 echo "all tests passed"

@@ -32,6 +32,8 @@ public struct AgentConfiguration: Sendable {
     public var barbicanVerifyTLS: Bool = true
     /// CA bundle for Barbican, replacing the system's.
     public var barbicanCABundle: String?
+    /// Barbican's endpoint, for `doctor` only (each request names its own secret_ref).
+    public var barbicanURL: String?
     /// Broker user names allowed to publish requests (the AMQP `user_id` property, which the broker
     /// validates). Empty: any publisher. Default: empty.
     public var allowedPublishers: Set<String> = []

@@ -42,35 +42,42 @@ public struct BarbicanClient: Sendable {
 
     /// libcurl on a thread of its own (it blocks): bounded time, TLS verified unless turned off.
     private func get(_ url: URL, token: String, accept: String) async throws -> Data {
-        let urlString = url.absoluteString
-        let ca = caBundle
-        let verify = verifyTLS
+        let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
+        let (urlString, path) = (url.absoluteString, url.path)
+        let result = await OSThread.run { self.request(urlString, headers: headers) }
+        let (status, body) = try result.mapError { Failure(description: "GET \(path) failed: \($0.description)") }.get()
+        guard (200..<300).contains(status) else { throw Failure(description: "GET \(path) answered HTTP \(status)") }
+        return body
+    }
+
+    /// For `doctor`: a GET of `url` with no token; any HTTP answer proves the endpoint reachable (and its certificate
+    /// verified, for https). Blocks.
+    public func probe(_ url: String) -> Result<Int, Failure> {
+        request(url, headers: ["User-Agent: dms-agent doctor"]).map(\.status)
+    }
+
+    /// One GET through libcurl (blocks): the HTTP status and body, or libcurl's error.
+    private func request(_ url: String, headers: [String]) -> Result<(status: Int, body: Data), Failure> {
         let seconds = max(1, Int(timeout.rounded(.up)))
-        let path = url.path
-        let result: Result<Data, Failure> = await OSThread.run {
-            let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
-            var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
-            defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
-            var status = 0
-            var body: UnsafeMutablePointer<CChar>?
-            var length = 0
-            var error = [CChar](repeating: 0, count: 256)
-            let rc = cHeaders.withUnsafeMutableBufferPointer { h in
-                dms_http_get(
-                    urlString, h.baseAddress, Int32(headers.count), ca, verify ? 1 : 0, seconds, &status, &body,
-                    &length, &error)
-            }
-            defer { free(body) }
-            if rc != 0 {
-                let detail = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                return .failure(Failure(description: "GET \(path) failed: \(detail)"))
-            }
-            if !(200..<300).contains(status) {
-                return .failure(Failure(description: "GET \(path) answered HTTP \(status)"))
-            }
-            return .success(body.map { Data(bytes: $0, count: length) } ?? Data())
+        var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
+        defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        var status = 0
+        var body: UnsafeMutablePointer<CChar>?
+        var length = 0
+        var error = [CChar](repeating: 0, count: 256)
+        let rc = cHeaders.withUnsafeMutableBufferPointer { h in
+            dms_http_get(
+                url, h.baseAddress, Int32(headers.count), caBundle, verifyTLS ? 1 : 0, seconds, &status, &body, &length,
+                &error)
         }
-        return try result.get()
+        defer { free(body) }
+        if rc != 0 {
+            return .failure(
+                Failure(
+                    description: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                ))
+        }
+        return .success((status, body.map { Data(bytes: $0, count: length) } ?? Data()))
     }
 
     /// The values worth redacting.

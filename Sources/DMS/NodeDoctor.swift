@@ -44,7 +44,34 @@ public struct NodeDoctor: Sendable {
     func all() -> [DoctorCheck] {
         let report = DirectoryReport.read(config.vaultFuse)
         return broker() + queue(agentRunning: report.agentRunning) + exchanges() + [nodeID(), pidDirectory(report)]
-            + mountBases() + [fuseDevice()] + binary() + [metricsPort(agentRunning: report.agentRunning)]
+            + mountBases() + [fuseDevice()] + binary() + [barbican(), metricsPort(agentRunning: report.agentRunning)]
+    }
+
+    func barbican() -> DoctorCheck {
+        guard let url = config.barbicanURL else {
+            return DoctorCheck(
+                check: "barbican", verdict: .ok,
+                detail: "not checked: no barbican_url (requests name their own secret_ref)")
+        }
+        let client = BarbicanClient(timeout: 5, verifyTLS: config.barbicanVerifyTLS, caBundle: config.barbicanCABundle)
+        let trust =
+            !url.lowercased().hasPrefix("https")
+            ? ""
+            : !config.barbicanVerifyTLS
+                ? ", certificate NOT verified (barbican_ssl_verify = false)"
+                : ", certificate verified with \(config.barbicanCABundle ?? "the system CA store")"
+        switch client.probe(url) {
+        case .success(let status):
+            return DoctorCheck(check: "barbican", verdict: .ok, detail: "\(url) answers (HTTP \(status))\(trust)")
+        case .failure(let failure):
+            let text = failure.description
+            let certificate = ["SSL", "certificate", "issuer"].contains { text.contains($0) }
+            return DoctorCheck(
+                check: "barbican", verdict: .fail, detail: "\(url): \(text)",
+                fix: certificate
+                    ? "set barbican_ca_bundle to the CA that signed Barbican's certificate (or use the name it carries)"
+                    : "check barbican_url, DNS and the firewall between this node and Barbican")
+        }
     }
 
     func broker() -> [DoctorCheck] {

@@ -82,6 +82,10 @@ public enum Settings {
         "barbican-ca-bundle", env: ["DMS_BARBICAN_CA_BUNDLE"], keys: ["barbican_ca_bundle"],
         default: "the system CA store",
         value: "path", "CA bundle for Barbican's TLS certificate.")
+    public static let barbicanURL = Setting(
+        "barbican-url", env: ["DMS_BARBICAN_URL"], keys: ["barbican_url"], default: "–", value: "url",
+        "Barbican's endpoint, e.g. https://barbican:9311, for doctor's check that it is reachable and its certificate "
+            + "verifies with barbican_ca_bundle (requests name their own secret_ref).")
     public static let barbicanSSLVerify = Setting(
         "barbican-ssl-verify", env: ["DMS_BARBICAN_SSL_VERIFY"], keys: ["barbican_ssl_verify"], default: "true",
         value: "bool",
@@ -132,11 +136,51 @@ public enum Settings {
     public static let all: [Setting] = [
         configFile, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
         rabbitmqQueueType,
-        quorumQueue, rabbitmqQueueDurable, heartbeatInterval, barbicanCABundle, barbicanSSLVerify, s3EnvFile,
+        quorumQueue, rabbitmqQueueDurable, heartbeatInterval, barbicanURL, barbicanCABundle, barbicanSSLVerify,
+        s3EnvFile,
         nfsCommandPrefix, nfsTimeout, logFile, logFormat, logLevel, metricsListen, pidDir, mountBase, s3vaultfuseBin,
         logDir,
         killTimeout, mountTimeout,
     ]
+
+    /// A commented `server.conf` naming every config key with its default (the Debian package's conffile).
+    public static func commentedConfigFile() -> String {
+        var lines = [
+            "# dms-agent configuration (INI). Keys go in [server] or [DEFAULT]; an option on the command line or an",
+            "# environment variable wins over this file. Every key below is commented out at its default.",
+            "# Keys the agent does not use (the Python server's auth_url, rootwrap_bin, ...) are accepted.",
+            "# Broker TLS and reconnect settings may also come from [oslo_messaging_rabbit] (ssl, ssl_ca_file, ...).",
+            "",
+            "[DEFAULT]",
+        ]
+        for s in all where !s.keys.isEmpty {
+            lines.append("")
+            lines += wrapped(s.summary, width: 100).map { "# " + $0 }
+            var origin = s.environment.isEmpty ? "" : "Environment: \(s.environment.joined(separator: ", ")). "
+            if s.defaultText != "–" { origin += "Default: \(s.defaultText)." }
+            if !origin.isEmpty { lines.append("# " + origin.trimmed) }
+            // A default that is a description, not a value ("the host name", "stderr (journald)"), stays empty.
+            let literal =
+                !(s.defaultText.hasPrefix("the ") || s.defaultText.contains("(")
+                || ["–", "anyone"].contains(s.defaultText))
+            lines.append("#\(s.keys[0]) =" + (literal ? " " + s.defaultText : ""))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Words of `text` in lines of at most `width` characters.
+    static func wrapped(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty, line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        return line.isEmpty ? lines : lines + [line]
+    }
 
     /// The README's configuration table.
     public static func markdownTable() -> String {
@@ -178,10 +222,11 @@ public struct SettingsResolver: Sendable {
     }
 
     /// The raw value and where it came from ("--node-id", "DMS_NODE_ID", "config key node_id"); nil when unset.
+    /// An empty value counts as unset (`key =` in the file means the default).
     public func raw(_ setting: Setting) -> (value: String, source: String)? {
-        if let v = options[setting.option] { return (v, "--\(setting.option)") }
-        for name in setting.environment { if let v = environment[name] { return (v, name) } }
-        for key in setting.keys { if let v = file[key] { return (v, "config key \(key)") } }
+        if let v = options[setting.option], !v.trimmed.isEmpty { return (v, "--\(setting.option)") }
+        for name in setting.environment { if let v = environment[name], !v.trimmed.isEmpty { return (v, name) } }
+        for key in setting.keys { if let v = file[key], !v.trimmed.isEmpty { return (v, "config key \(key)") } }
         return nil
     }
 
@@ -214,9 +259,9 @@ public struct SettingsResolver: Sendable {
         var number = text.trimmed.lowercased()
         var scale = 1.0
         if let unit = units.first(where: {
-            number.hasSuffix($0.suffix) && Double(number.dropLast($0.suffix.count)) != nil
+            number.hasSuffix($0.suffix) && Double(number.dropLast($0.suffix.count).trimmed) != nil
         }) {
-            number = String(number.dropLast(unit.suffix.count))
+            number = number.dropLast(unit.suffix.count).trimmed
             scale = unit.seconds
         }
         guard let seconds = Double(number), seconds.isFinite, seconds >= 0, seconds * scale < 1e9 else {

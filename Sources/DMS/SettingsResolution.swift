@@ -44,6 +44,7 @@ extension SettingsResolver {
         config.allowedPublishers = Set(list(Settings.allowedPublishers))
         config.s3EnvFile = string(Settings.s3EnvFile)
         config.barbicanCABundle = string(Settings.barbicanCABundle)
+        config.barbicanURL = string(Settings.barbicanURL)
         config.barbicanVerifyTLS = try bool(Settings.barbicanSSLVerify) ?? config.barbicanVerifyTLS
         config.nfsTimeout = try duration(Settings.nfsTimeout, default: .seconds(config.nfsTimeout)).seconds
         if let prefix = string(Settings.nfsCommandPrefix) {

@@ -52,7 +52,6 @@ extension S3VaultFuseManager {
 
     private func spawnLocked(targetID: String, mountPath: String, environment: [String: String]) throws -> SpawnOutcome
     {
-        let deadline = Deadline(after: configuration.mountTimeout)
         // 1. memory, 2. PID file (adopting only a process proven ours)
         if let existing = tracked(targetID) ?? adoptFromPIDFile(targetID) {
             if existing.handle.hasExited {
@@ -65,7 +64,8 @@ extension S3VaultFuseManager {
             } else {
                 // Alive but not (yet) mounted: perhaps still starting after an agent restart.
                 let ready = MountReadiness.await(
-                    existing.handle, path: mountPath, signal: MountChangeSignal(), deadline: deadline)
+                    existing.handle, path: mountPath, signal: MountChangeSignal(),
+                    deadline: Deadline(after: configuration.mountTimeout))
                 if ready == .mounted { return .alreadyRunning(pid: existing.pid) }
                 logger.warning(
                     "tracked process never mounted; replacing it",
@@ -91,10 +91,10 @@ extension S3VaultFuseManager {
                 metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
             emit(.staleCleaned(targetID: targetID, path: mountPath, detail: "stale FUSE mount unmounted (\(outcome))"))
         }
-        return try startProcess(targetID: targetID, mountPath: mountPath, environment: environment, deadline: deadline)
+        return try startProcess(targetID: targetID, mountPath: mountPath, environment: environment)
     }
 
-    private func startProcess(targetID: String, mountPath: String, environment: [String: String], deadline: Deadline)
+    private func startProcess(targetID: String, mountPath: String, environment: [String: String])
         throws -> SpawnOutcome
     {
         let logPath = logFilePath(for: targetID)
@@ -138,6 +138,8 @@ extension S3VaultFuseManager {
                 .pidFileFailed, "Cannot write PID file \(pidFilePath(for: targetID)): \(error); the process was stopped"
             )
         }
+        // The fuse has the whole mount timeout from its start: a slow spawn on a busy node does not eat into it.
+        let deadline = Deadline(after: configuration.mountTimeout)
         switch MountReadiness.await(handle, path: mountPath, signal: signal, deadline: deadline) {
         case .mounted:
             record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)

@@ -92,7 +92,16 @@ extension DMSAgentCommand {
                 "Print every setting: its option, environment variables, config keys, default and meaning (README's table)."
         )
 
-        func run() { print(Settings.markdownTable()) }
+        @Option(help: "markdown (README's table) or conf (a commented server.conf with every key at its default).")
+        var format = "markdown"
+
+        func run() throws {
+            switch format {
+            case "markdown": print(Settings.markdownTable())
+            case "conf": print(Settings.commentedConfigFile(), terminator: "")
+            default: throw ValidationError("--format: markdown or conf, got \(format)")
+            }
+        }
     }
 
     struct Status: AsyncParsableCommand {

@@ -83,6 +83,8 @@ struct AgentOptions: ParsableArguments {
     @Option(name: Settings.nfsTimeout.name, help: Settings.nfsTimeout.argumentHelp) var nfsTimeout: String?
     @Option(name: Settings.logFile.name, help: Settings.logFile.argumentHelp) var logFile: String?
     @Option(name: Settings.metricsListen.name, help: Settings.metricsListen.argumentHelp) var metricsListen: String?
+    @Option(name: Settings.barbicanURL.name, help: Settings.barbicanURL.argumentHelp)
+    var barbicanURL: String?
     @Option(name: Settings.barbicanCABundle.name, help: Settings.barbicanCABundle.argumentHelp) var barbicanCABundle:
         String?
     @Option(name: Settings.barbicanSSLVerify.name, help: Settings.barbicanSSLVerify.argumentHelp) var barbicanSSLVerify:
@@ -97,7 +99,8 @@ struct AgentOptions: ParsableArguments {
             Settings.heartbeatInterval: heartbeatInterval, Settings.s3EnvFile: s3EnvFile,
             Settings.nfsCommandPrefix: nfsCommandPrefix,
             Settings.nfsTimeout: nfsTimeout, Settings.logFile: logFile, Settings.metricsListen: metricsListen,
-            Settings.barbicanCABundle: barbicanCABundle, Settings.barbicanSSLVerify: barbicanSSLVerify,
+            Settings.barbicanURL: barbicanURL, Settings.barbicanCABundle: barbicanCABundle,
+            Settings.barbicanSSLVerify: barbicanSSLVerify,
         ])
     }
 

@@ -171,6 +171,9 @@ enum JobBusBench {
         line(
             "  the fuse alone, 10 loops, no agent or broker",
             String(format: "%.0f cycles/s (this machine's ceiling)", aloneParallelRate))
+        line(
+            "  10-client cycles as a fraction of that ceiling",
+            String(format: "%.0f %%", 100 * parallelRate / aloneParallelRate))
         line("unrelated mount while 3 slow mounts run", hol.summary)
         line(
             "  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))

@@ -96,3 +96,33 @@ import Testing
         #expect(matches, "README.md's configuration table must read (dms-agent settings prints it):\n\(table)")
     }
 }
+
+extension SettingsTests {
+    /// The Debian package's commented server.conf, every key uncommented, resolves to the defaults: the file
+    /// cannot name a key the agent does not read or show a default it does not have.
+    @Test func theCommentedConfigFileUncommentedResolvesToTheDefaults() throws {
+        let text = Settings.commentedConfigFile()
+        let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("#"), let eq = line.firstIndex(of: "="), !line.contains(" (default: ") else {
+                return String(line)
+            }
+            let key = line.dropFirst().prefix { $0 != " " }
+            return Settings.all.contains { $0.keys.contains(String(key)) } && eq > line.startIndex
+                ? String(line.dropFirst()) : String(line)
+        }.joined(separator: "\n")
+        let ini = try file(uncommented)
+        let r = SettingsResolver(environment: [:], file: ini)
+        #expect(r.unusedKeys.isEmpty)
+        #expect(ini.values.count >= 15, "\(uncommented)")
+        let resolved = try r.agent(hostName: "h")
+        let defaults = try SettingsResolver(environment: [:]).agent(hostName: "h")
+        #expect(resolved.workers == defaults.workers && resolved.maxRequestAge == defaults.maxRequestAge)
+        #expect(resolved.heartbeatInterval == defaults.heartbeatInterval && resolved.nfsTimeout == defaults.nfsTimeout)
+        #expect(resolved.queueType == defaults.queueType && resolved.queueDurable == defaults.queueDurable)
+        #expect(resolved.vaultFuse.killTimeout == defaults.vaultFuse.killTimeout)
+        #expect(
+            resolved.vaultFuse.mountBases == defaults.vaultFuse.mountBases
+                && resolved.vaultFuse.binary == defaults.vaultFuse.binary)
+        #expect(resolved.amqp.description == defaults.amqp.description)
+    }
+}

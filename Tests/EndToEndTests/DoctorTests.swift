@@ -129,4 +129,31 @@ struct DoctorTests {
         let script = doctor(box, node: Self.shortHost, binary: plain)
         #expect(script.verdict("s3vaultfuse") == "ok" && script.verdict("s3vaultfuse interpreter") == "ok")
     }
+
+    /// Barbican over HTTPS with the test CA: unverifiable with the system's CAs, verified with the bundle, and an
+    /// endpoint that does not answer.
+    @Test func barbicanReachableOnlyWithTheRightCABundle() async throws {
+        let box = TestEnv.makeSandbox()
+        let tls = TestEnv.brokerDir + "/tls"
+        let port = 9400 + Int(getpid() % 500)
+        let server =
+            Int32(
+                Proc.shell(
+                    "setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port \(port) --token t "
+                        + "--tls-cert \(tls)/server.pem --tls-key \(tls)/server.key > \(box.root)/barbican.log 2>&1 & echo $!"
+                ).output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { if server > 0 { kill(server, SIGKILL) } }
+        #expect(await eventually(timeout: 10) { Gate.listening(port: port) })
+        let url = "https://127.0.0.1:\(port)"
+        let noBundle = doctor(box, node: Self.shortHost, extra: "--barbican-url \(url)")
+        #expect(noBundle.status != 0 && noBundle.verdict("barbican") == "fail", "\(noBundle.text("barbican"))")
+        #expect(noBundle.text("barbican").contains("set barbican_ca_bundle"), "\(noBundle.text("barbican"))")
+        let bundle = doctor(
+            box, node: Self.shortHost, extra: "--barbican-url \(url) --barbican-ca-bundle \(tls)/ca.pem")
+        #expect(bundle.verdict("barbican") == "ok", "\(bundle.text("barbican"))")
+        #expect(bundle.text("barbican").contains("verified with \(tls)/ca.pem"))
+        let closed = doctor(box, node: Self.shortHost, extra: "--barbican-url http://127.0.0.1:9")
+        #expect(closed.verdict("barbican") == "fail" && closed.text("barbican").contains("check barbican_url"))
+        #expect(doctor(box, node: Self.shortHost).verdict("barbican") == "ok", "not configured: nothing to check")
+    }
 }

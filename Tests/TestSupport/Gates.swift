@@ -14,7 +14,7 @@ public enum Gate {
     public static let pika = Proc.shell("python3 -c 'import pika' 2>/dev/null").status == 0
     public static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
 
-    static func listening(port: Int) -> Bool {
+    public static func listening(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

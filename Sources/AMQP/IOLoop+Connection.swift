@@ -1,0 +1,156 @@
+import CRabbitMQ
+import Dispatch
+import FoundationEssentials
+import Glibc
+import Logging
+
+// Connecting, meeting the topology, losing the connection and backing off.
+extension IOLoop {
+    func connectOnce() {
+        drainCommands()
+        expireDeadlines()
+        if closing != nil { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if reconnectNotBefore > now {
+            sleepInterruptibly(seconds: Double(reconnectNotBefore - now) / 1e9)
+            reconnectNotBefore = 0
+            return
+        }
+        let config = client.configuration
+        var lastError: AMQPError?
+        for endpoint in config.endpoints {
+            do {
+                let conn = try Connector.open(config, endpoint: endpoint)
+                let report: AMQPTopologyReport
+                do {
+                    (consumerTag, report) = try Connector.setUp(
+                        conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
+                } catch {
+                    Connector.destroy(conn, graceful: error.code == .topology)
+                    throw error
+                }
+                connection = conn
+                generation += 1
+                connectedAt = DispatchTime.now().uptimeNanoseconds
+                setBlocked(false)
+                let isReconnect = everConnected
+                everConnected = true
+                logger.info(
+                    isReconnect ? "reconnected" : "connected",
+                    metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
+                logTopology(report)
+                let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                    s.connected = true
+                    s.generation = generation
+                    if isReconnect { s.reconnects += 1 }
+                    s.lastError = nil
+                    s.topology = report
+                    defer { s.startWaiter = nil }
+                    return s.startWaiter
+                }
+                waiter?.resume()
+                // Unconfirmed publishes of the dead connection go out again (at-least-once).
+                flushOutbox()
+                return
+            } catch let error as AMQPError {
+                lastError = error
+                if error.code == .topology {
+                    // Not an outage and not fatal: an object we need is refused (a permission, a shared object
+                    // someone else owns). Say so once per distinct refusal, stay not-ready, and try again later.
+                    if error.message != lastTopologyRefusal {
+                        logger.error(
+                            "broker refused the topology; not ready, retrying", metadata: ["error": "\(error.message)"])
+                        lastTopologyRefusal = error.message
+                    }
+                    break
+                }
+                if error.isFatal {
+                    logger.error("invalid AMQP configuration; not retrying", metadata: ["error": "\(error)"])
+                    let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                        s.lastError = error
+                        defer { s.startWaiter = nil }
+                        return s.startWaiter
+                    }
+                    waiter?.resume(throwing: error)
+                    stopped = true
+                    return
+                }
+            } catch {
+                lastError = AMQPError(.connectionFailed, "\(error)")
+            }
+            if let lastError, lastError.code != .topology {
+                logger.warning(
+                    "broker endpoint failed; trying the next",
+                    metadata: [
+                        "amqp.host": "\(endpoint.host):\(endpoint.port)",
+                        "error": "\(lastError)",
+                    ])
+            }
+        }
+        client.shared.withLock { $0.lastError = lastError }
+        let jittered = backoff()
+        if lastError?.code != .topology {
+            logger.warning(
+                "broker unreachable; retrying",
+                metadata: [
+                    "error": "\(lastError.map { "\($0)" } ?? "-")",
+                    "retry_in_s": "\(Double(Int(jittered * 100)) / 100)",
+                ])
+        }
+        sleepInterruptibly(seconds: jittered)
+    }
+
+    /// The next delay: exponential from the initial delay up to the cap, jittered over its upper half, so a
+    /// fleet of agents that lost the same broker does not come back in step.
+    func backoff() -> Double {
+        let config = client.configuration
+        let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
+        attempt += 1
+        return Double.random(in: delay / 2...delay)
+    }
+
+    /// What the broker held, once per process (and a warning for every existing queue that differs from
+    /// the declaration we would have made: we consume it as it is).
+    func logTopology(_ report: AMQPTopologyReport) {
+        lastTopologyRefusal = nil
+        guard !loggedTopology else { return }
+        loggedTopology = true
+        for entry in report.entries {
+            var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", "origin": "\(entry.origin.rawValue)"]
+            if let difference = entry.difference {
+                metadata["broker_says"] = "\(difference)"
+                logger.warning(
+                    "\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)
+            } else {
+                logger.info("\(entry.kind) ready", metadata: metadata)
+            }
+        }
+    }
+
+    func connectionLost(_ error: AMQPError) {
+        guard let conn = connection else { return }
+        // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
+        // keeps the backoff growing, so no failure mode reconnects in a tight loop.
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now - connectedAt > 30_000_000_000 {
+            attempt = 0
+        } else {
+            reconnectNotBefore = now + UInt64(backoff() * 1e9)
+        }
+        logger.warning("connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
+        Connector.destroy(conn, graceful: false)
+        connection = nil
+        consumerTag = nil
+        outstanding.removeAll()
+        outstandingHead = 0
+        settledAhead.removeAll()
+        client.shared.withLock { s in
+            s.connected = false
+            s.lastError = error
+        }
+        // Nothing was confirmed for these: publish them again on the next connection.
+        outbox.insert(contentsOf: unconfirmed.map(\.publish).filter { !$0.answered }, at: 0)
+        unconfirmed.removeAll()
+        nextSeq = 1
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CI's check of the Debian package: build it, lintian reports no error, dpkg -i installs it here, the installed
+# binary runs, systemd-analyze accepts the installed unit, dpkg -r removes it and leaves the conffile, dpkg -P
+# purges it. Leaves this machine as it found it (unless dms-agent was installed before: then it refuses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if dpkg -s dms-agent >/dev/null 2>&1; then echo "dms-agent is installed on this machine: not touching it"; exit 1; fi
+for tool in lintian; do
+  command -v $tool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null
+done
+deb=$(scripts/package-deb.sh | tail -1)
+echo "== $deb ($(du -h "$deb" | cut -f1))"
+dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p' | sed 's/^/   /'
+echo "== lintian"
+lintian --fail-on error --suppress-tags statically-linked-binary "$deb" | sed 's/^/   /' || { echo "lintian reports errors"; exit 1; }
+echo "== dpkg -i"
+dpkg -i "$deb" >/dev/null
+trap 'dpkg -P dms-agent >/dev/null 2>&1 || true' EXIT
+/usr/bin/dms-agent --version
+/usr/bin/dms-agent doctor --help | head -3
+man -w dms-agent >/dev/null 2>&1 || [ -f /usr/share/man/man8/dms-agent.8.gz ]
+grep -q '^KillMode=process' /lib/systemd/system/dms-agent.service
+out=$(systemd-analyze verify /lib/systemd/system/dms-agent.service 2>&1 || true)
+if [ -n "$out" ]; then echo "$out"; echo "systemd-analyze verify rejects the installed unit"; exit 1; fi
+echo "systemd-analyze verify: ok"
+echo "== dpkg -r"
+dpkg -r dms-agent >/dev/null
+[ ! -e /usr/bin/dms-agent ] || { echo "binary left after dpkg -r"; exit 1; }
+[ -f /etc/triliovault-dms/server.conf ] || { echo "conffile removed by dpkg -r"; exit 1; }
+echo "removed; /etc/triliovault-dms/server.conf kept"
+dpkg -P dms-agent >/dev/null
+[ ! -e /etc/triliovault-dms/server.conf ] || { echo "conffile left after purge"; exit 1; }
+echo "== the Debian package installs, runs and removes cleanly"
