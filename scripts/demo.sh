@@ -17,8 +17,12 @@ NODE=demo-node
 rm -rf "$D"; mkdir -p "$D"
 scripts/broker.sh start
 scripts/s3-server.sh start
-swift build -c release --product dms-agent 2>&1 | tail -1
-BIN=$(swift build -c release --show-bin-path)/dms-agent
+# DMS_DEMO_BIN: a dms-agent already built (scripts/runtime-image.sh passes its static build).
+BIN=${DMS_DEMO_BIN:-}
+if [ -z "$BIN" ]; then
+  swift build -c release --product dms-agent 2>&1 | tail -1
+  BIN=$(swift build -c release --show-bin-path)/dms-agent
+fi
 ROOTFS=${DMS_DEMO_ROOTFS:-}
 if [ -n "$ROOTFS" ]; then
   A=/var/lib/dms-demo  # the agent's directories as it sees them; the host sees them below $ROOTFS

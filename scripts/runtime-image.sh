@@ -22,8 +22,10 @@ if [ "$(cat "$ROOT/.dms-packages" 2>/dev/null)" != "$packages" ]; then
   echo user_allow_other >> "$ROOT/etc/fuse.conf"
   echo "$packages" > "$ROOT/.dms-packages"
 fi
-swift build -c release --static-swift-stdlib --product dms-agent 2>&1 | tail -1
-install -m 755 "$(swift build -c release --show-bin-path)/dms-agent" "$ROOT/usr/bin/dms-agent"
+# As the Dockerfile builds it (and scripts/package-deb.sh, sharing this build directory).
+static=(swift build -c release --static-swift-stdlib --product dms-agent --scratch-path .build-static)
+"${static[@]}" 2>&1 | tail -1
+install -m 755 "$("${static[@]}" --show-bin-path)/dms-agent" "$ROOT/usr/bin/dms-agent"
 install -m 755 scripts/s3vaultfuse-s3fs "$ROOT/usr/bin/s3vaultfuse-s3fs"
 mount --bind /proc "$ROOT/proc"
 mount --rbind /dev "$ROOT/dev"
@@ -32,5 +34,5 @@ echo "== in the image: $(chroot "$ROOT" /usr/bin/dms-agent --version)"
 libraries=$(chroot "$ROOT" ldd /usr/bin/dms-agent)
 echo "$libraries" | sed 's/^/   /'
 if echo "$libraries" | grep -q "not found"; then echo "FAIL: a library the binary needs is missing from the image"; exit 1; fi
-DMS_DEMO_ROOTFS="$ROOT" scripts/demo.sh
+DMS_DEMO_ROOTFS="$ROOT" DMS_DEMO_BIN="$ROOT/usr/bin/dms-agent" scripts/demo.sh
 echo "== runtime image proven: packages from docker/runtime-packages.txt, binary runs, mount and unmount through s3fs work"
