@@ -23,7 +23,7 @@ final class AgentMetrics: Sendable {
         }
         for action in ["mount", "unmount", "status"] {
             _ = Timer(label: "dms_job_duration_seconds", dimensions: [("action", action)])
-            for status in ["success", "error"] {
+            for status in ReplyStatus.allCases.map(\.rawValue) {
                 Counter(label: "dms_jobs_total", dimensions: [("action", action), ("status", status)]).increment(by: 0)
             }
         }

@@ -120,7 +120,7 @@ public final class DMSAgent: Service, Sendable {
         // Events never delay consuming: the publisher connects beside the consumer, and node.started goes out
         // when it can. Replies published before it is up wait in its outbox.
         let started = StatusEvent(
-            event: "node.started", nodeID: configuration.nodeID,
+            event: .nodeStarted, nodeID: configuration.nodeID,
             detail:
                 "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
             stats: await manager.stats())
@@ -151,7 +151,7 @@ public final class DMSAgent: Service, Sendable {
             logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
         }
         await publishEvent(
-            StatusEvent(event: "node.stopping", nodeID: configuration.nodeID, stats: await manager.stats()))
+            StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: await manager.stats()))
         await consumer.close()
         await publisher.close()
     }
@@ -174,7 +174,7 @@ public final class DMSAgent: Service, Sendable {
     /// Publishes `node.heartbeat` with the manager's figures.
     public func publishHeartbeat() async {
         await publishEvent(
-            StatusEvent(event: "node.heartbeat", nodeID: configuration.nodeID, stats: await manager.stats()))
+            StatusEvent(event: .nodeHeartbeat, nodeID: configuration.nodeID, stats: await manager.stats()))
     }
 
     // MARK: Dispatch
@@ -263,7 +263,7 @@ public final class DMSAgent: Service, Sendable {
                 ])
             await publishEvent(
                 StatusEvent(
-                    event: "request.abandoned", nodeID: configuration.nodeID,
+                    event: .requestAbandoned, nodeID: configuration.nodeID,
                     targetID: request.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil },
                     mountPath: request.target?.mountPath,
                     detail:
@@ -275,7 +275,8 @@ public final class DMSAgent: Service, Sendable {
         log.info(
             "job done",
             metadata: [
-                "action": "\(request.action.rawValue)", "status": "\(reply.status)", "code": "\(reply.code.rawValue)",
+                "action": "\(request.action.rawValue)", "status": "\(reply.status.rawValue)",
+                "code": "\(reply.code.rawValue)",
                 "redelivered": "\(delivery.redelivered)",
                 "elapsed_ms": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 10_000) / 100)",
             ])
@@ -294,7 +295,7 @@ public final class DMSAgent: Service, Sendable {
             break
         }
         await OSThread.blocking { executor.afterReply(reply, to: request) }
-        metrics.jobFinished(token, action: request.action.rawValue, status: reply.status)
+        metrics.jobFinished(token, action: request.action.rawValue, status: reply.status.rawValue)
     }
 
     enum ReplyOutcome { case delivered, refused, unknown }
@@ -339,15 +340,15 @@ public final class DMSAgent: Service, Sendable {
         let status: StatusEvent
         switch event {
         case .mounted(let t, let pid, let path):
-            status = StatusEvent(event: "mounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+            status = StatusEvent(event: .mounted, nodeID: node, targetID: t, pid: pid, mountPath: path)
         case .unmounted(let t, let pid, let path):
-            status = StatusEvent(event: "unmounted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+            status = StatusEvent(event: .unmounted, nodeID: node, targetID: t, pid: pid, mountPath: path)
         case .adopted(let t, let pid, let path):
-            status = StatusEvent(event: "adopted", nodeID: node, targetID: t, pid: pid, mountPath: path)
+            status = StatusEvent(event: .adopted, nodeID: node, targetID: t, pid: pid, mountPath: path)
         case .staleCleaned(let t, let path, let detail):
-            status = StatusEvent(event: "stale_cleaned", nodeID: node, targetID: t, mountPath: path, detail: detail)
+            status = StatusEvent(event: .staleCleaned, nodeID: node, targetID: t, mountPath: path, detail: detail)
         case .crashed(let t, let pid, let path, let detail):
-            status = StatusEvent(event: "crashed", nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
+            status = StatusEvent(event: .crashed, nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
         }
         await publishEvent(status)
     }

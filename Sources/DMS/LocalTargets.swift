@@ -39,8 +39,8 @@ public final class LocalTargets: Sendable {
     {
         do {
             switch try await manager.spawn(targetID: target, mountPath: path, environment: environment) {
-            case .started(let pid): return "S3 target mounted successfully at \(path) (pid \(pid))"
-            case .alreadyRunning(let pid): return "Already mounted at \(path) (pid \(pid))"
+            case .started(let pid): return ReplyText.s3Mounted(path) + " (pid \(pid))"
+            case .alreadyRunning(let pid): return ReplyText.alreadyMounted(path) + " (pid \(pid))"
             }
         } catch {
             throw CommandError("error [\(error.code.rawValue)]: \(error.message)", logTail: error.logTail)
@@ -50,7 +50,7 @@ public final class LocalTargets: Sendable {
     public func unmount(target: String, lazy: Bool) async throws(CommandError) -> String {
         do {
             switch try await manager.kill(targetID: target, lazyIfBusy: lazy) {
-            case .stopped(let pid, let path): return "Target unmounted successfully from \(path) (pid \(pid))"
+            case .stopped(let pid, let path): return ReplyText.unmounted(path) + " (pid \(pid))"
             case .notRunning: return "Target not mounted"
             }
         } catch {

@@ -30,15 +30,20 @@ extension JobReply {
         mountPath: String? = nil
     ) -> JobReply {
         JobReply(
-            status: "error", errorMsg: text, successMsg: nil, nodeID: nodeID,
+            status: .error, errorMsg: text, successMsg: nil, nodeID: nodeID,
             targetID: targetID.flatMap { TargetID.isValid($0) ? $0 : nil },
             jobID: jobID, mountPath: mountPath, code: code)
     }
 }
 
+/// The reply's `status`, the one key the original client branches on.
+public enum ReplyStatus: String, Codable, Sendable, CaseIterable {
+    case success, error
+}
+
 /// The reply: exactly the existing client's three keys, plus keys it ignores.
 public struct JobReply: Codable, Sendable, Equatable {
-    public var status: String
+    public var status: ReplyStatus
     public var errorMsg: String?
     public var successMsg: String?
     public var nodeID: String
@@ -62,14 +67,14 @@ public struct JobReply: Codable, Sendable, Equatable {
         case pid, code, detail, stats
     }
 
-    public var isSuccess: Bool { status == "success" }
+    public var isSuccess: Bool { status == .success }
 
     /// The three original keys are always present, `null` when empty. Written by hand: it runs for
     /// every job, and JSONSerialization's sorted-dictionary path was a tenth of the agent's CPU.
     public func encoded() -> [UInt8] {
         var out = JSONText()
         out.key("status")
-        out.string(status)
+        out.string(status.rawValue)
         out.key("error_msg")
         out.optional(errorMsg)
         out.key("success_msg")
@@ -110,9 +115,19 @@ public struct JobReply: Codable, Sendable, Equatable {
     }
 }
 
+/// What a status event reports; its routing key is `<node_id>.<kind>[.<target_id>]`.
+public enum EventKind: String, Codable, Sendable, CaseIterable {
+    case nodeStarted = "node.started"
+    case nodeStopping = "node.stopping"
+    case nodeHeartbeat = "node.heartbeat"
+    case requestAbandoned = "request.abandoned"
+    case mounted, unmounted, adopted, crashed
+    case staleCleaned = "stale_cleaned"
+}
+
 /// A status event on `trilio_dms.status`.
 public struct StatusEvent: Codable, Sendable, Equatable {
-    public var event: String
+    public var event: EventKind
     public var nodeID: String
     public var targetID: String?
     public var pid: Int32?
@@ -131,7 +146,7 @@ public struct StatusEvent: Codable, Sendable, Equatable {
     }
 
     public init(
-        event: String, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
+        event: EventKind, nodeID: String, targetID: String? = nil, pid: Int32? = nil, mountPath: String? = nil,
         detail: String? = nil, stats: ManagerStats? = nil, time: Date = Date()
     ) {
         self.event = event
@@ -146,7 +161,7 @@ public struct StatusEvent: Codable, Sendable, Equatable {
 
     /// `<node_id>.<event>` or `<node_id>.<event>.<target_id>`.
     public var routingKey: String {
-        targetID.map { "\(nodeID).\(event).\($0)" } ?? "\(nodeID).\(event)"
+        targetID.map { "\(nodeID).\(event.rawValue).\($0)" } ?? "\(nodeID).\(event.rawValue)"
     }
 }
 

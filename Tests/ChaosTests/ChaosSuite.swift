@@ -91,25 +91,25 @@ struct DisruptiveChaosTests {
         let node = "chaos-\(point)-\(UUID().uuidString.prefix(6).lowercased())"
         let armed = AgentProcess(nodeID: node, box: box, extraEnvironment: ["DMS_FAILPOINT=\(point)"])
         try await armed.start()
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let id = try await requester.send(
-            Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
-        row.sent = 1
-        let status = armed.wait()
-        if status != 128 + SIGKILL { row.agentCrashes += 1 }  // it must die exactly at the failpoint
-        let restarted = AgentProcess(nodeID: node, box: box)
-        try await restarted.start()
-        defer { restarted.stop() }
-        if await requester.reply(id, timeout: 30)?.status == "success" { row.answered = 1 } else { row.lost += 1 }
-        audit(&row, box: box, expectMounted: ["m1"], allTargets: ["m1"])
-        let unmount = try await requester.call(
-            Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
-        row.sent += 1
-        if unmount?.status == "success" { row.answered += 1 } else { row.lost += 1 }
-        audit(&row, box: box, expectMounted: [], allTargets: ["m1"])
-        if !Proc.isLive(restarted.pid) { row.agentCrashes += 1 }
-        return row
+        return try await withRequester { requester in
+            let id = try await requester.send(
+                Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
+            row.sent = 1
+            let status = armed.wait()
+            if status != 128 + SIGKILL { row.agentCrashes += 1 }  // it must die exactly at the failpoint
+            let restarted = AgentProcess(nodeID: node, box: box)
+            try await restarted.start()
+            defer { restarted.stop() }
+            if await requester.reply(id, timeout: 30)?.status == .success { row.answered = 1 } else { row.lost += 1 }
+            audit(&row, box: box, expectMounted: ["m1"], allTargets: ["m1"])
+            let unmount = try await requester.call(
+                Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
+            row.sent += 1
+            if unmount?.status == .success { row.answered += 1 } else { row.lost += 1 }
+            audit(&row, box: box, expectMounted: [], allTargets: ["m1"])
+            if !Proc.isLive(restarted.pid) { row.agentCrashes += 1 }
+            return row
+        }
     }
 
     // MARK: The fuse dies
@@ -118,38 +118,35 @@ struct DisruptiveChaosTests {
         var row = ChaosRow(scenario: "s3vaultfuse SIGKILL")
         let box = TestEnv.makeSandbox("chaos-fuse")
         defer { box.tearDown() }
-        let agent = AgentProcess(box: box)
-        try await agent.start()
-        defer { agent.stop() }
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let first = try await requester.call(
-            Requester.body(action: "mount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
-            node: agent.nodeID)
-        row.sent = 1
-        if first?.status == "success" { row.answered += 1 } else { row.lost += 1 }
-        if let pid = first?.pid { kill(pid, SIGKILL) }
-        let cleaned = await eventually(timeout: 10) {
-            !FileManager.default.fileExists(atPath: box.pidDir + "/f1.pid")
-                && MountTable.mount(at: box.mountPath("f1")) == nil
+        return try await withAgent(AgentProcess(box: box)) { agent, requester in
+            let first = try await requester.call(
+                Requester.body(action: "mount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
+                node: agent.nodeID)
+            row.sent = 1
+            if first?.status == .success { row.answered += 1 } else { row.lost += 1 }
+            if let pid = first?.pid { kill(pid, SIGKILL) }
+            let cleaned = await eventually(timeout: 10) {
+                !FileManager.default.fileExists(atPath: box.pidDir + "/f1.pid")
+                    && MountTable.mount(at: box.mountPath("f1")) == nil
+            }
+            if !cleaned { row.orphanedMounts += 1 }
+            if !agent.log().contains("s3vaultfuse exited unexpectedly") { row.lost += 1 }
+            let second = try await requester.call(
+                Requester.body(action: "mount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
+                node: agent.nodeID)
+            row.sent += 1
+            if second?.successMsg == "S3 target mounted successfully at \(box.mountPath("f1"))" {
+                row.answered += 1
+            } else {
+                row.lost += 1
+            }
+            audit(&row, box: box, expectMounted: ["f1"], allTargets: ["f1"])
+            _ = try await requester.call(
+                Requester.body(action: "unmount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
+                node: agent.nodeID)
+            if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
+            return row
         }
-        if !cleaned { row.orphanedMounts += 1 }
-        if !agent.log().contains("s3vaultfuse exited unexpectedly") { row.lost += 1 }
-        let second = try await requester.call(
-            Requester.body(action: "mount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
-            node: agent.nodeID)
-        row.sent += 1
-        if second?.successMsg == "S3 target mounted successfully at \(box.mountPath("f1"))" {
-            row.answered += 1
-        } else {
-            row.lost += 1
-        }
-        audit(&row, box: box, expectMounted: ["f1"], allTargets: ["f1"])
-        _ = try await requester.call(
-            Requester.body(action: "unmount", node: agent.nodeID, target: "f1", path: box.mountPath("f1")),
-            node: agent.nodeID)
-        if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
-        return row
     }
 
     // MARK: 500 jobs over 50 targets while the broker restarts and connections are cut
@@ -158,46 +155,43 @@ struct DisruptiveChaosTests {
         var row = ChaosRow(scenario: "500 jobs/50 targets, broker restart + cut")
         let box = TestEnv.makeSandbox("chaos-burst")
         defer { box.tearDown() }
-        let agent = AgentProcess(box: box)
-        try await agent.start()
-        defer { agent.stop() }
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        var rng = SystemRandomNumberGenerator()
-        var last: [String: String] = [:]
-        var ids: [String] = []
-        for i in 0..<500 {
-            let target = "b\(i % 50)"
-            let action = Bool.random(using: &rng) ? "mount" : "unmount"
-            last[target] = action
-            ids.append(
-                try await requester.send(
-                    Requester.body(
-                        action: action, node: agent.nodeID, target: target, path: box.mountPath(target), jobid: i),
-                    node: agent.nodeID))
+        return try await withAgent(AgentProcess(box: box)) { agent, requester in
+            var rng = SystemRandomNumberGenerator()
+            var last: [String: String] = [:]
+            var ids: [String] = []
+            for i in 0..<500 {
+                let target = "b\(i % 50)"
+                let action = Bool.random(using: &rng) ? "mount" : "unmount"
+                last[target] = action
+                ids.append(
+                    try await requester.send(
+                        Requester.body(
+                            action: action, node: agent.nodeID, target: target, path: box.mountPath(target), jobid: i),
+                        node: agent.nodeID))
+            }
+            row.sent = ids.count
+            // The agent is working through the queue: cut its connections, then restart the broker.
+            try await Task.sleep(nanoseconds: 300_000_000)
+            Broker.closeConnections(named: "dms-agent@\(agent.nodeID)")
+            Broker.closeConnections(named: "dms-agent@\(agent.nodeID)/publish")
+            try await Task.sleep(nanoseconds: 300_000_000)
+            Broker.ctl("stop_app")
+            try await Task.sleep(nanoseconds: 500_000_000)
+            Broker.ctl("start_app")
+            for id in ids {
+                if await requester.reply(id, timeout: 90) != nil { row.answered += 1 } else { row.lost += 1 }
+            }
+            let mounted = Set(last.filter { $0.value == "mount" }.keys)
+            _ = await eventually(timeout: 10) { Proc.fuseProcesses(under: box.mountBase).count == mounted.count }
+            audit(&row, box: box, expectMounted: mounted, allTargets: Set(last.keys))
+            if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
+            for target in mounted {
+                _ = try await requester.call(
+                    Requester.body(action: "unmount", node: agent.nodeID, target: target, path: box.mountPath(target)),
+                    node: agent.nodeID)
+            }
+            return row
         }
-        row.sent = ids.count
-        // The agent is working through the queue: cut its connections, then restart the broker.
-        try await Task.sleep(nanoseconds: 300_000_000)
-        Broker.closeConnections(named: "dms-agent@\(agent.nodeID)")
-        Broker.closeConnections(named: "dms-agent@\(agent.nodeID)/publish")
-        try await Task.sleep(nanoseconds: 300_000_000)
-        Broker.ctl("stop_app")
-        try await Task.sleep(nanoseconds: 500_000_000)
-        Broker.ctl("start_app")
-        for id in ids {
-            if await requester.reply(id, timeout: 90) != nil { row.answered += 1 } else { row.lost += 1 }
-        }
-        let mounted = Set(last.filter { $0.value == "mount" }.keys)
-        _ = await eventually(timeout: 10) { Proc.fuseProcesses(under: box.mountBase).count == mounted.count }
-        audit(&row, box: box, expectMounted: mounted, allTargets: Set(last.keys))
-        if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
-        for target in mounted {
-            _ = try await requester.call(
-                Requester.body(action: "unmount", node: agent.nodeID, target: target, path: box.mountPath(target)),
-                node: agent.nodeID)
-        }
-        return row
     }
 
     // MARK: PID files that name someone else
@@ -229,31 +223,28 @@ struct DisruptiveChaosTests {
         }
         defer { if newcomer > 0 { Proc.stopAndReap(newcomer) } }
         let recycled = newcomer == owner
-        let agent = AgentProcess(box: box)
-        try await agent.start()
-        defer { agent.stop() }
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        for target in ["stranger", "recycled"] {
-            let reply = try await requester.call(
-                Requester.body(action: "unmount", node: agent.nodeID, target: target, path: box.mountPath(target)),
-                node: agent.nodeID)
-            row.sent += 1
-            if reply?.successMsg == "Target not mounted at \(box.mountPath(target))" {
-                row.answered += 1
-            } else {
-                row.lost += 1
+        return try await withAgent(AgentProcess(box: box)) { agent, requester in
+            for target in ["stranger", "recycled"] {
+                let reply = try await requester.call(
+                    Requester.body(action: "unmount", node: agent.nodeID, target: target, path: box.mountPath(target)),
+                    node: agent.nodeID)
+                row.sent += 1
+                if reply?.successMsg == "Target not mounted at \(box.mountPath(target))" {
+                    row.answered += 1
+                } else {
+                    row.lost += 1
+                }
             }
+            if !Proc.isLive(stranger) { row.wrongKills += 1 }
+            if recycled, !Proc.isLive(newcomer) { row.wrongKills += 1 }
+            if FileManager.default.fileExists(atPath: box.pidDir + "/stranger.pid")
+                || FileManager.default.fileExists(atPath: box.pidDir + "/recycled.pid")
+            {
+                row.orphanedProcesses += 1
+            }
+            if !recycled { row.scenario += " [no PID recycled]" }
+            return row
         }
-        if !Proc.isLive(stranger) { row.wrongKills += 1 }
-        if recycled, !Proc.isLive(newcomer) { row.wrongKills += 1 }
-        if FileManager.default.fileExists(atPath: box.pidDir + "/stranger.pid")
-            || FileManager.default.fileExists(atPath: box.pidDir + "/recycled.pid")
-        {
-            row.orphanedProcesses += 1
-        }
-        if !recycled { row.scenario += " [no PID recycled]" }
-        return row
     }
 
     // MARK: Two agents, one PID directory
@@ -268,19 +259,19 @@ struct DisruptiveChaosTests {
         let second = AgentProcess(nodeID: first.nodeID, box: box)
         _ = try? await second.start(waitForConsuming: false)
         if second.wait() != 3 { row.agentCrashes += 1 }  // exit 3: refused, by design
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let reply = try await requester.call(
-            Requester.body(action: "mount", node: first.nodeID, target: "w1", path: box.mountPath("w1")),
-            node: first.nodeID)
-        row.sent = 1
-        if reply?.status == "success" { row.answered = 1 } else { row.lost = 1 }
-        audit(&row, box: box, expectMounted: ["w1"], allTargets: ["w1"])
-        _ = try await requester.call(
-            Requester.body(action: "unmount", node: first.nodeID, target: "w1", path: box.mountPath("w1")),
-            node: first.nodeID)
-        if !Proc.isLive(first.pid) { row.agentCrashes += 1 }
-        return row
+        return try await withRequester { requester in
+            let reply = try await requester.call(
+                Requester.body(action: "mount", node: first.nodeID, target: "w1", path: box.mountPath("w1")),
+                node: first.nodeID)
+            row.sent = 1
+            if reply?.status == .success { row.answered = 1 } else { row.lost = 1 }
+            audit(&row, box: box, expectMounted: ["w1"], allTargets: ["w1"])
+            _ = try await requester.call(
+                Requester.body(action: "unmount", node: first.nodeID, target: "w1", path: box.mountPath("w1")),
+                node: first.nodeID)
+            if !Proc.isLive(first.pid) { row.agentCrashes += 1 }
+            return row
+        }
     }
 
     // MARK: Full disk under the PID directory
@@ -296,25 +287,25 @@ struct DisruptiveChaosTests {
         try await agent.start()
         defer { agent.stop() }
         _ = Proc.shell("dd if=/dev/zero of=\(box.pidDir)/filler bs=4k count=64 2>/dev/null")
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let reply = try await requester.call(
-            Requester.body(action: "mount", node: agent.nodeID, target: "d1", path: box.mountPath("d1")),
-            node: agent.nodeID)
-        row.sent = 1
-        if reply?.status == "error", reply?.code == .spawnFailed, reply?.errorMsg?.contains("PID file") == true {
-            row.answered = 1
-        } else {
-            row.lost = 1
+        return try await withRequester { requester in
+            let reply = try await requester.call(
+                Requester.body(action: "mount", node: agent.nodeID, target: "d1", path: box.mountPath("d1")),
+                node: agent.nodeID)
+            row.sent = 1
+            if reply?.status == .error, reply?.code == .spawnFailed, reply?.errorMsg?.contains("PID file") == true {
+                row.answered = 1
+            } else {
+                row.lost = 1
+            }
+            let leftovers =
+                (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir))?.filter {
+                    $0 != "filler" && $0 != ".dms-agent.lock"
+                } ?? []
+            row.orphanedProcesses += leftovers.count  // a half-written PID file counts against us
+            audit(&row, box: box, expectMounted: [], allTargets: ["d1"])
+            if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
+            return row
         }
-        let leftovers =
-            (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir))?.filter {
-                $0 != "filler" && $0 != ".dms-agent.lock"
-            } ?? []
-        row.orphanedProcesses += leftovers.count  // a half-written PID file counts against us
-        audit(&row, box: box, expectMounted: [], allTargets: ["d1"])
-        if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
-        return row
     }
 
     // MARK: 1,000 hostile messages
@@ -328,94 +319,98 @@ struct DisruptiveChaosTests {
         try "keep".write(toFile: canary + "/keep.txt", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: box.mountBase, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: box.mountBase + "/evil", withDestinationPath: canary)
-        let agent = AgentProcess(box: box)
-        try await agent.start()
-        defer { agent.stop() }
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let node = agent.nodeID
-        let mountsBefore = Set(MountTable.read().map(\.mountPoint))
-        var bodies: [[UInt8]] = []
-        var rng = SystemRandomNumberGenerator()
-        let ids = [
-            "../../etc/passwd", "/abs", "a\u{0}b", "..", ".", String(repeating: "x", count: 100_000), "a/b", "-rf",
-            "ok\ninjected", "ünï",
-        ]
-        let paths = [
-            canary, "/etc", box.mountBase + "/../outside", box.mountBase + "/evil/x", box.mountBase + "/evil",
-            "relative", box.mountBase + "/a\u{0}b", "",
-        ]
-        let nfsOptions = ["exec", "suid", "remount", "rw,exec", "dev", "nolock,suid", "bind", "x=$(reboot)", "loop"]
-        while bodies.count < 1_000 {
-            switch bodies.count % 10 {
-            case 0:
-                bodies.append(
-                    (0..<Int.random(in: 1...512, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
-            case 1:
-                bodies.append(
-                    Array("{\"action\": [\(bodies.count)], \"host\": {}, \"jobid\": \"\(bodies.count)x\"}".utf8))
-            case 2:
-                bodies.append(
-                    Array(
-                        "{\"action\":\"mount\",\"host\":\"\(node)\",\"jobid\":1,\"backup_target\":{\"id\":\"\(String(repeating: "z", count: 200_000))\",\"type\":\"s3\",\"filesystem_export_mount_path\":\"/x\"}}"
-                            .utf8))
-            case 3:
-                bodies.append(
-                    Array(
-                        (String(repeating: "{\"a\":", count: 5_000) + "1" + String(repeating: "}", count: 5_000)).utf8))
-            case 4: bodies.append([0x7b, 0x22, 0xc3, 0x28, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])
-            case 5, 6:
-                let id = ids[bodies.count % ids.count]
-                let path = paths[bodies.count % paths.count]
-                bodies.append(
-                    Requester.body(
-                        action: bodies.count % 2 == 0 ? "mount" : "unmount", node: node, target: id, path: path))
-            case 7:
-                bodies.append(
-                    Requester.body(
-                        action: "mount", node: node, target: "ok\(bodies.count % 7)",
-                        path: paths[bodies.count % paths.count]))
-            case 8:
-                var o =
-                    try JSONSerialization.jsonObject(
-                        with: Data(
-                            Requester.body(
-                                action: "mount", node: node, target: "nfs\(bodies.count % 5)",
-                                path: box.mountPath("nfs"), type: "nfs"))) as! [String: Any]
-                var t = o["backup_target"] as! [String: Any]
-                t["filesystem_export"] = bodies.count % 3 == 0 ? "-o exec:/x" : "10.0.0.9:/export"
-                t["nfs_mount_opts"] = nfsOptions[bodies.count % nfsOptions.count]
-                o["backup_target"] = t
-                bodies.append(Array(try JSONSerialization.data(withJSONObject: o)))
-            default:
-                bodies.append(
-                    Array(
-                        "{\"action\":\"mount\",\"host\":\"\(node)\",\"jobid\":\(Double.random(in: 0...1, using: &rng)),\"backup_target\":null}"
-                            .utf8))
+        return try await withAgent(AgentProcess(box: box)) { agent, requester in
+            let node = agent.nodeID
+            let mountsBefore = Set(MountTable.read().map(\.mountPoint))
+            var bodies: [[UInt8]] = []
+            var rng = SystemRandomNumberGenerator()
+            let ids = [
+                "../../etc/passwd", "/abs", "a\u{0}b", "..", ".", String(repeating: "x", count: 100_000), "a/b", "-rf",
+                "ok\ninjected", "ünï",
+            ]
+            let paths = [
+                canary, "/etc", box.mountBase + "/../outside", box.mountBase + "/evil/x", box.mountBase + "/evil",
+                "relative", box.mountBase + "/a\u{0}b", "",
+            ]
+            let nfsOptions = [
+                "exec", "suid", "remount", "rw,exec", "dev", "nolock,suid", "bind", "x=$(reboot)", "loop",
+            ]
+            while bodies.count < 1_000 {
+                switch bodies.count % 10 {
+                case 0:
+                    bodies.append(
+                        (0..<Int.random(in: 1...512, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+                case 1:
+                    bodies.append(
+                        Array("{\"action\": [\(bodies.count)], \"host\": {}, \"jobid\": \"\(bodies.count)x\"}".utf8))
+                case 2:
+                    bodies.append(
+                        Array(
+                            "{\"action\":\"mount\",\"host\":\"\(node)\",\"jobid\":1,\"backup_target\":{\"id\":\"\(String(repeating: "z", count: 200_000))\",\"type\":\"s3\",\"filesystem_export_mount_path\":\"/x\"}}"
+                                .utf8))
+                case 3:
+                    bodies.append(
+                        Array(
+                            (String(repeating: "{\"a\":", count: 5_000) + "1" + String(repeating: "}", count: 5_000))
+                                .utf8))
+                case 4: bodies.append([0x7b, 0x22, 0xc3, 0x28, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])
+                case 5, 6:
+                    let id = ids[bodies.count % ids.count]
+                    let path = paths[bodies.count % paths.count]
+                    bodies.append(
+                        Requester.body(
+                            action: bodies.count % 2 == 0 ? "mount" : "unmount", node: node, target: id, path: path))
+                case 7:
+                    bodies.append(
+                        Requester.body(
+                            action: "mount", node: node, target: "ok\(bodies.count % 7)",
+                            path: paths[bodies.count % paths.count]))
+                case 8:
+                    var o =
+                        try JSONSerialization.jsonObject(
+                            with: Data(
+                                Requester.body(
+                                    action: "mount", node: node, target: "nfs\(bodies.count % 5)",
+                                    path: box.mountPath("nfs"), type: "nfs"))) as! [String: Any]
+                    var t = o["backup_target"] as! [String: Any]
+                    t["filesystem_export"] = bodies.count % 3 == 0 ? "-o exec:/x" : "10.0.0.9:/export"
+                    t["nfs_mount_opts"] = nfsOptions[bodies.count % nfsOptions.count]
+                    o["backup_target"] = t
+                    bodies.append(Array(try JSONSerialization.data(withJSONObject: o)))
+                default:
+                    bodies.append(
+                        Array(
+                            "{\"action\":\"mount\",\"host\":\"\(node)\",\"jobid\":\(Double.random(in: 0...1, using: &rng)),\"backup_target\":null}"
+                                .utf8))
+                }
             }
-        }
-        var sent: [String] = []
-        for body in bodies { sent.append(try await requester.send(body, node: node)) }
-        row.sent = sent.count
-        var errors = 0
-        for id in sent {
-            if let reply = await requester.reply(id, timeout: 60) {
-                row.answered += 1
-                if reply.status == "error" { errors += 1 }
-            } else {
-                row.lost += 1
+            var sent: [String] = []
+            for body in bodies { sent.append(try await requester.send(body, node: node)) }
+            row.sent = sent.count
+            var errors = 0
+            for id in sent {
+                if let reply = await requester.reply(id, timeout: 60) {
+                    row.answered += 1
+                    if reply.status == .error { errors += 1 }
+                } else {
+                    row.lost += 1
+                }
             }
+            // A hostile request that "succeeded":
+            if errors != row.answered { row.duplicatedEffects += row.answered - errors }
+            if (try? String(contentsOfFile: canary + "/keep.txt", encoding: .utf8)) != "keep" {
+                row.outsideTouched += 1
+            }
+            if (try? FileManager.default.contentsOfDirectory(atPath: canary))?.count != 1 { row.outsideTouched += 1 }
+            let mountsAfter = Set(MountTable.read().map(\.mountPoint))
+            row.outsideTouched +=
+                mountsAfter.subtracting(mountsBefore).filter { !$0.hasPrefix(box.mountBase + "/") }.count
+            row.orphanedMounts +=
+                mountsAfter.subtracting(mountsBefore).filter { $0.hasPrefix(box.mountBase + "/") }.count
+            audit(&row, box: box, expectMounted: [], allTargets: [])
+            if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
+            return row
         }
-        // A hostile request that "succeeded":
-        if errors != row.answered { row.duplicatedEffects += row.answered - errors }
-        if (try? String(contentsOfFile: canary + "/keep.txt", encoding: .utf8)) != "keep" { row.outsideTouched += 1 }
-        if (try? FileManager.default.contentsOfDirectory(atPath: canary))?.count != 1 { row.outsideTouched += 1 }
-        let mountsAfter = Set(MountTable.read().map(\.mountPoint))
-        row.outsideTouched += mountsAfter.subtracting(mountsBefore).filter { !$0.hasPrefix(box.mountBase + "/") }.count
-        row.orphanedMounts += mountsAfter.subtracting(mountsBefore).filter { $0.hasPrefix(box.mountBase + "/") }.count
-        audit(&row, box: box, expectMounted: [], allTargets: [])
-        if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }
-        return row
     }
 
     // MARK: Secrets
@@ -450,56 +445,61 @@ struct DisruptiveChaosTests {
             extraArguments: ["--rabbitmq-url", url, "--rabbitmq-password-file", passwordFile, "--log-format", "json"],
             extraEnvironment: ["DMS_RABBITMQ_URL=amqp://\(user):\(password)@127.0.0.1:1/"])
         try await agent.start()
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let ref = "http://127.0.0.1:\(port)/v1/secrets/s"
-        var replies: [[UInt8]] = []
-        for (i, action) in ["mount", "status", "unmount"].enumerated() {
-            let id = try await requester.send(
-                Requester.body(
-                    action: action, node: agent.nodeID, target: action == "status" ? nil : "s1",
-                    path: box.mountPath("s1"),
-                    secretRef: ref, token: token, jobid: i), node: agent.nodeID)
-            row.sent += 1
-            if await requester.reply(id) != nil {
-                row.answered += 1
-                replies.append(requester.rawReply(id) ?? [])
-            } else {
+        return try await withRequester { requester in
+            let ref = "http://127.0.0.1:\(port)/v1/secrets/s"
+            var replies: [[UInt8]] = []
+            for (i, action) in ["mount", "status", "unmount"].enumerated() {
+                let id = try await requester.send(
+                    Requester.body(
+                        action: action, node: agent.nodeID, target: action == "status" ? nil : "s1",
+                        path: box.mountPath("s1"),
+                        secretRef: ref, token: token, jobid: i), node: agent.nodeID)
+                row.sent += 1
+                if await requester.reply(id) != nil {
+                    row.answered += 1
+                    replies.append(requester.rawReply(id) ?? [])
+                } else {
+                    row.lost += 1
+                }
+                if action == "mount", let pid = (try? JobReply.decode(requester.rawReply(id) ?? []))?.pid {
+                    let cmdlines =
+                        (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) }
+                        .compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }.map {
+                            String(decoding: $0, as: UTF8.self)
+                        } ?? []
+                    for c in cmdlines where [accessKey, secretKey, token, password].contains(where: c.contains) {
+                        row.secretLeaks += 1
+                    }
+                    let environ = String(
+                        decoding: FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data(), as: UTF8.self)
+                    if environ.contains(password) || environ.contains("DMS_RABBITMQ_URL")
+                        || environ.contains("127.0.0.1:1")
+                    {
+                        row.secretLeaks += 1
+                    }
+                    let pidFile = (try? String(contentsOfFile: box.pidDir + "/s1.pid", encoding: .utf8)) ?? ""
+                    if [accessKey, secretKey, token, password].contains(where: pidFile.contains) {
+                        row.secretLeaks += 1
+                    }
+                }
+            }
+            agent.stop()
+            var haystack = agent.log() + replies.map { String(decoding: $0, as: UTF8.self) }.joined()
+            haystack +=
+                (try? FileManager.default.contentsOfDirectory(atPath: box.logDir))?.compactMap {
+                    try? String(contentsOfFile: box.logDir + "/" + $0, encoding: .utf8)
+                }.joined() ?? ""
+            for secret in [accessKey, secretKey, token, password] where haystack.contains(secret) {
+                row.secretLeaks += 1
+            }
+            // every JSON log line parses and carries the node id
+            let lines = agent.logLines()
+            let parsed = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            if parsed.count != lines.count || !parsed.allSatisfy({ $0["node_id"] != nil || $0["logger"] != nil }) {
                 row.lost += 1
             }
-            if action == "mount", let pid = (try? JobReply.decode(requester.rawReply(id) ?? []))?.pid {
-                let cmdlines =
-                    (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) }
-                    .compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }.map {
-                        String(decoding: $0, as: UTF8.self)
-                    } ?? []
-                for c in cmdlines where [accessKey, secretKey, token, password].contains(where: c.contains) {
-                    row.secretLeaks += 1
-                }
-                let environ = String(
-                    decoding: FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data(), as: UTF8.self)
-                if environ.contains(password) || environ.contains("DMS_RABBITMQ_URL") || environ.contains("127.0.0.1:1")
-                {
-                    row.secretLeaks += 1
-                }
-                let pidFile = (try? String(contentsOfFile: box.pidDir + "/s1.pid", encoding: .utf8)) ?? ""
-                if [accessKey, secretKey, token, password].contains(where: pidFile.contains) { row.secretLeaks += 1 }
-            }
+            audit(&row, box: box, expectMounted: [], allTargets: ["s1"])
+            return row
         }
-        agent.stop()
-        var haystack = agent.log() + replies.map { String(decoding: $0, as: UTF8.self) }.joined()
-        haystack +=
-            (try? FileManager.default.contentsOfDirectory(atPath: box.logDir))?.compactMap {
-                try? String(contentsOfFile: box.logDir + "/" + $0, encoding: .utf8)
-            }.joined() ?? ""
-        for secret in [accessKey, secretKey, token, password] where haystack.contains(secret) { row.secretLeaks += 1 }
-        // every JSON log line parses and carries the node id
-        let lines = agent.logLines()
-        let parsed = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        if parsed.count != lines.count || !parsed.allSatisfy({ $0["node_id"] != nil || $0["logger"] != nil }) {
-            row.lost += 1
-        }
-        audit(&row, box: box, expectMounted: [], allTargets: ["s1"])
-        return row
     }
 }

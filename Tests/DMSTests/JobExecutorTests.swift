@@ -139,7 +139,7 @@ struct JobExecutorTests {
         let r = try #require(
             await reply(World(), try RequestParser.parse(Array(#"{"action":"status","host":"compute-01"}"#.utf8)).get())
         )
-        #expect(r.status == "success" && r.successMsg == "Node compute-01 status" && r.stats != nil && r.code == .ok)
+        #expect(r.status == .success && r.successMsg == "Node compute-01 status" && r.stats != nil && r.code == .ok)
     }
 
     @Test func anOldRequestIsExpiredAndNotRun() async throws {
@@ -234,7 +234,7 @@ struct JobExecutorTests {
         let world = World()
         world.targets.state.withLock { $0.spawnError = VaultFuseError(failure, "it failed") }
         let r = try #require(await reply(world, Self.request()))
-        #expect(r.status == "error" && r.code == code && r.errorMsg == "it failed")
+        #expect(r.status == .error && r.code == code && r.errorMsg == "it failed")
     }
 
     @Test func credentialsThatCannotBeFetchedNameTheCauseWithoutTheToken() async throws {

@@ -78,7 +78,7 @@ struct RequestParsingTests {
 struct ReplyAndEventTests {
     @Test func replyAlwaysCarriesTheThreeOriginalKeys() throws {
         let reply = JobReply(
-            status: "success", errorMsg: nil, successMsg: "Already mounted at /m/x", nodeID: "n", targetID: "x",
+            status: .success, errorMsg: nil, successMsg: "Already mounted at /m/x", nodeID: "n", targetID: "x",
             jobID: 1, mountPath: "/m/x", pid: 42, code: .ok)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(reply.encoded())) as? [String: Any])
         #expect(object["status"] as? String == "success")
@@ -89,8 +89,8 @@ struct ReplyAndEventTests {
     }
 
     @Test func eventRoutingKeys() {
-        #expect(StatusEvent(event: "crashed", nodeID: "n1", targetID: "t").routingKey == "n1.crashed.t")
-        #expect(StatusEvent(event: "node.heartbeat", nodeID: "n1").routingKey == "n1.node.heartbeat")
+        #expect(StatusEvent(event: .crashed, nodeID: "n1", targetID: "t").routingKey == "n1.crashed.t")
+        #expect(StatusEvent(event: .nodeHeartbeat, nodeID: "n1").routingKey == "n1.node.heartbeat")
     }
 
     @Test func schemaExamplesDecode() throws {

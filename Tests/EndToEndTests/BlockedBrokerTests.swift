@@ -87,7 +87,7 @@ struct RefusedPublishTests {
             let reply = try await requester.call(
                 Requester.body(action: "mount", node: agent.nodeID, target: "e\(i)", path: box.mountPath("e\(i)")),
                 node: agent.nodeID)
-            #expect(reply?.status == "success", "\(agent.log())")
+            #expect(reply?.status == .success, "\(agent.log())")
         }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         #expect(agent.log().contains("publish refused by the broker; channel reopened"))

@@ -155,7 +155,7 @@ struct DropInTests {
         try await agent.start()
         defer { agent.stop() }
         #expect(
-            await requester.reply(waiting)?.status == "success", "a waiting requester's job still runs after a restart")
+            await requester.reply(waiting)?.status == .success, "a waiting requester's job still runs after a restart")
         #expect(
             MountTable.mount(at: box.mountPath("orphan")) == nil
                 && Proc.fuseProcesses(under: box.mountBase)["orphan"] == nil)
@@ -182,7 +182,7 @@ struct DropInTests {
                 .utf8)
         let id = try await requester.send(body, node: node)
         let reply = await requester.reply(id)
-        #expect(reply?.status == "error" && reply?.errorMsg == "Unknown action: explode")
+        #expect(reply?.status == .error && reply?.errorMsg == "Unknown action: explode")
         #expect(
             !String(decoding: requester.rawReply(id) ?? [], as: UTF8.self).contains(token), "no secret in the reply")
         #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node).dead")?.ready == 1 })
@@ -348,7 +348,7 @@ struct DropInTests {
             Requester.body(action: "mount", node: agent.nodeID, target: "r2", path: second + "/r2"),
             node: agent.nodeID)
         #expect(
-            inSecond?.status == "success" && MountTable.fuseMount(at: second + "/r2") != nil,
+            inSecond?.status == .success && MountTable.fuseMount(at: second + "/r2") != nil,
             "\(String(describing: inSecond))")
         let outside = try await requester.call(
             Requester.body(action: "mount", node: agent.nodeID, target: "r3", path: box.root + "/elsewhere/r3"),
@@ -357,7 +357,7 @@ struct DropInTests {
         let unmount = try await requester.call(
             Requester.body(action: "unmount", node: agent.nodeID, target: "r2", path: second + "/r2"),
             node: agent.nodeID)
-        #expect(unmount?.status == "success")
+        #expect(unmount?.status == .success)
         // The empty mount directory is removed right after the reply, still in the target's turn.
         #expect(await eventually { !FileManager.default.fileExists(atPath: second + "/r2") })
         #expect(FileManager.default.fileExists(atPath: second), "never anything above the mount path")

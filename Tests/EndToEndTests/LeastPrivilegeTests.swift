@@ -75,14 +75,14 @@ struct LeastPrivilegeTests {
             await requester.reply(allowed)?.successMsg == "S3 target mounted successfully at \(path)", "\(agent.log())")
         let unmount = try await requester.send(
             Requester.body(action: "unmount", node: a, target: "lp1", path: path), node: a, userID: "guest")
-        #expect(await requester.reply(unmount)?.status == "success")
+        #expect(await requester.reply(unmount)?.status == .success)
         #expect(!agent.log().contains("publish refused"), "events and replies flow with exactly these permissions")
 
         // No user_id, or another node's user: refused, not executed.
         let anonymous = try await requester.send(
             Requester.body(action: "mount", node: a, target: "lp2", path: box.mountPath("lp2")), node: a)
         let refused = await requester.reply(anonymous)
-        #expect(refused?.code == .publisherNotAllowed && refused?.status == "error")
+        #expect(refused?.code == .publisherNotAllowed && refused?.status == .error)
         #expect(MountTable.mount(at: box.mountPath("lp2")) == nil)
         let bodyFile = box.root + "/injected.json"
         try Data(Requester.body(action: "mount", node: a, target: "lp3", path: box.mountPath("lp3"))).write(

@@ -16,35 +16,36 @@ struct OperationsTests {
         #expect(agent.http("/healthz").0 == 200)
         #expect(agent.http("/readyz").0 == 200)
         #expect(agent.http("/nope").0 == 404)
-        let requester = try await Requester()
-        defer { Task { await requester.close() } }
-        let node = agent.nodeID
-        _ = try await requester.call(
-            Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1"), jobid: 77), node: node)
-        var metrics = agent.http("/metrics").1
-        #expect(metrics.contains(#"dms_jobs_total{action="mount",status="success"} 1"#), "\(metrics)")
-        #expect(metrics.contains("dms_tracked_processes 1"))
-        #expect(metrics.contains("dms_fuse_mounts 1"))
-        #expect(metrics.contains("dms_job_duration_seconds_bucket"))
-        _ = try await requester.call(
-            Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
-        _ = try await requester.send(Array("garbage".utf8), node: node)
-        _ = try await requester.call(Requester.body(action: "status", node: node), node: node)
-        metrics = agent.http("/metrics").1
-        #expect(metrics.contains(#"dms_jobs_total{action="unmount",status="success"} 1"#))
-        #expect(metrics.contains("dms_requests_dead_lettered_total 1"))
-        #expect(metrics.contains("dms_tracked_processes 0"))
-        #expect(metrics.contains("dms_broker_connected 1"))
-        // JSON log lines parse and carry the job's ids
-        let lines = agent.logLines().compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        try await withRequester { requester in
+            let node = agent.nodeID
+            _ = try await requester.call(
+                Requester.body(action: "mount", node: node, target: "m1", path: box.mountPath("m1"), jobid: 77),
+                node: node)
+            var metrics = agent.http("/metrics").1
+            #expect(metrics.contains(#"dms_jobs_total{action="mount",status="success"} 1"#), "\(metrics)")
+            #expect(metrics.contains("dms_tracked_processes 1"))
+            #expect(metrics.contains("dms_fuse_mounts 1"))
+            #expect(metrics.contains("dms_job_duration_seconds_bucket"))
+            _ = try await requester.call(
+                Requester.body(action: "unmount", node: node, target: "m1", path: box.mountPath("m1")), node: node)
+            _ = try await requester.send(Array("garbage".utf8), node: node)
+            _ = try await requester.call(Requester.body(action: "status", node: node), node: node)
+            metrics = agent.http("/metrics").1
+            #expect(metrics.contains(#"dms_jobs_total{action="unmount",status="success"} 1"#))
+            #expect(metrics.contains("dms_requests_dead_lettered_total 1"))
+            #expect(metrics.contains("dms_tracked_processes 0"))
+            #expect(metrics.contains("dms_broker_connected 1"))
+            // JSON log lines parse and carry the job's ids
+            let lines = agent.logLines().compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(lines.count == agent.logLines().count, "every log line is one JSON object")
+            let done = lines.first { $0["message"] as? String == "job done" && $0["jobid"] as? String == "77" }
+            #expect(
+                done?["target_id"] as? String == "m1" && done?["node_id"] as? String == node
+                    && (done?["correlation_id"] as? String)?.isEmpty == false)
+            #expect(done?["time"] != nil && done?["level"] as? String == "info")
         }
-        #expect(lines.count == agent.logLines().count, "every log line is one JSON object")
-        let done = lines.first { $0["message"] as? String == "job done" && $0["jobid"] as? String == "77" }
-        #expect(
-            done?["target_id"] as? String == "m1" && done?["node_id"] as? String == node
-                && (done?["correlation_id"] as? String)?.isEmpty == false)
-        #expect(done?["time"] != nil && done?["level"] as? String == "info")
     }
 }
 
@@ -107,10 +108,10 @@ extension OperationsTests {
         let fine = try await requester.call(
             Requester.body(action: "mount", node: agent.nodeID, target: "fine", path: box.mountPath("fine")),
             node: agent.nodeID, timeout: 20)
-        #expect(fine?.code == .ok && fine?.status == "success", "\(String(describing: fine)) \(agent.log())")
+        #expect(fine?.code == .ok && fine?.status == .success, "\(String(describing: fine)) \(agent.log())")
         let status = try await requester.call(
             Requester.body(action: "status", node: agent.nodeID), node: agent.nodeID, timeout: 10)
-        #expect(status?.status == "success", "\(String(describing: status))")
+        #expect(status?.status == .success, "\(String(describing: status))")
         #expect(agent.http("/readyz").0 == 200)
         // The test means something only if those jobs really were stuck meanwhile.
         #expect(stuckIDs.allSatisfy { requester.rawReply($0) == nil }, "the jobs inside the stopped mount did not hang")

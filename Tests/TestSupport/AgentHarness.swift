@@ -171,3 +171,26 @@ public final class Requester: Sendable {
         Broker.ctl("delete_queue \(replyQueue)")
     }
 }
+
+/// Runs `body` with a requester and closes it (its reply queue deleted) afterwards, awaited, also when `body` throws.
+public func withRequester<T>(
+    url: String = TestEnv.amqpURL, quorum: Bool = false, _ body: (Requester) async throws -> T
+) async throws -> T {
+    let requester = try await Requester(url: url, quorum: quorum)
+    do {
+        let result = try await body(requester)
+        await requester.close()
+        return result
+    } catch {
+        await requester.close()
+        throw error
+    }
+}
+
+/// Starts `agent`, runs `body` with it and a requester, then closes the requester and stops the agent, awaited,
+/// also when `body` throws: the set-up of the end-to-end and chaos tests in one place.
+public func withAgent<T>(_ agent: AgentProcess, _ body: (AgentProcess, Requester) async throws -> T) async throws -> T {
+    try await agent.start()
+    defer { agent.stop() }
+    return try await withRequester { requester in try await body(agent, requester) }
+}

@@ -252,11 +252,16 @@ public enum PythonClient {
 
 extension Broker {
     /// `name type arguments` of a queue as rabbitmqctl prints them, or nil when it does not exist.
+    /// The queue's type and arguments as rabbitmqctl lists them; nil when it is not listed. A busy broker's
+    /// listing can fail or leave a queue out: asked up to three times before saying it does not exist.
     public static func queueInfo(_ queue: String) -> (type: String, arguments: String)? {
-        let out = ctl("list_queues -q --no-table-headers name type arguments").output
-        for line in out.split(separator: "\n") {
-            let f = line.split(separator: "\t", maxSplits: 2)
-            if f.count >= 2, f[0] == queue { return (String(f[1]), f.count > 2 ? String(f[2]) : "") }
+        for attempt in 0..<3 {
+            if attempt > 0 { usleep(300_000) }
+            let out = ctl("list_queues -q --no-table-headers name type arguments")
+            for line in out.output.split(separator: "\n") {
+                let f = line.split(separator: "\t", maxSplits: 2)
+                if f.count >= 2, f[0] == queue { return (String(f[1]), f.count > 2 ? String(f[2]) : "") }
+            }
         }
         return nil
     }
