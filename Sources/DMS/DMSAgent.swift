@@ -97,6 +97,16 @@ public final class DMSAgent: Service, Sendable {
     /// publisher, the start-up event and the I/O watchdog are child tasks of this one; jobs run on the
     /// scheduler's runners, which this method waits for up to the grace period (a job blocked in the kernel on a
     /// hung FUSE or NFS mount cannot be cancelled, and must not keep the agent from exiting).
+    /// Every long-lived part, in the order of a `ServiceGroup` (which stops them in reverse): the manager (its lock
+    /// and exit watcher), the publishing and the consuming connection, the agent, the heartbeat. On SIGTERM the
+    /// heartbeat stops, the agent drains and says goodbye, the connections close, the manager lets go of the lock.
+    public var services: [any Service] {
+        [
+            ManagerService(manager: manager), AMQPConnectionService(client: publisher, role: "publisher"),
+            AMQPConnectionService(client: consumer, role: "consumer"), self, Heartbeat(agent: self),
+        ]
+    }
+
     public func run() async throws {
         // Subscribed before recovery, so adoptions and cleanups at start are published too.
         let events = manager.events()
@@ -111,30 +121,26 @@ public final class DMSAgent: Service, Sendable {
             await serve(background: &background)
             background.cancelAll()
         }
-        manager.shutdown()
         logger.info("stopped; every s3vaultfuse keeps running")
     }
 
+    /// Recover, then consume once the consuming connection is up (deliveries that arrive meanwhile wait), drain
+    /// within the grace period on graceful shutdown, say goodbye. The connections are services of their own.
     private func serve(background: inout TaskGroup<Void>) async {
         let report = await manager.recover()
-        // Events never delay consuming: the publisher connects beside the consumer, and node.started goes out
-        // when it can. Replies published before it is up wait in its outbox.
+        // Events never delay consuming: node.started goes out once the publisher is connected.
         let started = StatusEvent(
             event: .nodeStarted, nodeID: configuration.nodeID,
             detail:
                 "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
             stats: await manager.stats())
         background.addTask {
-            guard (try? await self.publisher.start()) != nil else { return }
+            guard await Self.untilConnected(self.publisher) else { return }
             await self.publishEvent(started)
         }
-        do {
-            // A stop requested while the broker is still unreachable must not wait for it.
-            try await cancelWhenGracefulShutdown { try await self.consumer.start() }
-        } catch {
+        // A stop requested while the broker is still unreachable must not wait for it.
+        guard await Self.untilConnected(consumer) else {
             logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
-            await consumer.close()
-            await publisher.close()
             return
         }
         consuming.withLock { $0 = true }
@@ -150,10 +156,22 @@ public final class DMSAgent: Service, Sendable {
         if await !scheduler.waitUntilIdle(seconds: configuration.shutdownGrace) {
             logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
         }
-        await publishEvent(
-            StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: await manager.stats()))
-        await consumer.close()
-        await publisher.close()
+        if publisher.isConnected {
+            await publishEvent(
+                StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: await manager.stats()))
+        }
+    }
+
+    /// Waits until `client` is connected; false when the agent is asked to stop (or cancelled) first.
+    private static func untilConnected(_ client: AMQPClient) async -> Bool {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !client.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// Crash-only: when an AMQP I/O thread is wedged in a rabbitmq-c call, exit so the supervisor restarts the agent;

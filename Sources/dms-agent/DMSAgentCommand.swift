@@ -62,8 +62,8 @@ extension DMSAgentCommand {
                 logger.critical("cannot start", metadata: ["error": "\(error.message)"])
                 throw ExitCode(error.exitCode)
             }
-            // Shut down in reverse order: the heartbeat stops first, then the agent drains, and the health endpoint
-            // answers (readyz 503) until the agent is done.
+            // Shut down in reverse order: the heartbeat stops first, the agent drains, the connections close, the
+            // manager lets go of the lock, and the health endpoint answers (readyz 503) until all that is done.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             let listen = agent.metricsListen(r)
             if listen != "none" {
@@ -78,10 +78,15 @@ extension DMSAgentCommand {
                     throw ExitCode(5)
                 }
             }
-            services += [.init(service: service), .init(service: Heartbeat(agent: service))]
+            services += service.services.map { .init(service: $0) }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch let error as CommandError {
+                logger.critical("cannot run", metadata: ["error": "\(error.message)"])
+                throw ExitCode(error.exitCode)
+            }
         }
     }
 

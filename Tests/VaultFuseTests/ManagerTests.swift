@@ -208,7 +208,9 @@ struct MisbehavingFuseTests {
     @Test func theFuseInheritsOnlyStdioAndTheAgentsDescriptorsStayClosed() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 1, mountTimeout: 1))
+        // The fuse never mounts: its PID file stays for the mount timeout, long enough to be seen from a test
+        // process whose other suites block its cooperative threads with rabbitmqctl for a second at a time.
+        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 1, mountTimeout: 5))
         // an open descriptor of the "agent" without CLOEXEC must not leak either
         let leaky = open(box.root + "/leaky", O_WRONLY | O_CREAT, 0o600)
         defer { close(leaky) }
