@@ -9,22 +9,7 @@ extension S3VaultFuseManager {
     /// file), deletes stale PID files, and unmounts FUSE mounts under the mount base that nobody serves.
     public func recover() async -> RecoveryReport {
         let start = monotonicNanos()
-        var loaded = 0
-        var cleaned = 0
-        for targetID in directory.targets() {
-            guard TargetID.isValid(targetID) else {
-                unlink(pidFilePath(for: targetID))
-                cleaned += 1
-                continue
-            }
-            let outcome = try? await serialized(targetID) { () -> (adopted: Bool, removed: Bool) in
-                if self.tracked(targetID) != nil { return (false, false) }
-                var removed = false
-                let adopted = self.adoptFromPIDFile(targetID, removedStale: &removed, quiet: true) != nil
-                return (adopted, removed)
-            }
-            if outcome?.adopted == true { loaded += 1 } else if outcome?.removed == true { cleaned += 1 }
-        }
+        var (loaded, cleaned) = await OSThread.blocking { adoptFromPIDDirectory() }
         let (orphansAdopted, orphansStopped) = await OSThread.blocking { adoptOrphans() }
         loaded += orphansAdopted
         cleaned += orphansStopped
@@ -43,6 +28,30 @@ extension S3VaultFuseManager {
                 "seconds": "\(seconds)",
             ])
         return RecoveryReport(loaded: loaded, cleaned: cleaned, seconds: seconds)
+    }
+
+    /// Every PID file proven ours is adopted, every stale one removed, each under its target's lock (taken without
+    /// waiting: at start nothing else holds it; a target somebody already operates on adopts its own).
+    private func adoptFromPIDDirectory() -> (adopted: Int, removed: Int) {
+        var adopted = 0
+        var removed = 0
+        for targetID in directory.targets() {
+            guard TargetID.isValid(targetID) else {
+                unlink(pidFilePath(for: targetID))
+                removed += 1
+                continue
+            }
+            locks.withLockIfFree(targetID) {
+                guard tracked(targetID) == nil else { return }
+                var stale = false
+                if adoptFromPIDFile(targetID, removedStale: &stale, quiet: true) != nil {
+                    adopted += 1
+                } else if stale {
+                    removed += 1
+                }
+            }
+        }
+        return (adopted, removed)
     }
 
     /// Ours but without a PID file: the agent died between spawn and PID-file write. Mounted → adopted (and

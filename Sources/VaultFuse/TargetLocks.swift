@@ -19,7 +19,26 @@ public final class KeyedLocks: Sendable {
         return try await body()
     }
 
+    /// Runs `body` holding the key's lock when nobody holds or waits for it; nil (and `body` not run) otherwise.
+    /// Never suspends: for a sweep over thousands of keys that are almost never contended (recovery at start).
+    public func withLockIfFree<T>(_ key: String, _ body: () throws -> T) rethrows -> T? {
+        guard tryAcquire(key) else { return nil }
+        defer { release(key) }
+        return try body()
+    }
+
+    /// Takes the key's lock if nobody holds or waits for it.
+    private func tryAcquire(_ key: String) -> Bool {
+        entries.withLock { table -> Bool in
+            guard table[key] == nil else { return false }
+            table[key] = Entry(held: true)
+            return true
+        }
+    }
+
     private func acquire(_ key: String) async {
+        // The common case, a free lock, without suspending (a suspension is a thread hop on the blocking pool).
+        if tryAcquire(key) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let granted = entries.withLock { table -> Bool in
                 var entry = table[key] ?? Entry()
