@@ -136,37 +136,23 @@ enum FieldDecoder {
     static func encode(_ props: AMQPProperties, arena: CArena) -> amqp_basic_properties_t {
         var p = amqp_basic_properties_t()
         var flags: UInt32 = 0
-        if let v = props.contentType {
-            p.content_type = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG)
+        func set<Flag: BinaryInteger>(
+            _ value: String?, _ field: WritableKeyPath<amqp_basic_properties_t, amqp_bytes_t>, _ flag: Flag
+        ) {
+            guard let value else { return }
+            p[keyPath: field] = arena.bytes(value)
+            flags |= UInt32(flag)
         }
-        if let v = props.correlationID {
-            p.correlation_id = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
-        }
-        if let v = props.replyTo {
-            p.reply_to = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG)
-        }
-        if let v = props.userID {
-            p.user_id = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_USER_ID_FLAG)
-        }
-        if let v = props.messageID {
-            p.message_id = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG)
-        }
+        set(props.contentType, \.content_type, AMQP_BASIC_CONTENT_TYPE_FLAG)
+        set(props.correlationID, \.correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG)
+        set(props.replyTo, \.reply_to, AMQP_BASIC_REPLY_TO_FLAG)
+        set(props.userID, \.user_id, AMQP_BASIC_USER_ID_FLAG)
+        set(props.messageID, \.message_id, AMQP_BASIC_MESSAGE_ID_FLAG)
+        set(props.expiration, \.expiration, AMQP_BASIC_EXPIRATION_FLAG)
+        set(props.type, \.type, AMQP_BASIC_TYPE_FLAG)
         if let v = props.timestamp {
             p.timestamp = v
             flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
-        }
-        if let v = props.expiration {
-            p.expiration = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG)
-        }
-        if let v = props.type {
-            p.type = arena.bytes(v)
-            flags |= UInt32(AMQP_BASIC_TYPE_FLAG)
         }
         if props.persistent {
             p.delivery_mode = 2

@@ -83,26 +83,11 @@ public struct JobReply: Codable, Sendable, Equatable {
         out.string(nodeID)
         out.key("code")
         out.string(code.rawValue)
-        if let targetID {
-            out.key("target_id")
-            out.string(targetID)
-        }
-        if let jobID {
-            out.key("jobid")
-            out.raw(String(jobID))
-        }
-        if let mountPath {
-            out.key("mount_path")
-            out.string(mountPath)
-        }
-        if let pid {
-            out.key("pid")
-            out.raw(String(pid))
-        }
-        if let detail {
-            out.key("detail")
-            out.string(detail)
-        }
+        out.field("target_id", targetID)
+        out.field("jobid", raw: jobID.map { String($0) })
+        out.field("mount_path", mountPath)
+        out.field("pid", raw: pid.map { String($0) })
+        out.field("detail", detail)
         if let stats, let data = try? JSONEncoder().encode(stats) {
             out.key("stats")
             out.raw(String(decoding: data, as: UTF8.self))
@@ -204,6 +189,20 @@ public struct JSONText {
     }
 
     public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    /// `"name": "value"` when there is a value; nothing otherwise.
+    public mutating func field(_ name: String, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        string(value)
+    }
+
+    /// `"name": value` (JSON text as it is) when there is a value; nothing otherwise.
+    public mutating func field(_ name: String, raw value: String?) {
+        guard let value else { return }
+        key(name)
+        raw(value)
+    }
 
     public mutating func optional(_ value: String?) {
         if let value { string(value) } else { raw("null") }
