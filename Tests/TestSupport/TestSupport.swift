@@ -101,13 +101,16 @@ public enum Proc {
     /// its child's exit when another component reaps children by pidfd, so the tests spawn directly.)
     @discardableResult
     public static func shell(_ command: String) -> (status: Int32, output: String) {
-        var output = ""
+        // Through a file: a helper command keeps at most 64 KiB of output, and a listing of a test broker's queues
+        // is longer.
+        let file = NSTemporaryDirectory() + "dms-shell-\(UUID().uuidString)"
+        defer { unlink(file) }
         let status = CommandRunner.run(
-            "/bin/sh", ["-c", command], output: &output,
+            "/bin/sh", ["-c", "(\(command)) > \(file) 2>&1"],
             environment: [
                 "PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root",
             ])
-        return (status, output)
+        return (status, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
     }
 }
 
@@ -143,12 +146,18 @@ public enum Broker {
     }
 
     public static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
-        let out = ctl("list_queues -q --no-table-headers name messages_ready messages_unacknowledged").output
-        for line in out.split(separator: "\n") {
-            let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
-            if f.count == 3, f[0] == queue, let r = Int(f[1]), let u = Int(f[2]) { return (r, u) }
-        }
-        return nil
+        let f = listing(of: queue, "messages_ready messages_unacknowledged")
+        guard f.count == 3, let r = Int(f[1]), let u = Int(f[2]) else { return nil }
+        return (r, u)
+    }
+
+    /// The queue's line of `rabbitmqctl list_queues name <columns>`, split at tabs; empty when not listed. Filtered
+    /// on the broker's side of the pipe: a test broker accumulates thousands of queues, more than a helper's
+    /// 64 KiB of collected output.
+    static func listing(of queue: String, _ columns: String) -> [Substring] {
+        let out = ctl("list_queues -q --no-table-headers name \(columns) | awk -F'\\t' '$1 == \"\(queue)\"'").output
+        return out.split(separator: "\n").first.map { $0.split(separator: "\t", omittingEmptySubsequences: false) }
+            ?? []
     }
 }
 
@@ -257,11 +266,8 @@ extension Broker {
     public static func queueInfo(_ queue: String) -> (type: String, arguments: String)? {
         for attempt in 0..<3 {
             if attempt > 0 { usleep(300_000) }
-            let out = ctl("list_queues -q --no-table-headers name type arguments")
-            for line in out.output.split(separator: "\n") {
-                let f = line.split(separator: "\t", maxSplits: 2)
-                if f.count >= 2, f[0] == queue { return (String(f[1]), f.count > 2 ? String(f[2]) : "") }
-            }
+            let f = listing(of: queue, "type arguments")
+            if f.count >= 2 { return (String(f[1]), f.count > 2 ? String(f[2...].joined(separator: "\t")) : "") }
         }
         return nil
     }
