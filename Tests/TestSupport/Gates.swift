@@ -33,9 +33,11 @@ public enum Gate {
 extension Trait where Self == ConditionTrait {
     /// The test broker (`scripts/broker.sh start`).
     public static var needsBroker: Self {
+        // rabbitmqctl needs the broker's Erlang cookie, which is root's.
         .enabled(
-            if: Gate.brokerUp,
-            "needs the test broker on 127.0.0.1:\(TestEnv.amqpPort): scripts/broker.sh start, or scripts/test.sh")
+            if: Gate.isRoot && Gate.brokerUp,
+            "needs root (rabbitmqctl) and the test broker on 127.0.0.1:\(TestEnv.amqpPort): run scripts/test.sh as root"
+        )
     }
 
     /// Root and FUSE (bindfs): real mounts.
