@@ -380,7 +380,8 @@ public final class DMSAgent: Service, Sendable {
                     exchange: configuration.statusExchange, routingKey: event.routingKey, body: Array(body),
                     properties: AMQPProperties(contentType: "application/json", persistent: true)))
         } catch {
-            logger.warning("status event not published", metadata: ["event": "\(event.event)", "error": "\(error)"])
+            logger.warning(
+                "status event not published", metadata: ["event": "\(event.event.rawValue)", "error": "\(error)"])
         }
     }
 }

@@ -110,7 +110,8 @@ public enum Proc {
             environment: [
                 "PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root",
             ])
-        return (status, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
+        // Decoded leniently, as before: rabbitmqctl's listings may hold bytes that are not UTF-8 (client properties).
+        return (status, String(decoding: FileManager.default.contents(atPath: file) ?? Data(), as: UTF8.self))
     }
 }
 
