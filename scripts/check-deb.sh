@@ -17,7 +17,7 @@ echo "== dpkg -i"
 dpkg -i "$deb" >/dev/null
 trap 'dpkg -P dms-agent >/dev/null 2>&1 || true' EXIT
 /usr/bin/dms-agent --version
-/usr/bin/dms-agent doctor --help | head -3
+/usr/bin/dms-agent doctor --help | sed -n 1,3p  # sed reads it all: head would close the pipe (SIGPIPE under pipefail)
 man -w dms-agent >/dev/null 2>&1 || [ -f /usr/share/man/man8/dms-agent.8.gz ]
 grep -q '^KillMode=process' /lib/systemd/system/dms-agent.service
 out=$(systemd-analyze verify /lib/systemd/system/dms-agent.service 2>&1 || true)
