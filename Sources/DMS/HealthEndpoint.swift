@@ -150,8 +150,8 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
-        let start = monotonicSeconds()
-        while received.count <= Self.maxRequestLine, monotonicSeconds() - start < 2 {
+        let deadline = Deadline(after: 2)
+        while received.count <= Self.maxRequestLine, !deadline.hasPassed {
             if let end = received.firstIndex(where: { $0 == 13 || $0 == 10 }) {
                 return (String(decoding: received[..<end], as: UTF8.self), true)
             }
@@ -207,11 +207,5 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
                 .utf8)
         _ = (head + body).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(client)
-    }
-
-    private func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

@@ -78,7 +78,8 @@ public struct MountBaseDirectories: MountDirectories {
 
 extension BarbicanClient: SecretFetching {}
 
-/// mount(8) and umount(8) on a blocking thread (a hung NFS server must not hold a cooperative thread).
+/// mount(8) and umount(8) on the blocking pool (a hung NFS server must not hold a cooperative thread); no thread hop
+/// when the job already runs there.
 public struct SystemNFS: NFSMounting {
     let mounter: NFSMounter
     public init(_ mounter: NFSMounter) { self.mounter = mounter }
@@ -87,11 +88,11 @@ public struct SystemNFS: NFSMounting {
 
     public func mount(export: String, path: String, options: String) async -> (status: Int32, output: String) {
         let mounter = self.mounter
-        return await OSThread.run { mounter.mount(export: export, path: path, options: options) }
+        return await OSThread.blocking { mounter.mount(export: export, path: path, options: options) }
     }
 
     public func unmount(path: String) async -> (status: Int32, output: String) {
         let mounter = self.mounter
-        return await OSThread.run { mounter.unmount(path: path) }
+        return await OSThread.blocking { mounter.unmount(path: path) }
     }
 }

@@ -135,18 +135,8 @@ extension OperationsTests {
         let port = try #require(agent.metricsPort, "\(agent.log())")
         /// Sends `pieces` with `pause` seconds between them; returns the status line of the answer.
         func exchange(_ pieces: [String], pause: Double = 0) -> String {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard let fd = connectLoopback(port: port) else { return "connect failed" }
             defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = UInt16(port).bigEndian
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard rc == 0 else { return "connect failed" }
             for (n, piece) in pieces.enumerated() {
                 if n > 0 { usleep(UInt32(pause * 1e6)) }
                 _ = Array(piece.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -179,18 +169,9 @@ extension OperationsTests {
         let port = try #require(agent.metricsPort)
         var idle: [Int32] = []
         for _ in 0..<3 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = UInt16(port).bigEndian
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            #expect(rc == 0)
-            idle.append(fd)
+            let fd = connectLoopback(port: port)
+            #expect(fd != nil)
+            if let fd { idle.append(fd) }
         }
         defer { idle.forEach { close($0) } }
         // Served one at a time, each idle connection would hold the probe for its 2 s read timeout.

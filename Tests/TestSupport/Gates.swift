@@ -15,18 +15,9 @@ public enum Gate {
     public static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
 
     public static func listening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        } == 0
+        guard let fd = connectLoopback(port: port) else { return false }
+        close(fd)
+        return true
     }
 }
 
@@ -58,4 +49,24 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: Gate.disruptive, "disrupts the shared broker: scripts/test.sh runs it alone with DMS_TEST_DISRUPTIVE=1")
     }
+}
+
+/// A TCP connection to 127.0.0.1:`port`, or nil when nothing accepts it.
+public func connectLoopback(port: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(port).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard rc == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
 }
