@@ -116,15 +116,19 @@ public struct AMQPTopology: Sendable {
         public var exclusive: Bool = false
         public var autoDelete: Bool = false
         public var arguments: [String: AMQPFieldValue] = [:]
+        /// A queue the set-up may do without: when it is missing and cannot be declared (no configure
+        /// permission), the refusal is reported in the topology report instead of failing the set-up.
+        public var required: Bool = true
         public init(
             name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
-            arguments: [String: AMQPFieldValue] = [:]
+            arguments: [String: AMQPFieldValue] = [:], required: Bool = true
         ) {
             self.name = name
             self.durable = durable
             self.exclusive = exclusive
             self.autoDelete = autoDelete
             self.arguments = arguments
+            self.required = required
         }
 
         /// A classic or quorum queue with an optional dead-letter exchange, delivery limit and TTL.

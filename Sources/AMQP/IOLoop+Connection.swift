@@ -117,7 +117,10 @@ extension IOLoop {
         loggedTopology = true
         for entry in report.entries {
             var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", "origin": "\(entry.origin.rawValue)"]
-            if let difference = entry.difference {
+            if entry.origin == .unavailable {
+                metadata["broker_says"] = "\(entry.difference ?? "")"
+                logger.warning("\(entry.kind) missing and cannot be declared; going on without it", metadata: metadata)
+            } else if let difference = entry.difference {
                 metadata["broker_says"] = "\(difference)"
                 logger.warning(
                     "\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)

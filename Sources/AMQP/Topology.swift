@@ -3,12 +3,13 @@ import CRabbitMQ
 /// What the broker held when the topology was set up: which objects existed, which were declared, and for
 /// existing queues whether they match the declaration we would have made (the broker's own words if not).
 public struct AMQPTopologyReport: Sendable, Equatable {
-    public enum Origin: String, Sendable { case existed, declared }
+    public enum Origin: String, Sendable { case existed, declared, unavailable }
     public struct Entry: Sendable, Equatable {
         public var kind: String
         public var name: String
         public var origin: Origin
-        /// For an existing queue: nil when its properties equal ours, else the broker's 406 text.
+        /// For an existing queue: nil when its properties equal ours, else the broker's 406 text. For an
+        /// unavailable one (not required, missing and refused): the refusal.
         public var difference: String?
     }
     public var entries: [Entry] = []
@@ -48,7 +49,12 @@ struct TopologyProbe {
                     queue.exclusive ? 1 : 0, queue.autoDelete ? 1 : 0,
                     passive ? amqp_empty_table : arena.table(queue.arguments))
             }
-            let origin = try ensure(what, declare)
+            let origin: AMQPTopologyReport.Origin
+            do { origin = try ensure(what, declare) } catch  where !queue.required && error.code == .topology {
+                report.entries.append(
+                    .init(kind: "queue", name: queue.name, origin: .unavailable, difference: error.message))
+                continue
+            }
             let difference = origin == .existed ? try self.difference(queue) : nil
             report.entries.append(.init(kind: "queue", name: queue.name, origin: origin, difference: difference))
         }
@@ -103,6 +109,8 @@ struct TopologyProbe {
         if reply.reply_type == AMQP_RESPONSE_NORMAL { return nil }
         let error = Connector.error(reply, "declare")
         try recover(from: reply, error)
+        // 403: no configure permission on it (a queue the operator declared for us): nothing to compare.
+        if error.replyCode == 403 { return nil }
         return Connector.brokerText(reply) ?? error.message
     }
 

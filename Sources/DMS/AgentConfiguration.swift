@@ -12,7 +12,7 @@ public struct AgentConfiguration: Sendable {
     public var workers: Int = 10
     /// Requests whose AMQP timestamp is older are answered `expired`, not run. Default: 300 s.
     public var maxRequestAge: Double = 300
-    /// The type `dms.<node>` and `dms.<node>.dead` are declared with when missing. Default: classic.
+    /// The type `dms.<node>` and the dead-letter queue are declared with when missing. Default: classic.
     public var queueType: QueueType = .classic
     /// Declare them durable (a quorum queue always is). Default: true.
     public var queueDurable: Bool = true
@@ -47,7 +47,8 @@ public struct AgentConfiguration: Sendable {
     }
 
     public var requestQueue: String { "dms.\(nodeID)" }
-    public var deadLetterQueue: String { "dms.\(nodeID).dead" }
+    /// The one queue every node keeps refused requests in: a node costs one queue, its request queue.
+    public var deadLetterQueue: String = "trilio_dms.dead"
 
     /// What the agent meets on its consuming connection: the request exchange (shared, topic), its own
     /// request and dead-letter queues, and the binding. Queues carry `x-queue-type: quorum` when quorum and no
@@ -60,7 +61,7 @@ public struct AgentConfiguration: Sendable {
             exchanges: [.init(name: requestExchange, type: "topic")],
             queues: [
                 .init(name: requestQueue, durable: durable, arguments: arguments),
-                .init(name: deadLetterQueue, durable: durable, arguments: arguments),
+                .init(name: deadLetterQueue, durable: durable, arguments: arguments, required: false),
             ],
             bindings: [.init(queue: requestQueue, exchange: requestExchange, routingKey: requestQueue)])
     }
@@ -72,40 +73,4 @@ public struct AgentConfiguration: Sendable {
 
 public enum QueueType: String, Sendable, CaseIterable {
     case classic, quorum
-}
-
-/// `key = value` lines with their `[section]` (DEFAULT before any header); `#` and `;` start comments.
-func keyValueLines(_ text: String) -> [(section: String, key: String, value: String)] {
-    var section = "DEFAULT"
-    var lines: [(section: String, key: String, value: String)] = []
-    for raw in text.split(separator: "\n") {
-        let line = raw.trimmed
-        if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-        if line.hasPrefix("["), line.hasSuffix("]") {
-            section = String(line.dropFirst().dropLast())
-            continue
-        }
-        guard let eq = line.firstIndex(of: "=") else { continue }
-        lines.append((section, line[..<eq].trimmed, line[line.index(after: eq)...].trimmed))
-    }
-    return lines
-}
-
-/// `[server]`/`[DEFAULT]` INI files such as `/etc/triliovault-dms/server.conf`.
-public struct INIFile: Sendable {
-    /// `[server]` over `[DEFAULT]`.
-    public var values: [String: String] = [:]
-    /// Every section as written (e.g. `[oslo_messaging_rabbit]`).
-    public var sections: [String: [String: String]] = [:]
-
-    public init(path: String) throws {
-        for (section, key, value) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) {
-            sections[section, default: [:]][key] = value
-        }
-        values = (sections["DEFAULT"] ?? [:]).merging(sections["server"] ?? [:]) { _, s in s }
-    }
-
-    public init() {}
-
-    public subscript(key: String) -> String? { values[key] }
 }

@@ -94,7 +94,7 @@ public struct BarbicanClient: Sendable {
 public enum EnvFile {
     public static func read(_ path: String) throws -> [String: String] {
         var env: [String: String] = [:]
-        for (_, key, raw) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) where !key.isEmpty {
+        for (_, key, raw, _) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) where !key.isEmpty {
             let quoted = raw.count >= 2 && raw.first == raw.last && (raw.first == "\"" || raw.first == "'")
             env[key] = quoted ? String(raw.dropFirst().dropLast()) : raw
         }

@@ -222,7 +222,7 @@ public final class DMSAgent: Service, Sendable {
         }
     }
 
-    /// Malformed input: an error reply without secrets, a scrubbed copy to `dms.<node>.dead`, then ack.
+    /// Malformed input: an error reply without secrets, a scrubbed copy to the dead-letter queue, then ack.
     /// Never requeued, never lost: should the copy not be confirmed, the log keeps it.
     private func refuse(_ delivery: AMQPDelivery, _ error: RequestError) async {
         let correlation = delivery.properties.correlationID ?? "-"

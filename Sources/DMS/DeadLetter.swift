@@ -1,7 +1,7 @@
 import AMQP
 
-/// The copy of a refused request kept in `dms.<node>.dead`: the body with every secret removed, the
-/// original correlation id, and headers naming the refusal. The agent publishes it itself (confirmed) and
+/// The copy of a refused request kept in the one shared dead-letter queue (`trilio_dms.dead`): the body with every
+/// secret removed, the original correlation id, and headers naming the node and the refusal. The agent publishes it itself (confirmed) and
 /// then acks the original, so the request queue needs no dead-letter arguments and a durable queue never
 /// holds a keystone token.
 public enum DeadLetter {
@@ -42,7 +42,7 @@ public enum DeadLetter {
         }
     }
 
-    /// The message for `dms.<node>.dead` (default exchange, persistent, mandatory).
+    /// The message for the dead-letter queue (default exchange, persistent, mandatory).
     public static func message(
         for delivery: AMQPDelivery, queue: String, code: ReplyCode, error: String,
         nodeID: String, timestamp: UInt64
@@ -50,7 +50,7 @@ public enum DeadLetter {
         var headers: [String: AMQPFieldValue] = [
             "x-dms-error-code": .string(code.rawValue),
             "x-dms-error": .string(error),
-            "x-dms-node-id": .string(nodeID),
+            "x-dms-node": .string(nodeID),
             "x-dms-original-exchange": .string(delivery.exchange),
             "x-dms-original-routing-key": .string(delivery.routingKey),
             "x-dms-redelivered": .bool(delivery.redelivered),

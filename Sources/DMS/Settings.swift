@@ -38,7 +38,14 @@ public struct Setting: Sendable, Hashable {
 public enum Settings {
     public static let configFile = Setting(
         "config-file", env: ["DMS_CONFIG_FILE"], keys: [], default: "–", value: "path",
-        "INI file with [server]/[DEFAULT] keys and [oslo_messaging_rabbit], e.g. /etc/triliovault-dms/server.conf.")
+        "INI file with [server]/[DEFAULT] keys and [oslo_messaging_rabbit], e.g. /etc/triliovault-dms/server.conf; "
+            + "repeatable: files are read in order and a later one overrides an earlier one key by key (oslo.config).")
+    public static let configDir = Setting(
+        "config-dir", env: ["DMS_CONFIG_DIR"], keys: [], default: "–", value: "dir",
+        "Also read DIR/*.conf in sorted order, after every --config-file.")
+    public static let debug = Setting(
+        "debug", env: ["DMS_DEBUG"], keys: ["debug"], default: "false", value: "bool",
+        "Log at debug level, whatever log_level says (oslo's -d/--debug).")
     public static let rabbitmqURL = Setting(
         "rabbitmq-url", env: ["DMS_RABBITMQ_URL", "DMS_TRANSPORT_URL"], keys: ["rabbitmq_url", "transport_url"],
         default: "amqp://guest:guest@localhost:5672/", value: "url",
@@ -65,8 +72,13 @@ public enum Settings {
     public static let rabbitmqQueueType = Setting(
         "rabbitmq-queue-type", env: ["DMS_RABBITMQ_QUEUE_TYPE"], keys: ["rabbitmq_queue_type"], default: "classic",
         value: "type",
-        "classic or quorum: the type dms.<node-id> and dms.<node-id>.dead are declared with when they do not exist yet "
-            + "(an existing queue is consumed as it is).")
+        "classic or quorum: the type dms.<node-id> and the dead-letter queue are declared with when they do not exist "
+            + "yet (an existing queue is consumed as it is).")
+    public static let deadLetterQueue = Setting(
+        "dead-letter-queue", env: ["DMS_DEAD_LETTER_QUEUE"], keys: ["dead_letter_queue"], default: "trilio_dms.dead",
+        value: "queue",
+        "The one queue every node keeps its refused requests in (scrubbed, headers x-dms-node, x-dms-error-code, "
+            + "x-dms-error); met passively, declared only when missing.")
     public static let quorumQueue = Setting(
         "quorum-queue", env: ["DMS_QUORUM_QUEUE"], keys: ["rabbit_quorum_queue"], default: "false", value: "bool",
         "Same as --rabbitmq-queue-type quorum (rabbit_quorum_queue is oslo.messaging's name).")
@@ -101,7 +113,13 @@ public enum Settings {
         "Deadline of each NFS mount/umount; past it the command's whole session is stopped and the job fails.")
     public static let logFile = Setting(
         "log-file", env: ["DMS_LOG_FILE"], keys: ["log_file"], default: "stderr (journald)", value: "path",
-        "Append logs to this file.")
+        "Append logs to this file; SIGHUP reopens it (logrotate's postrotate).")
+    public static let logMaxBytes = Setting(
+        "log-max-bytes", env: ["DMS_LOG_MAX_BYTES"], keys: ["log_max_bytes"], default: "52428800", value: "bytes",
+        "Rotate log_file before it would grow past this size (K, M or G suffixes allowed); 0 turns rotation off.")
+    public static let logBackupCount = Setting(
+        "log-backup-count", env: ["DMS_LOG_BACKUP_COUNT"], keys: ["log_backup_count"], default: "5", value: "n",
+        "Rotated files kept, <log_file>.1 (newest) to .N, as Python's RotatingFileHandler; 0 turns rotation off.")
     public static let logFormat = Setting(
         "log-format", env: ["DMS_LOG_FORMAT"], keys: ["log_format"], default: "text", value: "format",
         "text or json (one JSON object per line).")
@@ -134,13 +152,18 @@ public enum Settings {
 
     /// In the order of the README's table.
     public static let all: [Setting] = [
-        configFile, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
-        rabbitmqQueueType,
-        quorumQueue, rabbitmqQueueDurable, heartbeatInterval, barbicanURL, barbicanCABundle, barbicanSSLVerify,
-        s3EnvFile,
-        nfsCommandPrefix, nfsTimeout, logFile, logFormat, logLevel, metricsListen, pidDir, mountBase, s3vaultfuseBin,
-        logDir,
+        configFile, configDir, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
+        rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue, heartbeatInterval, barbicanURL,
+        barbicanCABundle, barbicanSSLVerify, s3EnvFile, nfsCommandPrefix, nfsTimeout, logFile, logMaxBytes,
+        logBackupCount, logFormat, logLevel, debug, metricsListen, pidDir, mountBase, s3vaultfuseBin, logDir,
         killTimeout, mountTimeout,
+    ]
+
+    /// Keys of the Python server (and oslo's common ones) the agent accepts without using: named once at debug
+    /// level. Any other key is a typo or a misplaced file until shown otherwise: named once as a warning.
+    public static let acceptedKeys: Set<String> = [
+        "auth_url", "rootwrap_bin", "rootwrap_conf", "request_timeout", "db_url", "cafile", "verbose",
+        "use_stderr", "use_journal", "use_syslog", "log_config_append", "log_date_format",
     ]
 
     /// A commented `server.conf` naming every config key with its default (the Debian package's conffile).
@@ -198,112 +221,5 @@ public enum Settings {
 extension String {
     fileprivate var replacingPipes: String {
         split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
-    }
-}
-
-/// A setting that cannot be used, naming where its value came from.
-public struct SettingError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
-/// Resolution of settings, a pure function of its three sources: command-line option > environment variable >
-/// config file (`[server]` over `[DEFAULT]`) > default.
-public struct SettingsResolver: Sendable {
-    /// Raw option values by option name (without `--`); nil values are absent options.
-    public var options: [String: String]
-    public var environment: [String: String]
-    public var file: INIFile
-
-    public init(options: [String: String?] = [:], environment: [String: String], file: INIFile = INIFile()) {
-        self.options = options.compactMapValues { $0 }
-        self.environment = environment
-        self.file = file
-    }
-
-    /// The raw value and where it came from ("--node-id", "DMS_NODE_ID", "config key node_id"); nil when unset.
-    /// An empty value counts as unset (`key =` in the file means the default).
-    public func raw(_ setting: Setting) -> (value: String, source: String)? {
-        if let v = options[setting.option], !v.trimmed.isEmpty { return (v, "--\(setting.option)") }
-        for name in setting.environment { if let v = environment[name], !v.trimmed.isEmpty { return (v, name) } }
-        for key in setting.keys { if let v = file[key], !v.trimmed.isEmpty { return (v, "config key \(key)") } }
-        return nil
-    }
-
-    public func string(_ setting: Setting) -> String? { raw(setting)?.value }
-
-    public func string(_ setting: Setting, default value: String) -> String { raw(setting)?.value ?? value }
-
-    /// true/false, yes/no, 1/0, on/off (any case); anything else is an error naming where it came from.
-    public func bool(_ setting: Setting) throws(SettingError) -> Bool? {
-        guard let (value, source) = raw(setting) else { return nil }
-        return try Self.parseBool(value, source: source)
-    }
-
-    public static func parseBool(_ value: String, source: String) throws(SettingError) -> Bool {
-        switch value.lowercased() {
-        case "true", "yes", "1", "on": return true
-        case "false", "no", "0", "off": return false
-        default: throw SettingError("\(source): expected true or false, got \(value.debugDescription)")
-        }
-    }
-
-    /// A duration: seconds as a number (`30`, `0.5`) or with a unit (`500ms`, `30s`, `2m`, `1h`); never negative.
-    public func duration(_ setting: Setting, default value: Duration) throws(SettingError) -> Duration {
-        guard let (text, source) = raw(setting) else { return value }
-        return try Self.parseDuration(text, source: source)
-    }
-
-    public static func parseDuration(_ text: String, source: String) throws(SettingError) -> Duration {
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = text.trimmed.lowercased()
-        var scale = 1.0
-        if let unit = units.first(where: {
-            number.hasSuffix($0.suffix) && Double(number.dropLast($0.suffix.count).trimmed) != nil
-        }) {
-            number = number.dropLast(unit.suffix.count).trimmed
-            scale = unit.seconds
-        }
-        guard let seconds = Double(number), seconds.isFinite, seconds >= 0, seconds * scale < 1e9 else {
-            throw SettingError(
-                "\(source): expected a duration such as 30, 30s, 500ms or 2m, got \(text.debugDescription)")
-        }
-        return .nanoseconds(Int64((seconds * scale * 1e9).rounded()))
-    }
-
-    /// A positive whole number.
-    public func count(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
-        guard let (text, source) = raw(setting) else { return value }
-        guard let n = Int(text.trimmed), n >= 1 else {
-            throw SettingError("\(source): expected a whole number ≥ 1, got \(text.debugDescription)")
-        }
-        return n
-    }
-
-    /// Comma-separated, blanks dropped.
-    public func list(_ setting: Setting) -> [String] {
-        (string(setting) ?? "").split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
-    }
-
-    /// Option > environment > file; at one level `rabbitmq-queue-type` before `quorum-queue`; classic when neither is set.
-    public func queueType() throws(SettingError) -> QueueType {
-        func level(_ source: String) -> Int { source.hasPrefix("--") ? 0 : source.hasPrefix("config key") ? 2 : 1 }
-        let type = raw(Settings.rabbitmqQueueType)
-        let quorum = raw(Settings.quorumQueue)
-        if let (value, source) = type, quorum.map({ level(source) <= level($0.source) }) ?? true {
-            guard let parsed = QueueType(rawValue: value.lowercased()) else {
-                throw SettingError("\(source): expected classic or quorum, got \(value.debugDescription)")
-            }
-            return parsed
-        }
-        guard let (value, source) = quorum else { return .classic }
-        return try Self.parseBool(value, source: source) ? .quorum : .classic
-    }
-
-    /// Config keys the agent reads; others (the Python server's `auth_url`, `rootwrap_bin`, …, or a shared oslo
-    /// file's) are accepted and named once at debug level.
-    public var unusedKeys: [String] {
-        let known = Set(Settings.all.flatMap(\.keys))
-        return file.values.keys.filter { !known.contains($0) }.sorted()
     }
 }

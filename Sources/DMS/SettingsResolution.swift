@@ -42,6 +42,13 @@ extension SettingsResolver {
         config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: .seconds(config.heartbeatInterval))
             .seconds
         config.allowedPublishers = Set(list(Settings.allowedPublishers))
+        if let (name, source) = raw(Settings.deadLetterQueue) {
+            guard name.utf8.count <= 255, !name.hasPrefix("amq."), !name.contains(" ") else {
+                throw SettingError(
+                    "\(source): expected a queue name (≤ 255 bytes, not amq.*), got \(name.debugDescription)")
+            }
+            config.deadLetterQueue = name
+        }
         config.s3EnvFile = string(Settings.s3EnvFile)
         config.barbicanCABundle = string(Settings.barbicanCABundle)
         config.barbicanURL = string(Settings.barbicanURL)
@@ -57,7 +64,7 @@ extension SettingsResolver {
     /// own query (`?ssl=1`) wins. `rabbit_retry_backoff` (oslo's linear step) is accepted: the agent grows its delay
     /// exponentially with jitter from `rabbit_retry_interval` up to `rabbit_interval_max`.
     func applyOsloRabbit(to amqp: inout AMQPConfiguration, url: String) throws {
-        let oslo = file.sections["oslo_messaging_rabbit"] ?? [:]
+        let oslo = file.section("oslo_messaging_rabbit")
         if let v = oslo["ssl"], try Self.parseBool(v, source: "[oslo_messaging_rabbit] ssl"), amqp.tls == nil {
             try amqp.applyQuery("ssl=1")
         }

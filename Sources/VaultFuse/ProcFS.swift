@@ -16,21 +16,7 @@ enum ProcFS {
     static let clockTicksPerSecond: Double = Double(sysconf(Int32(_SC_CLK_TCK)))
 
     static func readFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while result.count < limit {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { break }
-            result.append(contentsOf: buffer[0..<n])
-        }
-        return result
+        try? FileContents.read(path, limit: limit).get()
     }
 
     static func stat(pid: Int32) -> Stat? {

@@ -49,6 +49,11 @@ extension DMSAgentCommand {
                 logger.debug(
                     "config keys not used by dms-agent", metadata: ["keys": "\(r.unusedKeys.joined(separator: ","))"])
             }
+            for (key, origin) in r.unknownKeys {
+                logger.warning(
+                    "unknown config key: no setting reads it (a typo, or a key of another service's file?)",
+                    metadata: ["key": "\(key)", "at": "\(origin)"])
+            }
             logger.info(
                 "starting",
                 metadata: [
@@ -94,13 +99,23 @@ extension DMSAgentCommand {
         static let configuration = CommandConfiguration(
             commandName: "settings",
             abstract:
-                "Print every setting: its option, environment variables, config keys, default and meaning (README's table)."
-        )
+                "Print every setting: its option, environment variables, config keys, default and meaning (README's table).",
+            discussion: """
+                With --resolved, and the same options, environment and config files as run: every effective value and \
+                where it came from (option, environment variable, file and line with the lines it overrides, or the \
+                default), secrets masked. Keys no setting reads are marked UNKNOWN.
+                """)
 
         @Option(help: "markdown (README's table) or conf (a commented server.conf with every key at its default).")
         var format = "markdown"
+        @Flag(help: "Print the effective value of every setting and its source instead.") var resolved = false
+        @OptionGroup var agent: AgentOptions
 
         func run() throws {
+            if resolved {
+                print(try agent.resolver().resolvedReport())
+                return
+            }
             switch format {
             case "markdown": print(Settings.markdownTable())
             case "conf": print(Settings.commentedConfigFile(), terminator: "")

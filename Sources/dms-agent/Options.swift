@@ -11,7 +11,8 @@ extension Setting {
 /// The settings of the local commands (`status`, `cleanup`, `mount`, `unmount`) and of `run` and `doctor`: raw
 /// strings, resolved by `SettingsResolver` (option > environment > config file > default), whose errors exit 64.
 struct ManagerOptions: ParsableArguments {
-    @Option(name: Settings.configFile.name, help: Settings.configFile.argumentHelp) var configFile: String?
+    @Option(name: Settings.configFile.name, help: Settings.configFile.argumentHelp) var configFile: [String] = []
+    @Option(name: Settings.configDir.name, help: Settings.configDir.argumentHelp) var configDir: String?
     @Option(name: Settings.pidDir.name, help: Settings.pidDir.argumentHelp) var pidDir: String?
     @Option(name: Settings.mountBase.name, help: Settings.mountBase.argumentHelp) var mountBase: String?
     @Option(name: Settings.s3vaultfuseBin.name, help: Settings.s3vaultfuseBin.argumentHelp) var s3vaultfuseBin: String?
@@ -20,10 +21,13 @@ struct ManagerOptions: ParsableArguments {
     @Option(name: Settings.mountTimeout.name, help: Settings.mountTimeout.argumentHelp) var mountTimeout: String?
     @Option(name: Settings.logFormat.name, help: Settings.logFormat.argumentHelp) var logFormat: String?
     @Option(name: Settings.logLevel.name, help: Settings.logLevel.argumentHelp) var logLevel: String?
+    @Flag(name: [.customLong(Settings.debug.option), .customShort("d")], help: ArgumentHelp(Settings.debug.help))
+    var debug = false
 
     var values: [Setting: String?] {
         [
-            Settings.configFile: configFile, Settings.pidDir: pidDir, Settings.mountBase: mountBase,
+            Settings.configDir: configDir, Settings.debug: debug ? "true" : nil, Settings.pidDir: pidDir,
+            Settings.mountBase: mountBase,
             Settings.s3vaultfuseBin: s3vaultfuseBin,
             Settings.logDir: logDir, Settings.killTimeout: killTimeout, Settings.mountTimeout: mountTimeout,
             Settings.logFormat: logFormat,
@@ -36,18 +40,23 @@ struct ManagerOptions: ParsableArguments {
         var r = SettingsResolver(
             options: Dictionary(uniqueKeysWithValues: options.map { ($0.key.option, $0.value) }),
             environment: ProcessInfo.processInfo.environment)
-        if let path = r.string(Settings.configFile) {
-            do { r.file = try INIFile(path: path) } catch {
-                throw ValidationError("Cannot read config file \(path): \(error)")
-            }
+        // Every --config-file in order (oslo.config), else DMS_CONFIG_FILE; then the directory's *.conf.
+        let files =
+            configFile.isEmpty
+            ? (r.environment["DMS_CONFIG_FILE"].map { [$0] } ?? []).filter { !$0.trimmed.isEmpty } : configFile
+        do { r.file = try ConfigFiles(files: files, directory: r.string(Settings.configDir)) } catch {
+            throw ValidationError(error.description)
         }
+        do { _ = try r.bool(Settings.debug) } catch { throw ValidationError(error.description) }
         return r
     }
 
     /// `toLogFile`: `run` appends to `--log-file` when set; the local commands always log to stderr.
     func makeLogger(_ r: SettingsResolver, label: String = "dms-agent", toLogFile: Bool = false) -> Logger {
         let json = r.string(Settings.logFormat, default: "text") == "json"
-        let level = Logger.Level(rawValue: r.string(Settings.logLevel, default: "info").lowercased()) ?? .info
+        let debug = (try? r.bool(Settings.debug)) ?? false  // validated by resolver()
+        let level =
+            debug ? .debug : Logger.Level(rawValue: r.string(Settings.logLevel, default: "info").lowercased()) ?? .info
         let sink = LogSink.open(path: toLogFile ? r.string(Settings.logFile) : nil)
         LoggingSystem.bootstrap { label in
             var handler = AgentLogHandler(label: label, json: json, sink: sink)
@@ -82,6 +91,10 @@ struct AgentOptions: ParsableArguments {
         String?
     @Option(name: Settings.nfsTimeout.name, help: Settings.nfsTimeout.argumentHelp) var nfsTimeout: String?
     @Option(name: Settings.logFile.name, help: Settings.logFile.argumentHelp) var logFile: String?
+    @Option(name: Settings.logMaxBytes.name, help: Settings.logMaxBytes.argumentHelp) var logMaxBytes: String?
+    @Option(name: Settings.logBackupCount.name, help: Settings.logBackupCount.argumentHelp) var logBackupCount: String?
+    @Option(name: Settings.deadLetterQueue.name, help: Settings.deadLetterQueue.argumentHelp) var deadLetterQueue:
+        String?
     @Option(name: Settings.metricsListen.name, help: Settings.metricsListen.argumentHelp) var metricsListen: String?
     @Option(name: Settings.barbicanURL.name, help: Settings.barbicanURL.argumentHelp)
     var barbicanURL: String?
@@ -98,7 +111,9 @@ struct AgentOptions: ParsableArguments {
             Settings.quorumQueue: quorumQueue ? "true" : nil, Settings.rabbitmqQueueDurable: rabbitmqQueueDurable,
             Settings.heartbeatInterval: heartbeatInterval, Settings.s3EnvFile: s3EnvFile,
             Settings.nfsCommandPrefix: nfsCommandPrefix,
-            Settings.nfsTimeout: nfsTimeout, Settings.logFile: logFile, Settings.metricsListen: metricsListen,
+            Settings.nfsTimeout: nfsTimeout, Settings.logFile: logFile, Settings.logMaxBytes: logMaxBytes,
+            Settings.logBackupCount: logBackupCount, Settings.deadLetterQueue: deadLetterQueue,
+            Settings.metricsListen: metricsListen,
             Settings.barbicanURL: barbicanURL, Settings.barbicanCABundle: barbicanCABundle,
             Settings.barbicanSSLVerify: barbicanSSLVerify,
         ])

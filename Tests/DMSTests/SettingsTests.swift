@@ -5,11 +5,10 @@ import Testing
 @testable import DMS
 
 @Suite struct SettingsTests {
-    func file(_ text: String) throws -> INIFile {
-        let path = NSTemporaryDirectory() + "dms-settings-\(UUID().uuidString).conf"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try INIFile(path: path)
+    func file(_ text: String, path: String = "server.conf") throws -> ConfigFiles {
+        var files = ConfigFiles()
+        files.add(text, path: path)
+        return files
     }
 
     @Test func optionBeatsEnvironmentBeatsServerBeatsDefaultSectionBeatsDefault() throws {
@@ -36,7 +35,10 @@ import Testing
         for yes in ["true", "YES", "1", "on"] { #expect(try SettingsResolver.parseBool(yes, source: "x")) }
         for no in ["false", "No", "0", "OFF"] { #expect(try !SettingsResolver.parseBool(no, source: "x")) }
         let ini = try file("[server]\nrabbitmq_queue_durable = maybe\n")
-        #expect(throws: SettingError("config key rabbitmq_queue_durable: expected true or false, got \"maybe\"")) {
+        #expect(
+            throws: SettingError(
+                "config key rabbitmq_queue_durable (server.conf:2): expected true or false, got \"maybe\"")
+        ) {
             try SettingsResolver(environment: [:], file: ini).agent(hostName: "h")
         }
         #expect(throws: SettingError("DMS_BARBICAN_SSL_VERIFY: expected true or false, got \"enabled\"")) {
@@ -113,7 +115,7 @@ extension SettingsTests {
         let ini = try file(uncommented)
         let r = SettingsResolver(environment: [:], file: ini)
         #expect(r.unusedKeys.isEmpty)
-        #expect(ini.values.count >= 15, "\(uncommented)")
+        #expect(ini.entries.count >= 15, "\(uncommented)")
         let resolved = try r.agent(hostName: "h")
         let defaults = try SettingsResolver(environment: [:]).agent(hostName: "h")
         #expect(resolved.workers == defaults.workers && resolved.maxRequestAge == defaults.maxRequestAge)

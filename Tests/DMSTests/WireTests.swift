@@ -177,14 +177,6 @@ struct CredentialAndNFSTests {
         #expect(try NFSMounter.validateExport("10.0.0.5:/backups").get() == "10.0.0.5:/backups")
         if case .success = NFSMounter.validateExport("-o exec:/x") { Issue.record("option injection accepted") }
     }
-
-    @Test func iniFileReadsServerAndDefaultSections() throws {
-        let path = "/tmp/dms-ini-\(UUID().uuidString).conf"
-        try "[DEFAULT]\nnode_id = a\nworker_threads = 4\n[server]\nnode_id = b\nrabbit_quorum_queue = True\n".write(
-            toFile: path, atomically: true, encoding: .utf8)
-        let ini = try INIFile(path: path)
-        #expect(ini["node_id"] == "b" && ini["worker_threads"] == "4" && ini["rabbit_quorum_queue"] == "True")
-    }
 }
 
 struct DeadLetterTests {

@@ -23,7 +23,10 @@ struct DropInTests {
     func theClientsOfTheFieldAreServedOnOneChannel(style: String, queueType: String) async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-queue-type", queueType])
+        let dead = "dead-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { Broker.ctl("delete_queue \(dead)") }
+        let agent = AgentProcess(
+            box: box, extraArguments: ["--rabbitmq-queue-type", queueType, "--dead-letter-queue", dead])
         try await agent.start()
         defer { agent.stop() }
         #expect(Broker.queueInfo("dms.\(agent.nodeID)")?.type == queueType)
@@ -31,7 +34,8 @@ struct DropInTests {
             Broker.queueInfo("dms.\(agent.nodeID)")?.arguments.contains("x-dead-letter") == false,
             "no arguments but the type")
         // rabbitmqctl may list a quorum queue a moment after its declaration was confirmed.
-        #expect(await eventually(every: 0.5) { Broker.queueInfo("dms.\(agent.nodeID).dead")?.type == queueType })
+        #expect(await eventually(every: 0.5) { Broker.queueInfo(dead)?.type == queueType })
+        #expect(Broker.queueInfo("dms.\(agent.nodeID).dead") == nil, "one queue per node: its request queue")
         let node = agent.nodeID
         // Three calls on the client's single channel, each preceded by its own declare of dms.<node>.
         let outcome = try PythonClient.run(
@@ -168,40 +172,57 @@ struct DropInTests {
         await requester.close()
     }
 
-    @Test func aRefusedRequestIsDeadLetteredWithoutItsSecrets() async throws {
-        let box = TestEnv.makeSandbox()
-        defer { box.tearDown() }
-        let agent = AgentProcess(box: box)
-        try await agent.start()
-        defer { agent.stop() }
-        let node = agent.nodeID
+    /// Two nodes, one dead-letter queue: each copy names its node and its refusal, without the request's secrets.
+    @Test(arguments: ["classic", "quorum"])
+    func refusedRequestsOfTwoNodesShareOneDeadLetterQueueWithoutTheirSecrets(queueType: String) async throws {
+        let boxes = [TestEnv.makeSandbox(#function + "a"), TestEnv.makeSandbox(#function + "b")]
+        defer { boxes.forEach { $0.tearDown() } }
+        let dead = "shared-dead-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { Broker.ctl("delete_queue \(dead)") }
+        let arguments = ["--dead-letter-queue", dead, "--rabbitmq-queue-type", queueType]
+        let agents = boxes.map { AgentProcess(box: $0, extraArguments: arguments) }
+        for agent in agents { try await agent.start() }
+        defer { agents.forEach { $0.stop() } }
         let token = "gAAAA-\(UUID().uuidString)"
-        let requester = try await Requester()
-        let body = Array(
-            #"{"action":"explode","host":"\#(node)","jobid":7,"keystone_token":"\#(token)","context":{"password":"pw-\#(token)"}}"#
-                .utf8)
-        let id = try await requester.send(body, node: node)
-        let reply = await requester.reply(id)
-        #expect(reply?.status == .error && reply?.errorMsg == "Unknown action: explode")
-        #expect(
-            !String(decoding: requester.rawReply(id) ?? [], as: UTF8.self).contains(token), "no secret in the reply")
-        #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node).dead")?.ready == 1 })
-        #expect(Broker.queueDepth("dms.\(node)")?.ready == 0)
+        try await withRequester { requester in
+            for (index, agent) in agents.enumerated() {
+                let body = Array(
+                    #"{"action":"explode\#(index)","host":"\#(agent.nodeID)","jobid":7,"keystone_token":"\#(token)","context":{"password":"pw-\#(token)"}}"#
+                        .utf8)
+                let id = try await requester.send(body, node: agent.nodeID)
+                let reply = await requester.reply(id)
+                #expect(reply?.status == .error && reply?.errorMsg == "Unknown action: explode\(index)")
+                #expect(
+                    !String(decoding: requester.rawReply(id) ?? [], as: UTF8.self).contains(token), "not in the reply")
+            }
+        }
+        #expect(await eventually(every: 0.5) { Broker.queueDepth(dead)?.ready == 2 })
+        #expect(Broker.queueInfo(dead)?.type == queueType)
+        for agent in agents {
+            #expect(Broker.queueDepth("dms.\(agent.nodeID)")?.ready == 0)
+            #expect(Broker.queueInfo("dms.\(agent.nodeID).dead") == nil)
+        }
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "dead-reader"
-        let reader = AMQPClient(configuration: config, consumer: .init(queue: "dms.\(node).dead"))
+        let reader = AMQPClient(configuration: config, consumer: .init(queue: dead))
         try await reader.start(timeout: 10)
         var iterator = reader.deliveries.makeAsyncIterator()
-        let dead = try #require(await iterator.next())
-        let text = String(decoding: dead.body, as: UTF8.self)
-        #expect(
-            !text.contains(token) && text.contains("\"keystone_token\":\"***\"") && text.contains("explode"), "\(text)")
-        #expect(dead.properties.headers["x-dms-error-code"] == .string("unknown_action"))
-        #expect(dead.properties.headers["x-dms-error"] == .string("Unknown action: explode"))
-        #expect(dead.properties.persistent)
+        var byNode: [String: AMQPDelivery] = [:]
+        for _ in 0..<2 {
+            let copy = try #require(await iterator.next())
+            if case .string(let node) = copy.properties.headers["x-dms-node"] { byNode[node] = copy }
+        }
         await reader.close()
-        #expect(!agent.log().contains(token), "never logged")
-        await requester.close()
+        #expect(Set(byNode.keys) == Set(agents.map(\.nodeID)))
+        for (index, agent) in agents.enumerated() {
+            let copy = try #require(byNode[agent.nodeID])
+            let text = String(decoding: copy.body, as: UTF8.self)
+            #expect(!text.contains(token) && text.contains("\"keystone_token\":\"***\"") && text.contains("explode"))
+            #expect(copy.properties.headers["x-dms-error-code"] == .string("unknown_action"))
+            #expect(copy.properties.headers["x-dms-error"] == .string("Unknown action: explode\(index)"))
+            #expect(copy.properties.persistent)
+            #expect(!agent.log().contains(token), "never logged")
+        }
     }
 
     @Test func theFuseGetsTheOriginalsEnvironmentWithTheOperatorsOverrides() async throws {

@@ -122,8 +122,10 @@ struct JobBusEndToEndTests {
     @Test func malformedMessagesGetErrorRepliesAndLandInTheDeadLetterQueue() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        try await withAgent(AgentProcess(box: box)) { agent, requester in
-            let node = agent.nodeID
+        let node = "node-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { Broker.ctl("delete_queue dead-\(node)") }
+        let agent = AgentProcess(nodeID: node, box: box, extraArguments: ["--dead-letter-queue", "dead-\(node)"])
+        try await withAgent(agent) { agent, requester in
             let bodies: [[UInt8]] = [
                 Array("not json".utf8), Array("[]".utf8), Array("{}".utf8), Array("\"str\"".utf8), [0xff, 0xfe, 0x00],
                 Array(#"{"action":"explode","host":"\#(node)"}"#.utf8),
@@ -160,7 +162,7 @@ struct JobBusEndToEndTests {
                 #expect(reply?.status == .error && reply?.errorMsg?.isEmpty == false, "\(id)")
             }
             #expect(
-                await eventually(every: 0.5) { Broker.queueDepth("dms.\(node).dead")?.ready == 20 },
+                await eventually(every: 0.5) { Broker.queueDepth("dead-\(node)")?.ready == 20 },
                 "all 20 are dead-lettered")
             // still serving
             let ok = try await requester.call(Requester.body(action: "status", node: node), node: node)

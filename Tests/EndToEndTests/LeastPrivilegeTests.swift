@@ -14,7 +14,7 @@ struct LeastPrivilegeTests {
         let user = "dms-\(n)"
         Broker.ctl("add_user \(user) pw-\(n)")
         Broker.ctl(
-            "set_permissions -p / \(user) '^dms\\.\(q)(\\.dead)?$' '^(amq\\.default|dms\\.\(q)(\\.dead)?|trilio_dms\\.status)$' '^(dms\\.\(q)(\\.dead)?|trilio_dms)$'"
+            "set_permissions -p / \(user) '^dms\\.\(q)$' '^(amq\\.default|dms\\.\(q)|trilio_dms\\.status)$' '^(dms\\.\(q)|trilio_dms)$'"
         )
         Broker.ctl("set_topic_permissions -p / \(user) trilio_dms '^dms\\.\(q)$' '^dms\\.\(q)$'")
         Broker.ctl("set_topic_permissions -p / \(user) trilio_dms.status '^\(q)\\..*' '^$'")
@@ -43,7 +43,8 @@ struct LeastPrivilegeTests {
         defer { box.tearDown() }
         let a = "lp-a-\(UUID().uuidString.prefix(6).lowercased())"
         let b = "lp-b-\(UUID().uuidString.prefix(6).lowercased())"
-        // The shared exchanges belong to the cloud: the operator declares them once.
+        // The shared exchanges and the dead-letter queue belong to the cloud: the operator declares them once.
+        let dead = "lp-dead-\(UUID().uuidString.prefix(6).lowercased())"
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "operator"
         let op = AMQPClient(
@@ -53,7 +54,7 @@ struct LeastPrivilegeTests {
                     .init(name: "trilio_dms", type: "topic"),
                     .init(name: "trilio_dms.status", type: "topic"),
                 ],
-                queues: [.init(name: "dms.\(b)")]))
+                queues: [.init(name: "dms.\(b)"), .init(name: dead)]))
         try await op.start(timeout: 10)
         await op.close()
         let userA = Self.grant(node: a)
@@ -64,7 +65,8 @@ struct LeastPrivilegeTests {
         }
         let url = TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "\(userA):pw-\(a)")
         let agent = AgentProcess(
-            nodeID: a, box: box, extraArguments: ["--rabbitmq-url", url, "--allowed-publishers", "guest"])
+            nodeID: a, box: box,
+            extraArguments: ["--rabbitmq-url", url, "--allowed-publishers", "guest", "--dead-letter-queue", dead])
         try await agent.start()
         defer { agent.stop() }
         let requester = try await Requester()
@@ -98,6 +100,14 @@ struct LeastPrivilegeTests {
             })
         #expect(MountTable.mount(at: box.mountPath("lp3")) == nil)
 
+        // Both refusals are kept in the shared dead-letter queue, which A can write but never read, purge or delete.
+        #expect(await eventually(every: 0.5) { Broker.queueDepth(dead)?.ready == 2 }, "\(agent.log())")
+        for code in ["ch.basic_get('\(dead)')", "ch.queue_purge('\(dead)')", "ch.queue_delete('\(dead)')"] {
+            #expect(Self.pika(userA, "pw-\(a)", code).contains("REFUSED"), "\(code)")
+        }
+        #expect(Broker.queueDepth(dead)?.ready == 2)
+        #expect(Broker.queueInfo("dms.\(a).dead") == nil, "no queue of its own for dead letters")
+
         // A's credentials cannot consume B's requests, copy them with a binding, or speak for B.
         #expect(Self.pika(userA, "pw-\(a)", "ch.basic_consume('dms.\(b)', lambda *x: None)").contains("REFUSED"))
         #expect(Self.pika(userA, "pw-\(a)", "ch.queue_bind('dms.\(a)', 'trilio_dms', 'dms.\(b)')").contains("REFUSED"))
@@ -111,5 +121,6 @@ struct LeastPrivilegeTests {
             "nor reconfigure the shared exchanges")
         await requester.close()
         Broker.ctl("delete_queue dms.\(b)")
+        Broker.ctl("delete_queue \(dead)")
     }
 }
