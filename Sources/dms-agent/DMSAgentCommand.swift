@@ -6,8 +6,8 @@ import Glibc
 import Logging
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
-@main
 struct DMSAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dms-agent",
@@ -41,7 +41,7 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try agent.resolver()
-            let logger = agent.manager.makeLogger(r, toLogFile: true)
+            let (logger, logSink) = agent.manager.makeLogging(r, toLogFile: true)
             let config = try agent.configuration(r)
             let amqp = config.amqp
             let node = config.nodeID
@@ -84,6 +84,7 @@ extension DMSAgentCommand {
                 }
             }
             services += service.services.map { .init(service: $0) }
+            if logSink.path != nil { services.append(.init(service: LogReopener(sink: logSink, logger: logger))) }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
@@ -228,5 +229,18 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return e
+    }
+}
+
+/// SIGHUP reopens `log_file`, so logrotate's `postrotate` (`systemctl kill -s HUP dms-agent`) works.
+struct LogReopener: Service {
+    let sink: LogSink
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            sink.reopen()
+            logger.info("log file reopened", metadata: ["log_file": "\(sink.path ?? "")"])
+        }
     }
 }

@@ -2,27 +2,6 @@ import DMS
 import FoundationEssentials
 import Glibc
 import Logging
-import Synchronization
-
-/// Where log lines go: stderr (journald) or an appended file.
-final class LogSink: Sendable {
-    let fd: Int32
-    let lock = Mutex(())
-
-    private init(fd: Int32) { self.fd = fd }
-
-    static func open(path: String?) -> LogSink {
-        guard let path else { return LogSink(fd: 2) }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        return LogSink(fd: fd >= 0 ? fd : 2)
-    }
-
-    func write(_ line: String) {
-        var bytes = Array(line.utf8)
-        bytes.append(10)
-        lock.withLock { _ in _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
-    }
-}
 
 /// Plain text by default; `--log-format json` gives one JSON object per line with the metadata as keys.
 struct AgentLogHandler: LogHandler {

@@ -47,23 +47,42 @@ struct ManagerOptions: ParsableArguments {
         do { r.file = try ConfigFiles(files: files, directory: r.string(Settings.configDir)) } catch {
             throw ValidationError(error.description)
         }
-        do { _ = try r.bool(Settings.debug) } catch { throw ValidationError(error.description) }
+        do {
+            _ = try r.bool(Settings.debug)
+            _ = try logRotation(r)
+        } catch { throw ValidationError(error.description) }
         return r
     }
 
-    /// `toLogFile`: `run` appends to `--log-file` when set; the local commands always log to stderr.
-    func makeLogger(_ r: SettingsResolver, label: String = "dms-agent", toLogFile: Bool = false) -> Logger {
+    /// `log_max_bytes` and `log_backup_count`, as the original server's RotatingFileHandler takes them.
+    func logRotation(_ r: SettingsResolver) throws(SettingError) -> LogSink.Rotation {
+        LogSink.Rotation(
+            maxBytes: try r.bytes(Settings.logMaxBytes, default: 50 << 20),
+            backupCount: try r.nonNegativeCount(Settings.logBackupCount, default: 5))
+    }
+
+    /// Logs of the local commands: always stderr.
+    func makeLogger(_ r: SettingsResolver, label: String = "dms-agent") -> Logger {
+        makeLogging(r, label: label, toLogFile: false).logger
+    }
+
+    /// `toLogFile`: `run` appends to `--log-file` when set (rotated; `sink.reopen()` on SIGHUP).
+    func makeLogging(_ r: SettingsResolver, label: String = "dms-agent", toLogFile: Bool) -> (
+        logger: Logger, sink: LogSink
+    ) {
         let json = r.string(Settings.logFormat, default: "text") == "json"
         let debug = (try? r.bool(Settings.debug)) ?? false  // validated by resolver()
         let level =
             debug ? .debug : Logger.Level(rawValue: r.string(Settings.logLevel, default: "info").lowercased()) ?? .info
-        let sink = LogSink.open(path: toLogFile ? r.string(Settings.logFile) : nil)
+        let sink = LogSink.open(
+            path: toLogFile ? r.string(Settings.logFile) : nil,
+            rotation: (try? logRotation(r)) ?? .init(maxBytes: 0, backupCount: 0))
         LoggingSystem.bootstrap { label in
             var handler = AgentLogHandler(label: label, json: json, sink: sink)
             handler.logLevel = level
             return handler
         }
-        return Logger(label: label)
+        return (Logger(label: label), sink)
     }
 }
 

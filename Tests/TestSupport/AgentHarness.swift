@@ -7,12 +7,20 @@ import Synchronization
 public final class AgentProcess: @unchecked Sendable {
     public let nodeID: String
     public let box: Sandbox
-    public let logPath: String
+    /// The agent's stderr, which is its log unless `log_file` is set.
+    public let stderrPath: String
+    /// Where the agent's log lines land: its stderr, or the `log_file` a test gives it.
+    public var logPath: String
     public private(set) var pid: Int32 = 0
     let arguments: [String]
-    let environment: [String]
+    var environment: [String]
     /// Runs the agent through this command (e.g. `nsenter --net=… --`), which must exec it in place.
     public var launcher: [String] = []
+    /// The whole command line instead of `dms-agent run` and the harness's options (a deploy tool's exact line),
+    /// run with nothing but PATH and HOME in its environment.
+    public var commandLine: [String]? {
+        didSet { if commandLine != nil { environment = Array(environment.prefix(2)) } }
+    }
 
     public static var binary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent")
@@ -26,7 +34,8 @@ public final class AgentProcess: @unchecked Sendable {
     ) {
         self.nodeID = nodeID
         self.box = box
-        self.logPath = box.root + "/agent.log"
+        self.stderrPath = box.root + "/agent.log"
+        self.logPath = stderrPath
         arguments =
             [
                 "run", "--rabbitmq-url", TestEnv.amqpURL, "--node-id", nodeID, "--pid-dir", box.pidDir, "--mount-base",
@@ -47,9 +56,9 @@ public final class AgentProcess: @unchecked Sendable {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
-        posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&fileActions, 1, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
-        let command = launcher + [Self.binary] + arguments
+        let command = launcher + (commandLine ?? [Self.binary] + arguments)
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
