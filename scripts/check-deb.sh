@@ -17,6 +17,18 @@ echo "== dpkg -i"
 dpkg -i "$deb" >/dev/null
 trap 'dpkg -P dms-agent >/dev/null 2>&1 || true' EXIT
 /usr/bin/dms-agent --version
+[ "$(readlink /usr/bin/trilio-dms-server)" = dms-agent ] || { echo "no trilio-dms-server link"; exit 1; }
+/usr/bin/trilio-dms-server --help | grep -q 'Run the agent' || { echo "trilio-dms-server is not 'dms-agent run'"; exit 1; }
+# After a reboot /run is empty: the tmpfiles entry makes the PID directory again (checked in a scratch root).
+root=$(mktemp -d)
+install -D -m 644 /usr/lib/tmpfiles.d/dms-agent.conf "$root/usr/lib/tmpfiles.d/dms-agent.conf"
+systemd-tmpfiles --root="$root" --create dms-agent.conf
+for dir in run/dms run/dms/s3; do
+  [ "$(stat -c %a "$root/$dir" 2>/dev/null)" = 755 ] || { echo "tmpfiles.d did not create /$dir 0755"; exit 1; }
+done
+rm -rf "$root"
+echo "tmpfiles.d: /run/dms and /run/dms/s3 created 0755"
+grep -q '^StartLimitIntervalSec=0' /lib/systemd/system/dms-agent.service || { echo "unit may be start-limited"; exit 1; }
 /usr/bin/dms-agent doctor --help | sed -n 1,3p  # sed reads it all: head would close the pipe (SIGPIPE under pipefail)
 man -w dms-agent >/dev/null 2>&1 || [ -f /usr/share/man/man8/dms-agent.8.gz ]
 grep -q '^KillMode=process' /lib/systemd/system/dms-agent.service

@@ -19,7 +19,10 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 install -D -m 755 "$bin" "$stage/usr/bin/dms-agent"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/dms-agent"
+# Every deploy tool starts the shipped server by this name: the binary is `dms-agent run` under it.
+ln -s dms-agent "$stage/usr/bin/trilio-dms-server"
 install -D -m 644 docker/dms-agent.service "$stage/lib/systemd/system/dms-agent.service"
+install -D -m 644 packaging/debian/dms-agent.tmpfiles "$stage/usr/lib/tmpfiles.d/dms-agent.conf"
 install -d -m 755 "$stage/etc/triliovault-dms"
 "$bin" settings --format conf > "$stage/etc/triliovault-dms/server.conf"
 chmod 644 "$stage/etc/triliovault-dms/server.conf"
@@ -36,6 +39,7 @@ help2man --no-info --section 8 --name "mounts backup targets on demand from Rabb
 rm "$include"
 [ -f "$stage/usr/share/man/man8/dms-agent.8.gz" ] || { echo "generate-manual wrote no dms-agent.8"; exit 1; }
 chmod 644 "$stage"/usr/share/man/man8/*.gz
+ln -s dms-agent.8.gz "$stage/usr/share/man/man8/trilio-dms-server.8.gz"
 install -D -m 644 packaging/debian/copyright "$stage/usr/share/doc/dms-agent/copyright"
 install -m 644 README.md "$stage/usr/share/doc/dms-agent/README.md"
 cat > "$stage/changelog" <<CHANGELOG

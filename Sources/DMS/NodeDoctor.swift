@@ -278,9 +278,12 @@ public struct NodeDoctor: Sendable {
     func fuseDevice() -> DoctorCheck {
         let fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else {
+            let denied = errno == EACCES
             return DoctorCheck(
                 check: "/dev/fuse", verdict: .fail, detail: "cannot open: \(String(cString: strerror(errno)))",
-                fix: "modprobe fuse; in a container: --device /dev/fuse (or privileged)")
+                fix: denied
+                    ? "chmod 0666 /dev/fuse (udev's fuse rule does this; without udev the node is root's only)"
+                    : "modprobe fuse; in a container: --device /dev/fuse (or privileged)")
         }
         close(fd)
         return DoctorCheck(check: "/dev/fuse", verdict: .ok, detail: "usable")
@@ -326,8 +329,28 @@ public struct NodeDoctor: Sendable {
                         check: "/etc/fuse.conf", verdict: .fail,
                         detail: "no user_allow_other: s3vaultfuse's allow_other mounts fail for a non-root agent",
                         fix: "echo user_allow_other >> /etc/fuse.conf"))
+            checks.append(Self.fusermount())
         }
         return checks
+    }
+
+    /// A non-root agent's fuses mount through fusermount3, which must be setuid root.
+    static func fusermount() -> DoctorCheck {
+        let candidates: [String] = ["/usr/bin/fusermount3", "/bin/fusermount3"]
+        let path = candidates.first { access($0, X_OK) == 0 }
+        guard let path else {
+            return DoctorCheck(
+                check: "fusermount3", verdict: .fail,
+                detail: "not installed: a non-root agent's fuses cannot mount", fix: "apt install fuse3")
+        }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_uid == 0, st.st_mode & S_ISUID != 0 else {
+            return DoctorCheck(
+                check: "fusermount3", verdict: .fail,
+                detail: "\(path) is not setuid root: a non-root agent's fuses cannot mount",
+                fix: "chown root \(path) && chmod u+s \(path)")
+        }
+        return DoctorCheck(check: "fusermount3", verdict: .ok, detail: "\(path), setuid root")
     }
 
     func metricsPort(agentRunning: Bool) -> DoctorCheck {
