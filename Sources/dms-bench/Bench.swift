@@ -10,8 +10,10 @@ struct Bench: AsyncParsableCommand {
             "Run from the repository root, as root, with the test broker up (scripts/broker.sh start). Build with -c release."
     )
 
-    @Argument(help: "manager, amqp, jobbus, all (these three), or fleet (N agents on the 3-node cluster).") var suite:
-        String = "all"
+    @Argument(
+        help:
+            "manager, amqp, jobbus, all (these three), fleet (N agents on the 3-node cluster: footprint, then a node loss) or footprint."
+    ) var suite: String = "all"
     @Option(help: "Broker URL.") var rabbitmqURL =
         ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/"
     @Option(help: "Repository root (for scripts/).") var repo = FileManager.default.currentDirectoryPath
@@ -32,6 +34,7 @@ struct Bench: AsyncParsableCommand {
         if suite == "jobbus" || suite == "all" {
             try await JobBusBench.run(url: rabbitmqURL, repo: repo, cycles: cycles)
         }
+        if suite == "fleet" || suite == "footprint" { try await FleetFootprint.run(repo: repo, agents: agents) }
         if suite == "fleet" { try await FleetBench.run(repo: repo, agents: agents, jobs: fleetJobs) }
     }
 }

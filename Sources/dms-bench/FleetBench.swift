@@ -40,9 +40,7 @@ enum FleetBench {
             for pid in pids { kill(pid, SIGTERM) }
             for pid in pids { reap(pid) }
             for node in nodes {
-                _ = shell(
-                    "\(cluster) ctl 3 delete_queue dms.\(node) >/dev/null 2>&1; \(cluster) ctl 3 delete_queue dms.\(node).dead >/dev/null 2>&1"
-                )
+                _ = shell("\(cluster) ctl 3 delete_queue dms.\(node) >/dev/null 2>&1")
             }
         }
         let started = now()
