@@ -75,6 +75,9 @@ public final class AgentProcess: @unchecked Sendable {
                 self.logLines().filter { $0.contains("consuming") }.count > before || !Proc.exists(child)
             }
             guard ok, Proc.exists(child), !Proc.isZombie(child) else {
+                // Never leave it behind: a stray agent holds its PID directory and port for every later test.
+                kill(child, SIGKILL)
+                wait()
                 throw NSError(domain: "agent did not start: \(log())", code: 1)
             }
         }
