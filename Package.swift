@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMS",
+                "DMS", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -68,12 +68,26 @@ let package = Package(
             name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "LinuxSupport", "CLinuxProcess"],
             path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"]),
-        .testTarget(name: "DMSTests", dependencies: ["DMS", "TestSupport"]),
+        .target(name: "FuzzChecks", dependencies: ["DMS", "AMQP", "VaultFuse"], path: "Fuzz/Checks"),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzChecks"]),
+        .testTarget(name: "LinuxSupportTests", dependencies: ["LinuxSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "LinuxSupport", "TestSupport"]),
+        .testTarget(name: "DMSTests", dependencies: ["DMS", "LinuxSupport", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
         .testTarget(name: "ChaosTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
     ]
 )
+
+// The libFuzzer targets (scripts/fuzz.sh builds them with -sanitize=fuzzer,address into .build-fuzz): declared only
+// when asked for, so the normal build never sees them. Their checks (FuzzChecks) and corpora are in every build.
+if Context.environment["DMS_FUZZ"] != nil {
+    for name in [
+        "request", "dead-letter", "config-file", "transport-url", "pid-file", "mountinfo", "env-file", "barbican-env",
+    ] {
+        package.targets.append(
+            .executableTarget(name: "fuzz-\(name)", dependencies: ["FuzzChecks"], path: "Fuzz/Targets/fuzz-\(name)"))
+    }
+}
 
 // Every Swift target of ours treats a warning as an error (the C targets and the packages we use are not ours).
 for target in package.targets where target.type != .system && !target.name.hasPrefix("C") {

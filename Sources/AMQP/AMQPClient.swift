@@ -17,7 +17,7 @@ public final class AMQPClient: Sendable {
     public let deliveries: AsyncStream<AMQPDelivery>
 
     let logger: Logger
-    let shared = Mutex(Shared())
+    let shared = Locked(Shared())
     let wakeFD: Int32
     let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
     /// Monotonic ns by which the I/O thread promised to come round again (refreshed every turn).

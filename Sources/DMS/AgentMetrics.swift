@@ -1,14 +1,14 @@
 import CoreMetrics
 import Dispatch
-import Synchronization
+import LinuxSupport
 import VaultFuse
 
 /// The agent's metrics through swift-metrics; whichever backend is bootstrapped (Prometheus in
 /// `dms-agent run`) exports them. Gauges are refreshed when scraped.
 final class AgentMetrics: Sendable {
-    private let inFlight = Mutex<[UInt64: UInt64]>([:])  // job token → start (monotonic ns)
-    private let nextToken = Mutex<UInt64>(0)
-    private let registered = Mutex(false)
+    private let inFlight = Locked<[UInt64: UInt64]>([:])  // job token → start (monotonic ns)
+    private let nextToken = Locked<UInt64>(0)
+    private let registered = Locked(false)
 
     /// Every series the alert rules and the dashboard name, at zero, from the first scrape on (a counter that has
     /// never moved would otherwise be absent, and `increase()` over it undefined). Called after the backend is
@@ -94,7 +94,7 @@ final class AgentMetrics: Sendable {
 
 /// Replies published and not yet answered by the broker, with when each started (readiness, metrics).
 final class PendingReplies: Sendable {
-    private let state = Mutex<(next: UInt64, started: [UInt64: UInt64])>((0, [:]))
+    private let state = Locked<(next: UInt64, started: [UInt64: UInt64])>((0, [:]))
 
     func begin() -> UInt64 {
         state.withLock { s in

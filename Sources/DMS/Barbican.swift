@@ -93,8 +93,12 @@ public struct BarbicanClient: Sendable {
 /// `KEY=VALUE` lines (and `[DEFAULT]`-style INI sections, whose headers are ignored) for every target.
 public enum EnvFile {
     public static func read(_ path: String) throws -> [String: String] {
+        parse(try String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    public static func parse(_ text: String) -> [String: String] {
         var env: [String: String] = [:]
-        for (_, key, raw, _) in keyValueLines(try String(contentsOfFile: path, encoding: .utf8)) where !key.isEmpty {
+        for (_, key, raw, _) in keyValueLines(text) where !key.isEmpty {
             let quoted = raw.count >= 2 && raw.first == raw.last && (raw.first == "\"" || raw.first == "'")
             env[key] = quoted ? String(raw.dropFirst().dropLast()) : raw
         }

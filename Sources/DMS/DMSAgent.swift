@@ -5,7 +5,6 @@ import Glibc
 import LinuxSupport
 import Logging
 import ServiceLifecycle
-import Synchronization
 import VaultFuse
 
 /// The job bus: consumes `dms.<node_id>`, runs mount/unmount/status jobs through the VaultFuse manager
@@ -80,7 +79,7 @@ public final class DMSAgent: Service, Sendable {
     }
     /// The process is up and holds the PID-directory lock (`/healthz`).
     public var isHealthy: Bool { manager.holdsLock }
-    let consuming = Mutex(false)
+    let consuming = Locked(false)
     let pendingReplies = PendingReplies()
 
     /// Updates the gauges; call right before exporting metrics.

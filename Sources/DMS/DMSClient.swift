@@ -1,6 +1,6 @@
 import AMQP
 import FoundationEssentials
-import Synchronization
+import LinuxSupport
 
 /// A request as the orchestrator (the original `DMSClient`) writes it: the one builder `submit`, the benchmark and
 /// the tests share.
@@ -72,7 +72,7 @@ public final class DMSClient: Sendable {
 
     public let replyQueue: String
     let client: AMQPClient
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var replies: [String: [UInt8]] = [:]

@@ -14,7 +14,7 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
     static let maxConnections = 16
     static let maxRequestLine = 2048
     private let fd: Int32
-    private let active = Mutex(0)
+    private let active = Locked(0)
     private let stopped = Atomic<Bool>(false)
     private let metrics: @Sendable () -> [UInt8]
     private let agent: DMSAgent

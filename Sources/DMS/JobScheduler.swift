@@ -1,4 +1,4 @@
-import Synchronization
+import LinuxSupport
 
 /// Runs jobs for one key (a target) strictly in submission order and jobs for different keys in
 /// parallel. Submission is synchronous, so the order is the order of arrival from the queue.
@@ -12,7 +12,7 @@ final class JobScheduler: Sendable {
         var nextWaiter: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func submit(key: String, _ job: @escaping Job) {
         let startRunner = state.withLock { s -> Bool in

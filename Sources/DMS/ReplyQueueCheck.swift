@@ -1,7 +1,7 @@
 import AMQP
 import Dispatch
+import LinuxSupport
 import Logging
-import Synchronization
 
 /// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its connection
 /// after `request_timeout`): running the job would leave a mount its ledger does not know. A passive declare on
@@ -31,7 +31,7 @@ struct ReplyQueueCheck: RequesterChecking {
 final class RecentlySeen: Sendable {
     private let seconds: Double
     private let capacity: Int
-    private let seen = Mutex<[String: UInt64]>([:])
+    private let seen = Locked<[String: UInt64]>([:])
 
     init(seconds: Double, capacity: Int) {
         self.seconds = seconds

@@ -1,5 +1,4 @@
 import LinuxSupport
-import Synchronization
 
 /// Fans the manager's events out to every subscriber's stream; a slow subscriber loses its oldest events,
 /// never blocks the manager.
@@ -9,7 +8,7 @@ final class EventBroadcaster: Sendable {
         var next: UInt64 = 0
     }
 
-    private let subscribers = Mutex(Subscribers())
+    private let subscribers = Locked(Subscribers())
 
     func subscribe() -> AsyncStream<ManagerEvent> {
         let (stream, continuation) = AsyncStream.makeStream(

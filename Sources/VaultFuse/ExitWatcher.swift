@@ -79,5 +79,5 @@ final class ExitWatcher: Sendable {
 }
 
 final class CallbackTable: Sendable {
-    let entries = Mutex<[UInt64: (handle: ProcessHandle, callback: ExitWatcher.Callback)]>([:])
+    let entries = Locked<[UInt64: (handle: ProcessHandle, callback: ExitWatcher.Callback)]>([:])
 }

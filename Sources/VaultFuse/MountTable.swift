@@ -22,7 +22,8 @@ public enum MountTable {
         return parse(bytes)
     }
 
-    static func parse(_ bytes: [UInt8]) -> [MountEntry] {
+    /// `/proc/self/mountinfo`'s text, one entry per well-formed line (public for the fuzzers).
+    public static func parse(_ bytes: [UInt8]) -> [MountEntry] {
         var entries: [MountEntry] = []
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)

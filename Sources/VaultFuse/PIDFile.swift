@@ -2,6 +2,22 @@ import FoundationEssentials
 import Glibc
 import LinuxSupport
 
+/// A PID file's bytes: the decimal PID (> 1) and at most one newline, nothing else; the original server wrote no
+/// newline. Anything else is malformed (public for the fuzzers).
+public enum PIDFileFormat {
+    public static func pid(in bytes: ArraySlice<UInt8>) -> Int32? {
+        var digits = bytes
+        if digits.last == UInt8(ascii: "\n") { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 1
+        else { return nil }
+        return pid
+    }
+
+    /// What `PIDFile.write` puts in the file.
+    public static func bytes(of pid: Int32) -> [UInt8] { Array("\(pid)\n".utf8) }
+}
+
 /// `<pid-dir>/<target_id>.pid`: the decimal PID and a newline, nothing else.
 struct PIDFile {
     struct Contents {
@@ -41,12 +57,7 @@ struct PIDFile {
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0, n < 32 else { return .failure(.malformed) }
-        var digits = buffer[0..<n]
-        if digits.last == UInt8(ascii: "\n") { digits = digits.dropLast() }
-        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-            let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 1
-        else { return .failure(.malformed) }
+        guard n > 0, n < 32, let pid = PIDFileFormat.pid(in: buffer[0..<n]) else { return .failure(.malformed) }
         let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
         return .success(Contents(pid: pid, modified: modified))
     }
@@ -58,7 +69,7 @@ struct PIDFile {
         let temp = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if fd < 0 { throw .current }
-        let bytes = Array("\(pid)\n".utf8)
+        let bytes = PIDFileFormat.bytes(of: pid)
         var failure: Errno?
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         if written != bytes.count { failure = written < 0 ? .current : Errno(ENOSPC) }

@@ -21,7 +21,7 @@ public final class S3VaultFuseManager: Sendable {
     let locks = KeyedLocks()
     let broadcaster = EventBroadcaster()
     private let watcher = ExitWatcher()
-    let state = Mutex(State())
+    let state = Locked(State())
     private let lockFD: Int32
     private let isShutDown = Atomic<Bool>(false)
 

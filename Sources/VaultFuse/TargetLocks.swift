@@ -1,5 +1,4 @@
 import LinuxSupport
-import Synchronization
 
 /// One FIFO lock per key: operations on one target run one at a time in arrival order; different
 /// targets never wait for each other.
@@ -9,7 +8,7 @@ public final class KeyedLocks: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
 
     public init() {}
 

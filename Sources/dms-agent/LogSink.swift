@@ -1,6 +1,6 @@
 import DMS
 import Glibc
-import Synchronization
+import LinuxSupport
 
 /// Where log lines go: stderr (journald), or `log_file`, rotated as Python's RotatingFileHandler rotates it (the
 /// original server's): before a line would take the file past `maxBytes`, `<file>.N-1` becomes `.N`, …, the
@@ -24,7 +24,7 @@ final class LogSink: Sendable {
 
     let path: String?
     let rotation: Rotation
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private init(path: String?, rotation: Rotation) {
         self.path = path

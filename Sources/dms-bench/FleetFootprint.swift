@@ -10,6 +10,8 @@ enum FleetFootprint {
         var connections: Double
         var channels: Double
         var queues: Double
+        /// Broker memory per agent by RabbitMQ's own categories (connection_channels, quorum_queue_procs, …).
+        var breakdownKB: [String: Double]
     }
 
     static func run(repo: String, agents count: Int) async throws {
@@ -24,6 +26,8 @@ enum FleetFootprint {
                     String(
                         format: "%.0f KB broker memory, %.1f connections, %.1f channels, %.2f queues", f.memoryKB,
                         f.connections, f.channels, f.queues))
+                let top = f.breakdownKB.sorted { $0.value > $1.value }.prefix(5)
+                line("  of which", top.map { String(format: "%@ %.0f KB", $0.key, $0.value) }.joined(separator: ", "))
             }
         }
     }
@@ -49,6 +53,7 @@ enum FleetFootprint {
         _ = shell("rm -rf \(root) && mkdir -p \(root)")
         sleep(2)
         let memoryBefore = FleetBench.brokerMemory(cluster)
+        let breakdownBefore = breakdown(cluster)
         let before = counts(cluster)
         let nodes = (0..<count).map { "\(tag)-\($0)" }
         var pids: [Int32] = []
@@ -85,6 +90,7 @@ enum FleetFootprint {
         sleep(5)
         let after = counts(cluster)
         let memory = FleetBench.brokerMemory(cluster) - memoryBefore
+        let breakdownAfter = breakdown(cluster)
         for pid in pids { kill(pid, SIGTERM) }
         for pid in pids { reap(pid) }
         for node in nodes {
@@ -95,6 +101,25 @@ enum FleetFootprint {
         let n = Double(max(1, count))
         return Figures(
             memoryKB: memory / 1024 / n, connections: Double(after.connections - before.connections) / n,
-            channels: Double(after.channels - before.channels) / n, queues: Double(after.queues - before.queues) / n)
+            channels: Double(after.channels - before.channels) / n, queues: Double(after.queues - before.queues) / n,
+            breakdownKB: breakdownAfter.mapValues { $0 / 1024 / n }.merging(
+                breakdownBefore.mapValues { -$0 / 1024 / n }, uniquingKeysWith: +))
+    }
+
+    /// `rabbitmqctl status`'s memory categories, summed over the three nodes, in bytes.
+    static func breakdown(_ cluster: String) -> [String: Double] {
+        var sum: [String: Double] = [:]
+        for n in 1...3 {
+            let out = shell("\(cluster) ctl \(n) status --formatter json 2>/dev/null")
+            guard let data = out.data(using: .utf8),
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let memory = json["memory"] as? [String: Any]
+            else { continue }
+            for (key, value) in memory
+            where !["total", "strategy", "reserved_unallocated", "code", "atom"].contains(key) {
+                if let bytes = (value as? Double) ?? (value as? Int).map(Double.init) { sum[key, default: 0] += bytes }
+            }
+        }
+        return sum
     }
 }

@@ -1,6 +1,6 @@
 import DMS
 import Foundation
-import Synchronization
+import LinuxSupport
 import Testing
 import VaultFuse
 
@@ -18,7 +18,7 @@ struct JobExecutorTests {
             var spawned: [(String, [String: String])] = []
             var clearedStale: [String] = []
         }
-        let state = Mutex(State())
+        let state = Locked(State())
 
         func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String {
             try TargetID.validate(targetID)
@@ -57,7 +57,7 @@ struct JobExecutorTests {
     }
 
     final class Directories: MountDirectories {
-        let prepared = Mutex<[String]>([]), removed = Mutex<[String]>([])
+        let prepared = Locked<[String]>([]), removed = Locked<[String]>([])
         func prepare(_ path: String) throws(VaultFuseError) { prepared.withLock { $0.append(path) } }
         func removeIfEmpty(_ path: String) { removed.withLock { $0.append(path) } }
     }
@@ -72,8 +72,8 @@ struct JobExecutorTests {
     }
 
     final class NFS: NFSMounting {
-        let table = Mutex<[String: String]>([:])
-        let result = Mutex<(status: Int32, output: String)>((0, ""))
+        let table = Locked<[String: String]>([:])
+        let result = Locked<(status: Int32, output: String)>((0, ""))
         func fsType(at path: String) -> String? { table.withLock { $0[path] } }
         func mount(export: String, path: String, options: String) async -> (status: Int32, output: String) {
             let r = result.withLock { $0 }
@@ -89,7 +89,7 @@ struct JobExecutorTests {
 
     final class Requesters: RequesterChecking {
         let gone: Set<String>
-        let asked = Mutex<[String]>([])
+        let asked = Locked<[String]>([])
         init(gone: Set<String> = []) { self.gone = gone }
         func isGone(replyTo: String) async -> Bool {
             asked.withLock { $0.append(replyTo) }

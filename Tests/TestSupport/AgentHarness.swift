@@ -19,7 +19,14 @@ public final class AgentProcess: @unchecked Sendable {
     /// The whole command line instead of `dms-agent run` and the harness's options (a deploy tool's exact line),
     /// run with nothing but PATH and HOME in its environment.
     public var commandLine: [String]? {
-        didSet { if commandLine != nil { environment = Array(environment.prefix(2)) } }
+        didSet { if commandLine != nil { environment = Array(environment.prefix(2)) + Self.sanitizerEnvironment } }
+    }
+
+    /// A sanitizer's options reach the agents too (`scripts/sanitize.sh`: reports land in its report directory).
+    static var sanitizerEnvironment: [String] {
+        ["TSAN_OPTIONS", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"].compactMap { name in
+            ProcessInfo.processInfo.environment[name].map { "\(name)=\($0)" }
+        }
     }
 
     public static var binary: String {
@@ -47,7 +54,7 @@ public final class AgentProcess: @unchecked Sendable {
             [
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
                 "DMS_RABBITMQ_URL=\(TestEnv.amqpURL)",
-            ] + extraEnvironment
+            ] + Self.sanitizerEnvironment + extraEnvironment
     }
 
     /// Starts the agent and waits until its log says it consumes.

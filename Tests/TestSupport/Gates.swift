@@ -13,6 +13,14 @@ public enum Gate {
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/bindfs")
     public static let pika = Proc.shell("python3 -c 'import pika' 2>/dev/null").status == 0
     public static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
+    /// The sanitizer this test binary was built with, found by its runtime's entry point: nil in a plain build.
+    public static let sanitizer: String? = {
+        guard let handle = dlopen(nil, RTLD_NOW) else { return nil }
+        defer { dlclose(handle) }
+        if dlsym(handle, "__tsan_init") != nil { return "thread" }
+        if dlsym(handle, "__asan_init") != nil { return "address" }
+        return nil
+    }()
 
     public static func listening(port: Int) -> Bool {
         guard let fd = connectLoopback(port: port) else { return false }
@@ -42,6 +50,13 @@ extension Trait where Self == ConditionTrait {
         .enabled(
             if: Gate.isRoot && Gate.fuse && Gate.brokerUp && Gate.s3Up && Gate.pika,
             "needs root, FUSE, the test broker, the S3 server and pika: run scripts/test.sh as root")
+    }
+
+    /// Measures memory or time: a sanitizer's shadow memory, quarantine and slowdown make the figure meaningless.
+    public static var notUnderASanitizer: Self {
+        .disabled(
+            if: Gate.sanitizer != nil,
+            "measures memory or time, which \(Gate.sanitizer ?? "a")-sanitizer instrumentation changes by design")
     }
 
     /// Stops, alarms or partitions the shared broker: run alone, as scripts/test.sh does.
