@@ -15,6 +15,11 @@ public struct ConfigValue: Sendable, Equatable {
     public let origin: ConfigOrigin
     /// Lines setting the same key that this one overrides, latest first.
     public let overrides: [ConfigOrigin]
+
+    /// `; overrides path:line, …`, or nothing when it overrides nothing.
+    public var overridesText: String {
+        overrides.isEmpty ? "" : "; overrides " + overrides.map(\.description).joined(separator: ", ")
+    }
 }
 
 /// The config files as oslo.config reads them: every `--config-file` in order, then `--config-dir`'s `*.conf` in

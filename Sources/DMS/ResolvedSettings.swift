@@ -14,9 +14,7 @@ extension SettingsResolver {
                 continue
             }
             var origin = source.description
-            if case .file(_, let entry) = source, !entry.overrides.isEmpty {
-                origin += "; overrides " + entry.overrides.map(\.description).joined(separator: ", ")
-            }
+            if case .file(_, let entry) = source { origin += entry.overridesText }
             rows.append((name, Self.masked(key: name, value), origin))
         }
         if debugOn, let index = rows.firstIndex(where: { $0.name == "log_level" }) {
@@ -25,11 +23,9 @@ extension SettingsResolver {
         }
         for (section, values) in file.sections.sorted(by: { $0.key < $1.key }) {
             for (key, entry) in values.sorted(by: { $0.key < $1.key }) {
-                var origin = entry.origin.description
-                if !entry.overrides.isEmpty {
-                    origin += "; overrides " + entry.overrides.map(\.description).joined(separator: ", ")
-                }
-                rows.append(("[\(section)] \(key)", Self.masked(key: key, entry.value), origin))
+                rows.append(
+                    ("[\(section)] \(key)", Self.masked(key: key, entry.value), "\(entry.origin)\(entry.overridesText)")
+                )
             }
         }
         for key in unusedKeys {
@@ -48,8 +44,13 @@ extension SettingsResolver {
     }
 
     /// The value as it may be shown: secrets as `***`, a URL's password (every host of a transport_url) as `***`.
+    /// A key whose value is a secret (a password, not the path of a password file or a CA bundle).
+    public static func isMaskedKey(_ key: String) -> Bool {
+        DeadLetter.isSecretKey(key) && !key.hasSuffix("_file") && !key.hasSuffix("_bundle")
+    }
+
     static func masked(key: String, _ value: String) -> String {
-        if DeadLetter.isSecretKey(key) && !key.hasSuffix("_file") && !key.hasSuffix("_bundle") { return "***" }
+        if isMaskedKey(key) { return "***" }
         let parts = value.split(separator: "://", maxSplits: 1)
         guard parts.count == 2, let rest = parts.last else { return value }
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex

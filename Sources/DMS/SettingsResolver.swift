@@ -88,11 +88,11 @@ public struct SettingsResolver: Sendable {
         return .nanoseconds(Int64((seconds * scale * 1e9).rounded()))
     }
 
-    /// A positive whole number.
-    public func count(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
+    /// A whole number ≥ `minimum` (1 unless said).
+    public func count(_ setting: Setting, default value: Int, atLeast minimum: Int = 1) throws(SettingError) -> Int {
         guard let (text, source) = raw(setting) else { return value }
-        guard let n = Int(text.trimmed), n >= 1 else {
-            throw SettingError("\(source): expected a whole number ≥ 1, got \(text.debugDescription)")
+        guard let n = Int(text.trimmed), n >= minimum else {
+            throw SettingError("\(source): expected a whole number ≥ \(minimum), got \(text.debugDescription)")
         }
         return n
     }
@@ -147,12 +147,4 @@ public struct SettingsResolver: Sendable {
         return n * (scale?.1 ?? 1)
     }
 
-    /// A whole number ≥ 0.
-    public func nonNegativeCount(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
-        guard let (text, source) = raw(setting) else { return value }
-        guard let n = Int(text.trimmed), n >= 0 else {
-            throw SettingError("\(source): expected a whole number ≥ 0, got \(text.debugDescription)")
-        }
-        return n
-    }
 }

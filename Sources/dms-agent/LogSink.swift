@@ -44,19 +44,19 @@ final class LogSink: Sendable {
             if path != nil, state.fd != 2, rotation.isOn, state.size > 0, state.size + bytes.count > rotation.maxBytes {
                 rotate(&state)
             }
-            if state.fd != 2, let error = Self.writeAll(state.fd, bytes) {
+            guard state.fd != 2 else {
+                _ = Self.writeAll(2, bytes)
+                return
+            }
+            if let error = Self.writeAll(state.fd, bytes) {
                 // A line half written (a full disk) is cut back off the file: it goes whole to stderr instead.
                 _ = ftruncate(state.fd, off_t(state.size))
                 report("cannot write \(path ?? ""): \(error); logging to stderr", &state)
                 _ = Self.writeAll(2, bytes)
                 return
             }
-            if state.fd == 2 {
-                _ = Self.writeAll(2, bytes)
-            } else {
-                state.size += bytes.count
-                if state.reported != nil { state.reported = nil }
-            }
+            state.size += bytes.count
+            state.reported = nil
         }
     }
 

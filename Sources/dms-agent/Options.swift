@@ -40,10 +40,8 @@ struct ManagerOptions: ParsableArguments {
         var r = SettingsResolver(
             options: Dictionary(uniqueKeysWithValues: options.map { ($0.key.option, $0.value) }),
             environment: ProcessInfo.processInfo.environment)
-        // Every --config-file in order (oslo.config), else DMS_CONFIG_FILE; then the directory's *.conf.
-        let files =
-            configFile.isEmpty
-            ? (r.environment["DMS_CONFIG_FILE"].map { [$0] } ?? []).filter { !$0.trimmed.isEmpty } : configFile
+        // Every --config-file in order (oslo.config), else its environment variable; then the directory's *.conf.
+        let files = configFile.isEmpty ? r.string(Settings.configFile).map { [$0] } ?? [] : configFile
         do { r.file = try ConfigFiles(files: files, directory: r.string(Settings.configDir)) } catch {
             throw ValidationError(error.description)
         }
@@ -58,7 +56,7 @@ struct ManagerOptions: ParsableArguments {
     func logRotation(_ r: SettingsResolver) throws(SettingError) -> LogSink.Rotation {
         LogSink.Rotation(
             maxBytes: try r.bytes(Settings.logMaxBytes, default: 50 << 20),
-            backupCount: try r.nonNegativeCount(Settings.logBackupCount, default: 5))
+            backupCount: try r.count(Settings.logBackupCount, default: 5, atLeast: 0))
     }
 
     /// Logs of the local commands: always stderr.

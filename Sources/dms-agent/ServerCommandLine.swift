@@ -19,7 +19,7 @@ enum ServerCommandLine {
         }
         table["--log-date-format"] = "timestamps are RFC 3339 in UTC"
         for flag in ["--watch-log-file", "--nowatch-log-file"] { table[flag] = "send SIGHUP to reopen log_file" }
-        for flag in ["--nodebug"] { table[flag] = "leave out --debug and set debug = false in the config file" }
+        table["--nodebug"] = "leave out --debug and set debug = false in the config file"
         for flag in ["--verbose", "-v", "--noverbose"] { table[flag] = "use --debug or log_level" }
         return table
     }()

@@ -10,31 +10,18 @@ import Foundation
 enum FleetBench {
     static func run(repo: String, agents count: Int, jobs: Int) async throws {
         print("== fleet: \(count) agents on the 3-node cluster (scripts/cluster.sh), one broker node stopped")
-        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("dms-agent").path
         let cluster = repo + "/scripts/cluster.sh"
         _ = shell("\(cluster) start")
         let url = shell("\(cluster) urls").trimmingCharacters(in: .whitespacesAndNewlines)
         let root = "/tmp/dms-bench/fleet-\(getpid())"
         _ = shell("rm -rf \(root) && mkdir -p \(root)")
-        let memoryBefore = brokerMemory(cluster)
+        let memoryBefore = brokerMemory(cluster).total
         var pids: [Int32] = []
         let nodes = (0..<count).map { "fleet-\(getpid())-\($0)" }
         for node in nodes {
             let dir = "\(root)/\(node)"
             try FileManager.default.createDirectory(atPath: dir + "/mnt", withIntermediateDirectories: true)
-            pids.append(
-                spawn(
-                    agentBinary,
-                    [
-                        "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base",
-                        dir + "/mnt",
-                        "--log-dir", dir + "/log", "--s3vaultfuse-bin", repo + "/scripts/fake-s3vaultfuse",
-                        "--heartbeat-interval", "0",
-                        "--metrics-listen", "none", "--log-file", dir + "/agent.log", "--rabbitmq-queue-type", "quorum",
-                        "--workers", "2",
-                    ],
-                    env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"]))
+            pids.append(startAgent(repo: repo, url: url, node: node, directory: dir, queueType: "quorum"))
         }
         defer {
             for pid in pids { kill(pid, SIGTERM) }
@@ -51,7 +38,7 @@ enum FleetBench {
         let consuming = nodes.filter { log($0, root).contains("consuming") }.count
         // Settle, then measure what the agents cost the brokers and the node.
         sleep(3)
-        let memoryPerAgent = (brokerMemory(cluster) - memoryBefore) / Double(max(1, consuming))
+        let memoryPerAgent = (brokerMemory(cluster).total - memoryBefore) / Double(max(1, consuming))
         let totalRSS = pids.map { rssKB(pid: $0) }.reduce(0, +)
 
         // The requester sits on node 3; node 1 is the one that stops.
@@ -151,16 +138,41 @@ enum FleetBench {
         )
     }
 
-    /// Total memory of the three nodes, in bytes.
-    static func brokerMemory(_ cluster: String) -> Double {
-        (1...3).map { n -> Double in
+    /// One fleet agent: the built dms-agent beside this binary, its own directories, the fast fuse, a log file.
+    static func startAgent(
+        repo: String, url: String, node: String, directory dir: String, queueType: String, extra: [String] = []
+    ) -> Int32 {
+        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("dms-agent").path
+        return spawn(
+            agentBinary,
+            [
+                "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base",
+                dir + "/mnt", "--log-dir", dir + "/log", "--s3vaultfuse-bin", repo + "/scripts/fake-s3vaultfuse",
+                "--heartbeat-interval", "0", "--metrics-listen", "none", "--log-file", dir + "/agent.log",
+                "--rabbitmq-queue-type", queueType, "--workers", "2",
+            ] + extra,
+            env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"])
+    }
+
+    /// Total memory of the three nodes (`erlang`), and by RabbitMQ's own categories, in bytes: one status call
+    /// per node.
+    static func brokerMemory(_ cluster: String) -> (total: Double, categories: [String: Double]) {
+        var total = 0.0
+        var categories: [String: Double] = [:]
+        for n in 1...3 {
             let out = shell("\(cluster) ctl \(n) status --formatter json 2>/dev/null")
             guard let data = out.data(using: .utf8),
                 let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let memory = json["memory"] as? [String: Any], let total = memory["total"] as? [String: Any],
-                let erlang = total["erlang"] as? Double ?? (total["erlang"] as? Int).map(Double.init)
-            else { return 0 }
-            return erlang
-        }.reduce(0, +)
+                let memory = json["memory"] as? [String: Any]
+            else { continue }
+            func bytes(_ value: Any?) -> Double? { (value as? Double) ?? (value as? Int).map(Double.init) }
+            total += bytes((memory["total"] as? [String: Any])?["erlang"]) ?? 0
+            for (key, value) in memory
+            where !["total", "strategy", "reserved_unallocated", "code", "atom"].contains(key) {
+                if let b = bytes(value) { categories[key, default: 0] += b }
+            }
+        }
+        return (total, categories)
     }
 }

@@ -44,8 +44,6 @@ enum FleetFootprint {
     static func measure(repo: String, cluster: String, agents count: Int, type: String, previous: Bool) async throws
         -> Figures
     {
-        let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("dms-agent").path
         let url = shell("\(cluster) urls").trimmingCharacters(in: .whitespacesAndNewlines)
         let tag = "fp-\(getpid())-\(type.prefix(1))\(previous ? "p" : "s")"
         let root = "/tmp/dms-bench/\(tag)"
@@ -53,7 +51,6 @@ enum FleetFootprint {
         _ = shell("rm -rf \(root) && mkdir -p \(root)")
         sleep(2)
         let memoryBefore = FleetBench.brokerMemory(cluster)
-        let breakdownBefore = breakdown(cluster)
         let before = counts(cluster)
         let nodes = (0..<count).map { "\(tag)-\($0)" }
         var pids: [Int32] = []
@@ -61,16 +58,9 @@ enum FleetFootprint {
             let dir = "\(root)/\(node)"
             try FileManager.default.createDirectory(atPath: dir + "/mnt", withIntermediateDirectories: true)
             pids.append(
-                spawn(
-                    agentBinary,
-                    [
-                        "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base",
-                        dir + "/mnt", "--log-dir", dir + "/log", "--s3vaultfuse-bin",
-                        repo + "/scripts/fake-s3vaultfuse", "--heartbeat-interval", "0", "--metrics-listen", "none",
-                        "--log-file", dir + "/agent.log", "--rabbitmq-queue-type", type, "--workers", "2",
-                        "--dead-letter-queue", dead,
-                    ],
-                    env: ["PATH=/usr/bin:/bin:/usr/sbin:/sbin"]))
+                FleetBench.startAgent(
+                    repo: repo, url: url, node: node, directory: dir, queueType: type,
+                    extra: ["--dead-letter-queue", dead]))
         }
         let started = now()
         while now() - started < 180_000, nodes.contains(where: { !FleetBench.log($0, root).contains("consuming") }) {
@@ -89,8 +79,7 @@ enum FleetFootprint {
         }
         sleep(5)
         let after = counts(cluster)
-        let memory = FleetBench.brokerMemory(cluster) - memoryBefore
-        let breakdownAfter = breakdown(cluster)
+        let memoryAfter = FleetBench.brokerMemory(cluster)
         for pid in pids { kill(pid, SIGTERM) }
         for pid in pids { reap(pid) }
         for node in nodes {
@@ -100,26 +89,10 @@ enum FleetFootprint {
         _ = shell("\(cluster) ctl 1 delete_queue \(dead) >/dev/null 2>&1; rm -rf \(root)")
         let n = Double(max(1, count))
         return Figures(
-            memoryKB: memory / 1024 / n, connections: Double(after.connections - before.connections) / n,
+            memoryKB: (memoryAfter.total - memoryBefore.total) / 1024 / n,
+            connections: Double(after.connections - before.connections) / n,
             channels: Double(after.channels - before.channels) / n, queues: Double(after.queues - before.queues) / n,
-            breakdownKB: breakdownAfter.mapValues { $0 / 1024 / n }.merging(
-                breakdownBefore.mapValues { -$0 / 1024 / n }, uniquingKeysWith: +))
-    }
-
-    /// `rabbitmqctl status`'s memory categories, summed over the three nodes, in bytes.
-    static func breakdown(_ cluster: String) -> [String: Double] {
-        var sum: [String: Double] = [:]
-        for n in 1...3 {
-            let out = shell("\(cluster) ctl \(n) status --formatter json 2>/dev/null")
-            guard let data = out.data(using: .utf8),
-                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let memory = json["memory"] as? [String: Any]
-            else { continue }
-            for (key, value) in memory
-            where !["total", "strategy", "reserved_unallocated", "code", "atom"].contains(key) {
-                if let bytes = (value as? Double) ?? (value as? Int).map(Double.init) { sum[key, default: 0] += bytes }
-            }
-        }
-        return sum
+            breakdownKB: memoryAfter.categories.merging(memoryBefore.categories.mapValues { -$0 }, uniquingKeysWith: +)
+                .mapValues { $0 / 1024 / n })
     }
 }
