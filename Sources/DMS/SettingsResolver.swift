@@ -140,11 +140,13 @@ public struct SettingsResolver: Sendable {
         }
         let scale = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)].first { digits.hasSuffix($0.0) }
         if scale != nil { digits.removeLast() }
-        guard let n = Int(digits.trimmed), n >= 0, n <= 1 << 40 else {
+        let (bytes, overflow) = (Int(digits.trimmed) ?? -1).multipliedReportingOverflow(by: scale?.1 ?? 1)
+        guard bytes >= 0, !overflow, bytes <= 1 << 40 else {
             throw SettingError(
-                "\(source): expected a size in bytes such as 10485760 or 10M, got \(text.debugDescription)")
+                "\(source): expected a size in bytes such as 10485760 or 10M (at most 1 TiB), got \(text.debugDescription)"
+            )
         }
-        return n * (scale?.1 ?? 1)
+        return bytes
     }
 
 }

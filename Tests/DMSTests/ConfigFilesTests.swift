@@ -127,6 +127,9 @@ import Testing
         #expect(try bytes("10485760") == 10_485_760)
         #expect(try bytes("10M") == 10_485_760 && bytes("10MiB") == 10_485_760 && bytes("64k") == 65_536)
         #expect(try bytes("0") == 0)
-        for bad in ["-1", "ten", "1.5M"] { #expect(throws: SettingError.self) { try bytes(bad) } }
+        // 2^40 G overflowed the multiplication and trapped before the limit applied to the product.
+        for bad in ["-1", "ten", "1.5M", "1099511627776G", "9223372036854775807K"] {
+            #expect(throws: SettingError.self) { try bytes(bad) }
+        }
     }
 }
