@@ -118,9 +118,12 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
             var port: Int?
             if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
                 host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-                if let colon = hostPort[close...].firstIndex(of: ":"),
-                    let p = Int(hostPort[hostPort.index(after: colon)...])
-                {
+                let after = hostPort[hostPort.index(after: close)...]
+                if !after.isEmpty {
+                    // Only `:port` may follow the brackets, in range (fuzz-transport-url found 533535 taken).
+                    guard after.first == ":", let p = Int(after.dropFirst()), (1...65535).contains(p) else {
+                        throw AMQPError(.configuration, "Invalid port in AMQP URL host \(host.debugDescription)")
+                    }
                     port = p
                 }
             } else if let colon = hostPort.lastIndex(of: ":") {
@@ -129,6 +132,15 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                     throw AMQPError(.configuration, "Invalid port in AMQP URL host \(host.debugDescription)")
                 }
                 port = p
+            }
+            // `user:pass:5672` with the `@` forgotten would make the password part of a host name, which is
+            // logged: refuse it without echoing it (found by fuzz-transport-url, as was an unclosed `[`).
+            if !hostPort.hasPrefix("[") || !hostPort.contains("]") {
+                guard !host.contains(where: { $0 == ":" || $0 == "[" || $0 == "]" }) else {
+                    throw AMQPError(
+                        .configuration,
+                        "AMQP URL host has a ':' or a bracket: an IPv6 address goes in [ ], credentials end with '@'")
+                }
             }
             var endpoint = Endpoint(
                 host: host.isEmpty ? "localhost" : host, port: port ?? defaultPort,

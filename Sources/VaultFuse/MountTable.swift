@@ -27,8 +27,10 @@ public enum MountTable {
         var entries: [MountEntry] = []
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            // The separator follows the six fixed fields and the optional ones: a "-" before field 6 is a
+            // malformed line, not a separator (found by fuzz-mountinfo: it trapped on `fields[6..<dash]`).
             guard fields.count >= 10,
-                let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                let dash = fields[6...].firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
                 dash + 2 < fields.endIndex
             else { continue }
             entries.append(

@@ -25,6 +25,21 @@ struct ConfigurationTests {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "rabbit://h1/?ssl=maybe") }
     }
 
+    /// fuzz-transport-url's finding: with the `@` forgotten, `user:password:port` became a host name that is
+    /// logged. It is refused, and the error does not repeat it.
+    @Test func aHostWithAColonIsRefusedWithoutEchoingIt() {
+        #expect {
+            try AMQPConfiguration(url: "rabbit://openstack:s3cretpw:5672/")
+        } throws: { error in
+            let text = String(describing: error)
+            return text.contains("IPv6 address goes in [ ]") && !text.contains("s3cretpw")
+        }
+        #expect((try? AMQPConfiguration(url: "amqp://[fd00::1]:5672/"))?.endpoints.first?.host == "fd00::1")
+        // fuzz-transport-url: a bracketed host's port was not range-checked, and junk after `]` was ignored.
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "amqp://[fd00::1]:533535/") }
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: "amqp://[fd00::1]x/") }
+    }
+
     @Test func hostsSpreadByNodeIDStablyAndEvenly() throws {
         let url = "rabbit://u:p@c1:5672,c2:5672,c3:5672/"
         var first: [String: Int] = [:]

@@ -213,7 +213,7 @@ struct JobBusEndToEndTests {
         }
     }
 
-    @Test func fastTargetIsNotDelayedBySlowMounts() async throws {
+    @Test(.notUnderASanitizer) func fastTargetIsNotDelayedBySlowMounts() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
         // Slow mounts take 15 s: enough margin for B on a machine loaded by the parallel tests (agents, pika clients).

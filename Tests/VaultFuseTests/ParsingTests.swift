@@ -19,6 +19,14 @@ struct MountInfoParsingTests {
         #expect(entries[1].propagation.isEmpty, "no optional field: private")
     }
 
+    /// fuse-mountinfo's crasher: a "-" field before field 6 trapped on `fields[6..<dash]`.
+    @Test func aSeparatorBeforeTheSixthFieldIsAMalformedLine() {
+        let text = "22 27 - / /proc rw,relatime x y z w\n37 35 98:0 / /plain rw - ext4 /dev/vda rw\n"
+        #expect(
+            MountTable.parse(Array(text.utf8)) == [MountEntry(mountPoint: "/plain", fsType: "ext4", source: "/dev/vda")]
+        )
+    }
+
     @Test func theMountHoldingAPathIsTheLongestPrefix() {
         let text = """
             20 1 0:1 / / rw shared:1 - ext4 /dev/vda rw
