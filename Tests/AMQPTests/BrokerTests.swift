@@ -86,7 +86,6 @@ struct BrokerRoundTripTests {
                 .init(name: full, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])
             ]))
         try await client.start(timeout: 10)
-        _ = Inbox(client)  // drains the deliveries (its task outlives it)
         await #expect(throws: AMQPError.self) {
             try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: true))
         }
@@ -381,7 +380,6 @@ struct DisruptiveBrokerTests {
     @Test func publishDuringALongOutageFailsClearly() async throws {
         let client = try makeClient()
         try await client.start(timeout: 10)
-        _ = Inbox(client)  // drains the deliveries (its task outlives it)
         #expect(Broker.ctl("stop_app").status == 0)
         defer { Broker.ctl("start_app") }
         #expect(await eventually { !client.isConnected })
