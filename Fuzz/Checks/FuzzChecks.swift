@@ -156,16 +156,10 @@ public enum FuzzChecks {
     /// mountinfo: any text parses without trapping, and a path escaped as the kernel escapes it comes back whole.
     @Sendable public static func mountinfo(_ bytes: [UInt8]) {
         _ = MountTable.parse(bytes)
-        // The input as a mount point: the kernel escapes space, tab, newline and backslash as \ooo.
+        // The input as a mount point, escaped as the kernel does (`parsesEscapedMountPointsAndOptionalFields`
+        // holds the kernel's own `\040`).
         guard !bytes.isEmpty, !bytes.contains(0) else { return }
-        var escaped: [UInt8] = []
-        for b in bytes {
-            if b == 32 || b == 9 || b == 10 || b == 92 {
-                escaped += [92, 48 + (b >> 6), 48 + ((b >> 3) & 7), 48 + (b & 7)]
-            } else {
-                escaped.append(b)
-            }
-        }
+        let escaped = MountTable.escape(String(decoding: bytes, as: UTF8.self))
         let line = Array("36 35 0:50 / ".utf8) + escaped + Array(" rw,relatime shared:1 - fuse.bindfs src rw\n".utf8)
         let entries = MountTable.parse(line)
         check(entries.count == 1, "one line, \(entries.count) entries")

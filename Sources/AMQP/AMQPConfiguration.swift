@@ -114,34 +114,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                     defaultCredentials = given
                 }
             }
-            var host = String(hostPort)
-            var port: Int?
-            if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
-                host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-                let after = hostPort[hostPort.index(after: close)...]
-                if !after.isEmpty {
-                    // Only `:port` may follow the brackets, in range (fuzz-transport-url found 533535 taken).
-                    guard after.first == ":", let p = Int(after.dropFirst()), (1...65535).contains(p) else {
-                        throw AMQPError(.configuration, "Invalid port in AMQP URL host \(host.debugDescription)")
-                    }
-                    port = p
-                }
-            } else if let colon = hostPort.lastIndex(of: ":") {
-                host = String(hostPort[..<colon])
-                guard let p = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(p) else {
-                    throw AMQPError(.configuration, "Invalid port in AMQP URL host \(host.debugDescription)")
-                }
-                port = p
-            }
-            // `user:pass:5672` with the `@` forgotten would make the password part of a host name, which is
-            // logged: refuse it without echoing it (found by fuzz-transport-url, as was an unclosed `[`).
-            if !hostPort.hasPrefix("[") || !hostPort.contains("]") {
-                guard !host.contains(where: { $0 == ":" || $0 == "[" || $0 == "]" }) else {
-                    throw AMQPError(
-                        .configuration,
-                        "AMQP URL host has a ':' or a bracket: an IPv6 address goes in [ ], credentials end with '@'")
-                }
-            }
+            let (host, port) = try Self.hostAndPort(hostPort)
             var endpoint = Endpoint(
                 host: host.isEmpty ? "localhost" : host, port: port ?? defaultPort,
                 username: credentials?.0, password: credentials?.1)
@@ -161,6 +134,35 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         if !path.isEmpty { virtualHost = Self.percentDecoded(path[...]) }
         if secure { tls = TLS() }
         try applyQuery(query)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`. Outside brackets a host holds no `:` and no bracket: with the
+    /// `@` forgotten, `user:pass:5672` would make the password part of a host name, which is logged, so it is
+    /// refused without being echoed (found by fuzz-transport-url, as were an unclosed `[` and a bracketed port out
+    /// of range).
+    static func hostAndPort(_ hostPort: Substring) throws(AMQPError) -> (host: String, port: Int?) {
+        func port(_ text: Substring, of host: String) throws(AMQPError) -> Int {
+            guard let p = Int(text), (1...65535).contains(p) else {
+                throw AMQPError(.configuration, "Invalid port in AMQP URL host \(host.debugDescription)")
+            }
+            return p
+        }
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            let host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.isEmpty { return (host, nil) }
+            // Only `:port` may follow the brackets.
+            return (host, try port(after.first == ":" ? after.dropFirst() : "", of: host))
+        }
+        let colon = hostPort.lastIndex(of: ":")
+        let host = String(hostPort[..<(colon ?? hostPort.endIndex)])
+        guard !host.contains(where: { $0 == ":" || $0 == "[" || $0 == "]" }) else {
+            throw AMQPError(
+                .configuration,
+                "AMQP URL host has a ':' or a bracket: an IPv6 address goes in [ ], credentials end with '@'")
+        }
+        guard let colon else { return (host, nil) }
+        return (host, try port(hostPort[hostPort.index(after: colon)...], of: host))
     }
 
     /// `?ssl=1&heartbeat=…` (oslo.messaging and kombu names, which win over the config file's).

@@ -103,7 +103,7 @@ public enum MountTable {
     }
 
     /// mountinfo's escaping of a path (space, tab, newline, backslash as `\ooo`).
-    static func escape(_ path: String) -> [UInt8] {
+    public static func escape(_ path: String) -> [UInt8] {
         var out: [UInt8] = []
         for b in path.utf8 {
             switch b {
