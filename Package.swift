@@ -8,7 +8,10 @@ let package = Package(
         .executable(name: "dms-bench", targets: ["dms-bench"]),
         .library(name: "VaultFuse", targets: ["VaultFuse"]),
         .library(name: "AMQP", targets: ["AMQP"]),
-        .library(name: "DMS", targets: ["DMS"]),
+        .library(name: "DMSWire", targets: ["DMSWire"]),
+        .library(name: "DMSClient", targets: ["DMSClient"]),
+        .library(name: "DMSAgentCore", targets: ["DMSAgentCore"]),
+        .library(name: "DMSNodeTools", targets: ["DMSNodeTools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,19 +38,35 @@ let package = Package(
             name: "VaultFuse",
             dependencies: ["CLinuxProcess", "LinuxSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        // Requests, replies, events and their JSON: nothing of ours below it, so any Swift program may speak the wire.
+        .target(name: "DMSWire"),
+        // What an orchestrator written in Swift needs: request → reply over AMQP. No VaultFuse, curl, metrics or
+        // lifecycle in its closure (PackageGraphTests checks it).
+        .target(name: "DMSClient", dependencies: ["DMSWire", "AMQP", "LinuxSupport"]),
+        // The agent: job bus, scheduler, executor and its effects (manager, Barbican, NFS), events, metrics.
         .target(
-            name: "DMS",
+            name: "DMSAgentCore",
             dependencies: [
-                "AMQP", "VaultFuse", "CCurl", "LinuxSupport",
+                "DMSWire", "AMQP", "VaultFuse", "CCurl", "LinuxSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // What an operator runs on the node besides the bus: settings and their resolution, doctor, the local
+        // commands, the health endpoint.
+        .target(
+            name: "DMSNodeTools",
+            dependencies: [
+                "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMS", "LinuxSupport",
+                "DMSNodeTools", "DMSAgentCore", "DMSClient", "DMSWire", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -59,22 +78,38 @@ let package = Package(
         .executableTarget(
             name: "dms-bench",
             dependencies: [
-                "DMS", "AMQP", "VaultFuse", "LinuxSupport",
+                "DMSClient", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
-            name: "TestSupport", dependencies: ["VaultFuse", "AMQP", "DMS", "LinuxSupport", "CLinuxProcess"],
+            name: "TestSupport",
+            dependencies: ["VaultFuse", "AMQP", "DMSClient", "DMSWire", "LinuxSupport", "CLinuxProcess"],
             path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
-        .target(name: "FuzzChecks", dependencies: ["DMS", "AMQP", "VaultFuse"], path: "Fuzz/Checks"),
+        .target(
+            name: "FuzzChecks", dependencies: ["DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse"],
+            path: "Fuzz/Checks"),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzChecks"]),
         .testTarget(name: "LinuxSupportTests", dependencies: ["LinuxSupport"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "LinuxSupport", "TestSupport"]),
-        .testTarget(name: "DMSTests", dependencies: ["DMS", "LinuxSupport", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
-        .testTarget(name: "ChaosTests", dependencies: ["DMS", "AMQP", "VaultFuse", "TestSupport"]),
+        .testTarget(name: "DMSWireTests", dependencies: ["DMSWire", "TestSupport"]),
+        .testTarget(name: "DMSClientTests", dependencies: ["DMSClient", "DMSWire", "AMQP", "TestSupport"]),
+        .testTarget(
+            name: "DMSAgentCoreTests",
+            dependencies: ["DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport"]),
+        .testTarget(
+            name: "DMSNodeToolsTests",
+            dependencies: [
+                "DMSNodeTools", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport",
+            ]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["DMSClient", "DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse", "TestSupport"]),
+        .testTarget(
+            name: "ChaosTests",
+            dependencies: ["DMSClient", "DMSWire", "DMSAgentCore", "AMQP", "VaultFuse", "TestSupport"]),
     ]
 )
 

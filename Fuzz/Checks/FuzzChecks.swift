@@ -1,5 +1,7 @@
 import AMQP
-import DMS
+import DMSAgentCore
+import DMSNodeTools
+import DMSWire
 import VaultFuse
 
 /// The invariants each fuzz target checks on one input: not only that nothing traps, but that what a parser

@@ -18,10 +18,3 @@ public enum Spawn {
         return rc == 0 ? .success(pid) : .failure(Errno(rc))
     }
 }
-
-public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code: Int32
-    public init(_ code: Int32) { self.code = code }
-    public static var current: Errno { Errno(errno) }
-    public var description: String { String(cString: strerror(code)) }
-}

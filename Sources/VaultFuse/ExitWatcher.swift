@@ -78,7 +78,3 @@ final class ExitWatcher: Sendable {
         close(wakeFD)
     }
 }
-
-final class CallbackTable: Sendable {
-    let entries = Locked<[UInt64: (handle: ProcessHandle, callback: ExitWatcher.Callback)]>([:])
-}

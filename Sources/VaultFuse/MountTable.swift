@@ -4,17 +4,6 @@ import FoundationEssentials
 import Glibc
 import LinuxSupport
 
-/// One line of `/proc/self/mountinfo`.
-public struct MountEntry: Sendable, Equatable {
-    public var mountPoint: String
-    public var fsType: String
-    public var source: String
-    /// mountinfo's optional fields: propagation (`shared:N`, `master:N`, `unbindable`); none = private.
-    public var propagation: [String] = []
-
-    public var isFUSE: Bool { fsType == "fuse" || fsType.hasPrefix("fuse.") || fsType == "fuseblk" }
-}
-
 /// The kernel's mount table, as this process's mount namespace sees it.
 public enum MountTable {
     public static func read() -> [MountEntry] {
@@ -119,68 +108,6 @@ public enum MountTable {
     public static func fuseMount(at path: String) -> MountEntry? {
         guard let entry = mount(at: path), entry.isFUSE else { return nil }
         return entry
-    }
-}
-
-/// A file descriptor on `/proc/self/mountinfo` whose poll(2) reports POLLPRI whenever the mount table
-/// changes: readiness waits on it instead of sleeping.
-final class MountChangeSignal: Sendable {
-    let fd: Int32
-
-    init() {
-        fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
-        drain()
-    }
-
-    deinit { if fd >= 0 { close(fd) } }
-
-    /// Consumes a pending change notification without blocking.
-    func drain() {
-        guard fd >= 0 else { return }
-        var pfd = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
-        _ = poll(&pfd, 1, 0)
-    }
-}
-
-enum Unmounter {
-    enum Outcome: Equatable, Sendable {
-        case unmounted
-        case notMounted
-        case busy
-        case failed(String)
-    }
-
-    /// umount(2) as root; `fusermount3 -u` for an unprivileged agent. `lazy` detaches a busy mount.
-    static func unmount(_ path: String, lazy: Bool = false) -> Outcome {
-        if umount2(path, lazy ? Int32(MNT_DETACH) : 0) == 0 { return .unmounted }
-        let err = errno
-        switch err {
-        case EINVAL, ENOENT: return .notMounted
-        case EBUSY: return .busy
-        case EPERM:
-            let args = lazy ? ["-u", "-z", path] : ["-u", path]
-            // fusermount3 talks to the kernel only, but a helper never runs without a deadline.
-            let status = CommandRunner.run("/usr/bin/fusermount3", args, deadline: 30)
-            if status == 0 { return .unmounted }
-            return MountTable.mount(at: path) == nil ? .notMounted : .failed("fusermount3 exited with \(status)")
-        default:
-            return .failed(String(cString: strerror(err)))
-        }
-    }
-
-    /// A stale mount: its FUSE server is gone (ENOTCONN) or nobody serves it. Unmount, lazily if busy.
-    static func clearStale(_ path: String) -> Outcome {
-        switch unmount(path) {
-        case .busy: return unmount(path, lazy: true)
-        case let other: return other
-        }
-    }
-
-    /// True when a stat of the path fails the way a mount without a live server does.
-    static func isDisconnected(_ path: String) -> Bool {
-        var st = stat()
-        if stat(path, &st) == 0 { return false }
-        return errno == ENOTCONN || errno == ECONNABORTED
     }
 }
 

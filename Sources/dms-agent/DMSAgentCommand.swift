@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoreMetrics
-import DMS
+import DMSAgentCore
+import DMSNodeTools
 import FoundationEssentials
 import Glibc
 import Logging
@@ -62,10 +63,10 @@ extension DMSAgentCommand {
                 ])
             let service: DMSAgent
             do {
-                service = try DMSAgent(configuration: config, logger: logger)
+                service = try DMSAgent(configuration: config, logger: logger) { Glibc.exit(ExitStatus.ioStalled) }
             } catch {
                 logger.critical("cannot start", metadata: ["error": "\(error.message)"])
-                throw ExitCode(error.exitCode)
+                throw ExitCode(ExitStatus.of(error))
             }
             // Shut down in reverse order: the heartbeat stops first, the agent drains, the connections close, the
             // manager lets go of the lock, and the health endpoint answers (readyz 503) until all that is done.
@@ -75,12 +76,13 @@ extension DMSAgentCommand {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 do {
-                    let server = try HealthEndpoint(address: listen, agent: service) { registry.emitToBuffer() }
+                    let server = try HealthEndpoint(
+                        address: listen, source: AgentHealth(agent: service, registry: registry))
                     services.append(.init(service: server))
                     logger.info("metrics and health endpoints", metadata: ["listen": "\(server.boundAddress)"])
                 } catch {
                     logger.critical("cannot serve metrics", metadata: ["error": "\(error)"])
-                    throw ExitCode(5)
+                    throw ExitCode(ExitStatus.cannotListen)
                 }
             }
             services += service.services.map { .init(service: $0) }
@@ -89,9 +91,9 @@ extension DMSAgentCommand {
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
-            } catch let error as CommandError {
+            } catch let error as AgentError {
                 logger.critical("cannot run", metadata: ["error": "\(error.message)"])
-                throw ExitCode(error.exitCode)
+                throw ExitCode(ExitStatus.of(error))
             }
         }
     }
@@ -137,7 +139,7 @@ extension DMSAgentCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            print(try LocalTargets.status(try manager.resolver(), json: json))
+            print(try LocalCommands.status(try manager.resolver(), json: json))
         }
     }
 
@@ -152,7 +154,7 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalCommands(r, logger: manager.makeLogger(r)) }
             print(await targets.cleanup())
         }
     }
@@ -182,7 +184,7 @@ extension DMSAgentCommand {
                 }
                 environment[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
-            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalCommands(r, logger: manager.makeLogger(r)) }
             let environmentToPass = environment
             print(
                 try await exitOnError {
@@ -203,7 +205,7 @@ extension DMSAgentCommand {
 
         func run() async throws {
             let r = try manager.resolver()
-            let targets = try await exitOnError { try LocalTargets(r, logger: manager.makeLogger(r)) }
+            let targets = try await exitOnError { try LocalCommands(r, logger: manager.makeLogger(r)) }
             print(try await exitOnError { try await targets.unmount(target: target, lazy: lazy) })
         }
     }
@@ -217,30 +219,9 @@ func printError(_ text: String) {
 
 /// Prints a command's error (and a fuse log tail) and exits with its status.
 func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
-    do { return try await body() } catch let error as CommandError {
+    do { return try await body() } catch let error as LocalCommandError {
         printError(error.message + "\n")
         if let tail = error.logTail, !tail.isEmpty { printError("--- fuse log tail ---\n\(tail)\n") }
-        throw ExitCode(error.exitCode)
-    }
-}
-
-extension JSONEncoder {
-    static var pretty: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return e
-    }
-}
-
-/// SIGHUP reopens `log_file`, so logrotate's `postrotate` (`systemctl kill -s HUP dms-agent`) works.
-struct LogReopener: Service {
-    let sink: LogSink
-    let logger: Logger
-
-    func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            sink.reopen()
-            logger.info("log file reopened", metadata: ["log_file": "\(sink.path ?? "")"])
-        }
+        throw ExitCode(ExitStatus.of(error))
     }
 }

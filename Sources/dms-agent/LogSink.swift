@@ -1,4 +1,5 @@
-import DMS
+import DMSAgentCore
+import DMSNodeTools
 import Glibc
 import LinuxSupport
 

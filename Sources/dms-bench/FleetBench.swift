@@ -1,5 +1,6 @@
 import AMQP
-import DMS
+import DMSClient
+import DMSWire
 import Foundation
 
 /// N agents (the same binary, each its own node id and directories) against the 3-node cluster of

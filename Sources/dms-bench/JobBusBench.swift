@@ -1,27 +1,8 @@
 import AMQP
-import DMS
+import DMSClient
+import DMSWire
 import Foundation
 import Logging
-
-/// The job-bus client of the benchmark: `DMSClient` with the orchestrator's request shapes.
-struct BenchRequester {
-    let client: DMSClient
-
-    init(url: String) async throws {
-        client = try DMSClient(url: url, name: "bench-jobs", publishTimeout: 120)
-        try await client.start(timeout: 10)
-    }
-
-    func status(node: String, timeout: Double = 120) async -> JobReply? {
-        let body = JobRequestBody(action: "status", host: node).encoded
-        return try? await client.call(body, to: node, timeout: timeout).flatMap { try? JobReply.decode($0) }
-    }
-
-    func call(_ action: String, node: String, target: String, path: String) async throws -> JobReply? {
-        let body = JobRequestBody(action: action, host: node, target: .init(id: target, mountPath: path)).encoded
-        return try await client.call(body, to: node, timeout: 120).flatMap { try? JobReply.decode($0) }
-    }
-}
 
 enum JobBusBench {
     static func run(url: String, repo: String, cycles: Int) async throws {
@@ -110,10 +91,10 @@ enum JobBusBench {
             let t = "t\(i % 50)"
             let path = "\(root)/mnt/t\(i % 50)"
             var s = now()
-            _ = try await requester.call("mount", node: node, target: t, path: path)
+            _ = try await requester.call(.mount, node: node, target: t, path: path)
             mounts.add(now() - s)
             s = now()
-            _ = try await requester.call("unmount", node: node, target: t, path: path)
+            _ = try await requester.call(.unmount, node: node, target: t, path: path)
             unmounts.add(now() - s)
         }
         let seqRate = Double(cycles) / ((now() - seqStart) / 1000)
@@ -127,8 +108,8 @@ enum JobBusBench {
                     for i in 0..<perClient {
                         let t = "p\(c)-\(i % 5)"
                         let path = "\(root)/mnt/p\(c)-\(i % 5)"
-                        _ = try await requester.call("mount", node: node, target: t, path: path)
-                        _ = try await requester.call("unmount", node: node, target: t, path: path)
+                        _ = try await requester.call(.mount, node: node, target: t, path: path)
+                        _ = try await requester.call(.unmount, node: node, target: t, path: path)
                     }
                 }
             }
@@ -142,20 +123,20 @@ enum JobBusBench {
             let slow = (0..<3).map { i in
                 Task {
                     try await requester.call(
-                        "mount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
+                        .mount, node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
                 }
             }
             try await Task.sleep(nanoseconds: 100_000_000)
             let s = now()
-            _ = try await requester.call("mount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
+            _ = try await requester.call(.mount, node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
             hol.add(now() - s)
             for task in slow { _ = try await task.value }
             for i in 0..<3 {
                 _ = try await requester.call(
-                    "unmount", node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
+                    .unmount, node: node, target: "slow-\(round)-\(i)", path: "\(root)/mnt/slow-\(round)-\(i)")
             }
             _ = try await requester.call(
-                "unmount", node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
+                .unmount, node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
         }
         let agentRSS = rssKB(pid: agent)
         kill(agent, SIGTERM)

@@ -2,24 +2,8 @@ import Foundation
 import LinuxSupport
 import VaultFuse
 
-struct Samples {
-    var values: [Double] = []  // milliseconds
-    mutating func add(_ ms: Double) { values.append(ms) }
-    func percentile(_ p: Double) -> Double {
-        guard !values.isEmpty else { return .nan }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
-    }
-    var p50: Double { percentile(0.5) }
-    var p99: Double { percentile(0.99) }
-    var summary: String { String(format: "p50 %.2f ms  p99 %.2f ms  (n=%d)", p50, p99, values.count) }
-}
-
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
-}
+/// Milliseconds on the one monotonic clock.
+func now() -> Double { Double(monotonicNanos()) / 1e6 }
 
 func rssKB(pid: Int32 = getpid()) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
@@ -33,20 +17,11 @@ func line(_ name: String, _ value: String) { print(name.padding(toLength: 58, wi
 
 /// Spawns a process with the given environment and stdout/stderr to /dev/null.
 func spawn(_ path: String, _ args: [String], env: [String]) -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = ([path] + args).map { strdup($0) } + [nil]
-    let envp = env.map { strdup($0) } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    posix_spawn(&pid, path, &actions, nil, argv, envp)
-    return pid
+    let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+    defer { close(null) }
+    let result = Spawn.start(
+        path: path, argv: [path] + args, environment: env, stdout: null, stderr: null, newSession: false)
+    return (try? result.get()) ?? -1
 }
 
 func reap(_ pid: Int32) {
@@ -55,11 +30,10 @@ func reap(_ pid: Int32) {
 }
 
 func shell(_ command: String) -> String {
-    var out = ""
     CommandRunner.run(
-        "/bin/sh", ["-c", command], output: &out,
-        environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"])
-    return out
+        "/bin/sh", ["-c", command],
+        environment: ["PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"]
+    ).output
 }
 
 /// Waits (polling the mount table's change signal through poll(2)) until `path` is a FUSE mount.

@@ -1,5 +1,7 @@
 import AMQP
-import DMS
+import DMSAgentCore
+import DMSClient
+import DMSWire
 import Foundation
 import TestSupport
 import Testing

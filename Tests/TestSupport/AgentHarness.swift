@@ -1,5 +1,6 @@
 import AMQP
-import DMS
+import DMSClient
+import DMSWire
 import Foundation
 import Synchronization
 
@@ -145,13 +146,17 @@ public final class Requester: Sendable {
         try await client.start(timeout: 15)
     }
 
-    /// A request as the orchestrator writes it (`JobRequestBody`), with `extra` fields added or replaced, any JSON.
+    /// A request as the orchestrator writes it (`JobRequest.fields`), with `extra` fields added or replaced, any JSON.
     public static func body(
         action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
         secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]
     ) -> [UInt8] {
-        var request = JobRequestBody(action: action, host: node, jobID: Int64(jobid), keystoneToken: token)
-        if let target { request.target = .init(id: target, type: type, mountPath: path ?? "", secretRef: secretRef) }
+        var request = JobRequest(
+            action: .init(rawValue: action)!, host: node, jobID: Int64(jobid), keystoneToken: token)
+        if let target {
+            request.target = .init(
+                id: target, type: .init(rawValue: type)!, mountPath: path ?? "", secretRef: secretRef)
+        }
         var fields = request.fields
         for (key, value) in extra {
             let json = try! JSONSerialization.data(withJSONObject: [key: value])

@@ -109,7 +109,8 @@ public enum Proc {
             "/bin/sh", ["-c", "(\(command)) > \(file) 2>&1"],
             environment: [
                 "PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"):/usr/sbin:/sbin", "HOME=/root",
-            ])
+            ]
+        ).status
         // Decoded leniently, as before: rabbitmqctl's listings may hold bytes that are not UTF-8 (client properties).
         return (status, String(decoding: FileManager.default.contents(atPath: file) ?? Data(), as: UTF8.self))
     }

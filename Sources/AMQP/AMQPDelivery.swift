@@ -1,0 +1,15 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+
+/// A message the broker delivered. Settle it with the client's `ack`, `nack` or `reject`.
+public struct AMQPDelivery: Sendable {
+    public var body: [UInt8]
+    public var properties: AMQPProperties
+    public var deliveryTag: UInt64
+    public var redelivered: Bool
+    public var exchange: String
+    public var routingKey: String
+    /// The connection this delivery came on; tags are meaningless on any other.
+    public var generation: UInt64
+}

@@ -1,0 +1,9 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+
+public enum SettleOutcome: Sendable, Equatable {
+    case settled
+    /// The delivery belongs to a connection that is gone; the broker will redeliver it.
+    case staleDelivery
+}

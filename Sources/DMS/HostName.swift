@@ -1,8 +1,0 @@
-import Glibc
-
-/// gethostname(2), as the Python server's socket.gethostname(): the node id's default.
-public func hostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}

@@ -1,0 +1,3 @@
+import DMSWire
+
+extension BarbicanClient: SecretFetching {}

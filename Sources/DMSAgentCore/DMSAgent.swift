@@ -1,0 +1,203 @@
+import AMQP
+import DMSWire
+import FoundationEssentials
+import Glibc
+import LinuxSupport
+import Logging
+import ServiceLifecycle
+import VaultFuse
+
+/// The job bus: consumes `dms.<node_id>`, runs mount/unmount/status jobs through the VaultFuse manager
+/// (S3) or the mount table (NFS), replies to `reply_to` and publishes status events.
+///
+/// A reply is published and confirmed before its request is acked, so a crash means redelivery; every
+/// action is idempotent per target. Jobs of one target run in arrival order, different targets in parallel.
+public final class DMSAgent: Service, Sendable {
+    public let configuration: AgentConfiguration
+    public let manager: S3VaultFuseManager
+    let logger: Logger
+    let consumer: AMQPClient
+    let publisher: AMQPClient
+    let scheduler = JobScheduler()
+    let executor: JobExecutor
+    let metrics = AgentMetrics()
+    /// Called when an AMQP I/O thread is wedged; the command line exits there (crash-only).
+    let onIOStall: @Sendable () -> Void
+
+    /// Takes the PID-directory lock: a second agent on the same directory refuses to start.
+    /// `onIOStall` runs when an AMQP I/O thread is wedged in a rabbitmq-c call: it should exit the process.
+    public init(
+        configuration: AgentConfiguration, logger: Logger, onIOStall: @escaping @Sendable () -> Void
+    ) throws(AgentError) {
+        self.configuration = configuration
+        self.onIOStall = onIOStall
+        var logger = logger
+        logger[metadataKey: "node_id"] = "\(configuration.nodeID)"
+        self.logger = logger
+        // Every blocking wait runs on a thread of the blocking pool; without a cap glibc gives each its own malloc
+        // arena and the resident size of a long-running agent creeps up.
+        Memory.limitMallocArenas(2)
+        do {
+            manager = try S3VaultFuseManager(configuration: configuration.vaultFuse, logger: logger)
+        } catch {
+            throw AgentError(error.code == .lockHeld ? .pidDirectoryLocked : .pidDirectoryUnusable, error.message)
+        }
+        var consumerConfig = configuration.amqp
+        consumerConfig.connectionName = "dms-agent@\(configuration.nodeID)"
+        consumer = AMQPClient(
+            configuration: consumerConfig, topology: configuration.consumerTopology,
+            consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
+            logger: logger)
+        var publisherConfig = configuration.amqp
+        publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
+        publisher = AMQPClient(
+            configuration: publisherConfig, topology: configuration.publisherTopology, logger: logger)
+        var options = JobExecutor.Options(nodeID: configuration.nodeID)
+        options.maxRequestAge = configuration.maxRequestAge
+        options.s3EnvFile = configuration.s3EnvFile
+        executor = JobExecutor(
+            options: options, targets: manager,
+            directories: MountBaseDirectories(bases: configuration.vaultFuse.mountBases),
+            secrets: BarbicanClient(
+                timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
+                caBundle: configuration.barbicanCABundle),
+            nfs: SystemNFS(
+                NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout)),
+            requesters: ReplyQueueCheck(consumer: consumer, logger: logger))
+    }
+
+    /// Broker connected and consuming (`/readyz`).
+    public var isReady: Bool { notReadyReason == nil }
+
+    /// Why `/readyz` answers 503: the refusal or outage of the consuming or the publishing connection, in the
+    /// broker's words, or start-up; nil when ready.
+    public var notReadyReason: String? {
+        if publisher.isBlocked {
+            return "the broker blocks publishing (memory or disk alarm): replies and events are held"
+        }
+        if let age = pendingReplies.oldestAge, age > configuration.amqp.publishTimeout {
+            return "a reply has waited \(Int(age)) s for the broker's confirm (\(pendingReplies.count) waiting)"
+        }
+        if consumer.isConnected && consuming.withLock({ $0 }) { return nil }
+        if let error = consumer.lastError { return "not consuming \(configuration.requestQueue): \(error.message)" }
+        if let error = publisher.lastError { return "cannot publish (replies, events): \(error.message)" }
+        return "not consuming \(configuration.requestQueue) yet (starting or recovering)"
+    }
+    /// The process is up and holds the PID-directory lock (`/healthz`).
+    public var isHealthy: Bool { manager.holdsLock }
+    let consuming = Locked(false)
+    let pendingReplies = InFlightTracker()
+
+    /// Updates the gauges; call right before exporting metrics.
+    public func refreshMetrics() {
+        metrics.refresh(
+            manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount,
+            connected: consumer.isConnected,
+            blocked: publisher.isBlocked, unconfirmedReplies: pendingReplies.count, ready: isReady)
+    }
+
+    // MARK: Run
+
+    /// Recover, connect, consume until graceful shutdown, drain within the grace period, say goodbye. The event
+    /// publisher, the start-up event and the I/O watchdog are child tasks of this one; jobs run on the
+    /// scheduler's runners, which this method waits for up to the grace period (a job blocked in the kernel on a
+    /// hung FUSE or NFS mount cannot be cancelled, and must not keep the agent from exiting).
+    /// Every long-lived part, in the order of a `ServiceGroup` (which stops them in reverse): the manager (its lock
+    /// and exit watcher), the publishing and the consuming connection, the agent, the heartbeat. On SIGTERM the
+    /// heartbeat stops, the agent drains and says goodbye, the connections close, the manager lets go of the lock.
+    public var services: [any Service] {
+        [
+            ManagerService(manager: manager), AMQPConnectionService(client: publisher, role: "publisher"),
+            AMQPConnectionService(client: consumer, role: "consumer"), self, Heartbeat(agent: self),
+        ]
+    }
+
+    public func run() async throws {
+        // Subscribed before recovery, so adoptions and cleanups at start are published too.
+        let events = manager.events()
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask {
+                for await event in events {
+                    self.metrics.event(event)
+                    await self.publish(event)
+                }
+            }
+            background.addTask { await self.watchForStalls() }
+            await serve(background: &background)
+            background.cancelAll()
+        }
+        logger.info("stopped; every s3vaultfuse keeps running")
+    }
+
+    /// Recover, then consume once the consuming connection is up (deliveries that arrive meanwhile wait), drain
+    /// within the grace period on graceful shutdown, say goodbye. The connections are services of their own.
+    private func serve(background: inout TaskGroup<Void>) async {
+        let report = await manager.recover()
+        // Events never delay consuming: node.started goes out once the publisher is connected.
+        let started = StatusEvent(
+            event: .nodeStarted, nodeID: configuration.nodeID,
+            detail:
+                "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
+            stats: NodeStats(await manager.stats()))
+        background.addTask {
+            guard await Self.untilConnected(self.publisher) else { return }
+            await self.publishEvent(started)
+        }
+        // A stop requested while the broker is still unreachable must not wait for it.
+        guard await Self.untilConnected(consumer) else {
+            logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
+            return
+        }
+        consuming.withLock { $0 = true }
+        logger.info(
+            "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
+        await withGracefulShutdownHandler {
+            for await delivery in consumer.deliveries { dispatch(delivery) }
+        } onGracefulShutdown: {
+            Task { await self.consumer.stopConsuming() }
+        }
+        consuming.withLock { $0 = false }
+        logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
+        if await !scheduler.waitUntilIdle(seconds: configuration.shutdownGrace) {
+            logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
+        }
+        if publisher.isConnected {
+            await publishEvent(
+                StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: NodeStats(await manager.stats()))
+            )
+        }
+    }
+
+    /// Waits until `client` is connected; false when the agent is asked to stop (or cancelled) first.
+    private static func untilConnected(_ client: AMQPClient) async -> Bool {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !client.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Crash-only: when an AMQP I/O thread is wedged in a rabbitmq-c call, exit so the supervisor restarts the agent;
+    /// every fuse keeps running and the next agent adopts it. Waiting would leave the node deaf forever.
+    private func watchForStalls() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            let stall = max(consumer.ioStallSeconds, publisher.ioStallSeconds)
+            if stall > 0 {
+                logger.critical(
+                    "AMQP I/O thread blocked; exiting so the supervisor restarts the agent",
+                    metadata: ["overdue_s": "\(stall)"])
+                onIOStall()
+            }
+        }
+    }
+
+    /// Publishes `node.heartbeat` with the manager's figures.
+    public func publishHeartbeat() async {
+        await publishEvent(
+            StatusEvent(event: .nodeHeartbeat, nodeID: configuration.nodeID, stats: NodeStats(await manager.stats())))
+    }
+}

@@ -1,0 +1,28 @@
+import DMSWire
+import ServiceLifecycle
+
+/// `node.heartbeat` every `interval`, a `Service` of the agent's group: stops at the group's graceful shutdown,
+/// before the agent drains.
+public struct Heartbeat: Service {
+    let agent: DMSAgent
+    let interval: Duration
+
+    public init(agent: DMSAgent) {
+        self.agent = agent
+        interval = .milliseconds(Int64(agent.configuration.heartbeatInterval * 1000))
+    }
+
+    public func run() async throws {
+        // Disabled, it still lives until the group stops: a service that returns early stops the group.
+        guard interval > .zero else {
+            try? await gracefulShutdown()
+            return
+        }
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                await agent.publishHeartbeat()
+            }
+        }
+    }
+}

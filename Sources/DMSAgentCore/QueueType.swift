@@ -1,0 +1,5 @@
+import DMSWire
+
+public enum QueueType: String, Sendable, CaseIterable {
+    case classic, quorum
+}

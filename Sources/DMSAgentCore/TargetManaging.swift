@@ -1,0 +1,20 @@
+import DMSWire
+import VaultFuse
+
+// The effects a job may have are small protocols the executor is given: the real ones in this module, in-memory
+// fakes in the unit tests.
+
+/// S3 targets: one s3vaultfuse per target.
+public protocol TargetManaging: Sendable {
+    /// The normalized mount path, or why the id or path is refused.
+    func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String
+    /// The PID when this target is tracked, at this path, and its FUSE mount is in place.
+    func mountedPID(targetID: String, at path: String) -> Int32?
+    func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError)
+        -> SpawnOutcome
+    /// Unmount, wait, SIGTERM, SIGKILL: the manager's stop sequence.
+    func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome
+    /// Clears a dead FUSE mount (ENOTCONN) left at the path, if any.
+    func clearStaleMount(at path: String) async throws(VaultFuseError)
+    func stats() async -> ManagerStats
+}

@@ -1,0 +1,9 @@
+/// What a status event reports; its routing key is `<node_id>.<kind>[.<target_id>]`.
+public enum EventKind: String, Codable, Sendable, CaseIterable {
+    case nodeStarted = "node.started"
+    case nodeStopping = "node.stopping"
+    case nodeHeartbeat = "node.heartbeat"
+    case requestAbandoned = "request.abandoned"
+    case mounted, unmounted, adopted, crashed
+    case staleCleaned = "stale_cleaned"
+}

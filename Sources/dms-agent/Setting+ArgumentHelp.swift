@@ -1,0 +1,10 @@
+import ArgumentParser
+import DMSAgentCore
+import DMSNodeTools
+import FoundationEssentials
+import Logging
+
+extension Setting {
+    var name: NameSpecification { .customLong(option) }
+    var argumentHelp: ArgumentHelp { ArgumentHelp(help, valueName: valueName) }
+}
