@@ -1,5 +1,4 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
 import LinuxSupport
@@ -143,8 +142,8 @@ public final class AMQPClient: Sendable {
     /// `.infinity` waits for the confirm while the client lives: across blocked periods and reconnects, the
     /// message is sent again on the next connection if the last one died before confirming it.
     public func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
-        let seconds = timeout ?? configuration.publishTimeout
-        let deadline = seconds.isFinite ? DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9) : UInt64.max
+        let seconds = timeout ?? configuration.publishTimeout.seconds
+        let deadline = seconds.isFinite ? monotonicNanos() + UInt64(seconds * 1e9) : UInt64.max
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             enqueue(.publish(PendingPublish(message: message, deadline: deadline, continuation: continuation)))
         }
@@ -220,7 +219,7 @@ public final class AMQPClient: Sendable {
     public var ioStallSeconds: Double {
         let deadline = ioDeadline.load(ordering: .relaxed)
         let running = shared.withLock { $0.started && !$0.closed }
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = monotonicNanos()
         guard running, deadline > 0, now > deadline else { return 0 }
         return Double(now - deadline) / 1e9
     }

@@ -1,4 +1,3 @@
-import Dispatch
 import FoundationEssentials
 import Glibc
 
@@ -50,20 +49,20 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// Seconds (oslo's `heartbeat_timeout_threshold`); 0 disables heartbeats. Also the socket's
     /// TCP_USER_TIMEOUT, which bounds a send blocked in the kernel. Default: 60.
     public var heartbeat: Int = 60
-    /// Seconds for TCP connect, for the handshake and for each RPC (declare, qos, close); past it the next
-    /// host is tried. Default: 3.
-    public var connectTimeout: Double = 3
+    /// For TCP connect, for the handshake and for each RPC (declare, qos, close); past it the next host is tried.
+    /// Default: 3 s.
+    public var connectTimeout: Duration = .seconds(3)
     /// Default: 131072.
     public var frameMax: Int = 131_072
     /// Default: 16.
     public var channelMax: Int = 16
     /// Shown by `rabbitmqctl list_connections` (client_properties.connection_name).
     public var connectionName: String = "dms-agent"
-    /// Reconnect backoff: first delay and cap, in seconds, with full jitter. Defaults: 0.5 and 30.
-    public var reconnectInitialDelay: Double = 0.5
-    public var reconnectMaxDelay: Double = 30
+    /// Reconnect backoff: first delay and cap, with full jitter. Defaults: 0.5 s and 30 s.
+    public var reconnectInitialDelay: Duration = .milliseconds(500)
+    public var reconnectMaxDelay: Duration = .seconds(30)
     /// How long `publish` may wait (for a connection and for the confirm) before failing. Default: 30 s.
-    public var publishTimeout: Double = 30
+    public var publishTimeout: Duration = .seconds(30)
 
     public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
 
@@ -195,7 +194,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                         .configuration,
                         "AMQP URL: login_method expects PLAIN or EXTERNAL, got \(value.debugDescription)")
                 }
-            case "connection_timeout": connectTimeout = Double(value) ?? connectTimeout
+            case "connection_timeout": connectTimeout = Double(value).map { .seconds($0) } ?? connectTimeout
             case "cafile": tls?.caFile = value
             case "certfile": tls?.certificateFile = value
             case "keyfile": tls?.keyFile = value

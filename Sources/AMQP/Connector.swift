@@ -1,5 +1,4 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
 
@@ -39,8 +38,8 @@ enum Connector {
         }
         guard let socket else { throw AMQPError(.connectionFailed, "cannot create a socket") }
         var timeout = timeval(
-            tv_sec: Int(config.connectTimeout),
-            tv_usec: Int((config.connectTimeout.truncatingRemainder(dividingBy: 1)) * 1e6))
+            tv_sec: Int(config.connectTimeout.components.seconds),
+            tv_usec: Int(config.connectTimeout.components.attoseconds / 1_000_000_000_000))
         let rc = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
         if rc != 0 {
             throw AMQPError(.connectionFailed, "cannot connect to \(endpoint.host):\(endpoint.port)", libraryStatus: rc)

@@ -1,5 +1,4 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
 

@@ -1,7 +1,7 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 
 // Commands from other tasks: publishes, acks, consumer changes; the outbox and its deadlines.
@@ -129,7 +129,7 @@ extension IOLoop {
     }
 
     func expireDeadlines() {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = monotonicNanos()
         let timedOut = AMQPError(
             .timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)")
         outbox.removeAll { p in

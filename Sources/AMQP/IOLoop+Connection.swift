@@ -1,7 +1,7 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 
 // Connecting, meeting the topology, losing the connection and backing off.
@@ -10,7 +10,7 @@ extension IOLoop {
         drainCommands()
         expireDeadlines()
         if closing != nil { return }
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = monotonicNanos()
         if reconnectNotBefore > now {
             sleepInterruptibly(seconds: Double(reconnectNotBefore - now) / 1e9)
             reconnectNotBefore = 0
@@ -31,7 +31,7 @@ extension IOLoop {
                 }
                 connection = conn
                 generation += 1
-                connectedAt = DispatchTime.now().uptimeNanoseconds
+                connectedAt = monotonicNanos()
                 setBlocked(false)
                 let isReconnect = everConnected
                 everConnected = true
@@ -104,7 +104,8 @@ extension IOLoop {
     /// fleet of agents that lost the same broker does not come back in step.
     func backoff() -> Double {
         let config = client.configuration
-        let delay = min(config.reconnectMaxDelay, config.reconnectInitialDelay * pow(2, Double(min(attempt, 20))))
+        let delay = min(
+            config.reconnectMaxDelay.seconds, config.reconnectInitialDelay.seconds * pow(2, Double(min(attempt, 20))))
         attempt += 1
         return Double.random(in: delay / 2...delay)
     }
@@ -134,7 +135,7 @@ extension IOLoop {
         guard let conn = connection else { return }
         // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
         // keeps the backoff growing, so no failure mode reconnects in a tight loop.
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = monotonicNanos()
         if now - connectedAt > 30_000_000_000 {
             attempt = 0
         } else {

@@ -1,7 +1,7 @@
 import CRabbitMQ
-import Dispatch
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 
 let consumeChannel: amqp_channel_t = 1
@@ -48,9 +48,9 @@ final class IOLoop {
             // Every blocking step below is bounded by this (connect and RPC timeouts, backoff, poll).
             let config = client.configuration
             let bound =
-                config.connectTimeout * 3 * Double(max(1, config.endpoints.count)) + config.reconnectMaxDelay + Double(
-                    max(config.heartbeat, 1)) * 2
-            client.ioDeadline.store(DispatchTime.now().uptimeNanoseconds + UInt64(bound * 1e9), ordering: .relaxed)
+                config.connectTimeout.seconds * 3 * Double(max(1, config.endpoints.count))
+                + config.reconnectMaxDelay.seconds + Double(max(config.heartbeat, 1)) * 2
+            client.ioDeadline.store(monotonicNanos() + UInt64(bound * 1e9), ordering: .relaxed)
             if connection == nil {
                 connectOnce()
                 continue
@@ -74,7 +74,7 @@ final class IOLoop {
         if amqp_frames_enqueued(conn) != 0 || amqp_data_in_buffer(conn) != 0 { return }
         let heartbeat = client.configuration.heartbeat
         var timeoutMS: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 1000 / 4)) : 1000
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = monotonicNanos()
         if let next = (outbox.map(\.deadline) + unconfirmed.map(\.publish.deadline)).min() {
             timeoutMS = max(0, min(timeoutMS, Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)))
         }
@@ -99,8 +99,8 @@ final class IOLoop {
                 _ = amqp_get_rpc_reply(conn)
             }
             // Give outstanding confirms a brief chance to arrive.
-            let end = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
-            while !unconfirmed.isEmpty, connection != nil, DispatchTime.now().uptimeNanoseconds < end {
+            let end = monotonicNanos() + 2_000_000_000
+            while !unconfirmed.isEmpty, connection != nil, monotonicNanos() < end {
                 pumpIncoming()
                 if let c = connection, amqp_frames_enqueued(c) == 0, amqp_data_in_buffer(c) == 0 {
                     var fds = [pollfd(fd: amqp_get_sockfd(c), events: Int16(POLLIN), revents: 0)]

@@ -12,13 +12,13 @@ public struct AgentConfiguration: Sendable {
     /// Jobs in parallel (different targets); also the consumer prefetch. Default: 10.
     public var workers: Int = 10
     /// Requests whose AMQP timestamp is older are answered `expired`, not run. Default: 300 s.
-    public var maxRequestAge: Double = 300
+    public var maxRequestAge: Duration = .seconds(300)
     /// The type `dms.<node>` and the dead-letter queue are declared with when missing. Default: classic.
     public var queueType: QueueType = .classic
     /// Declare them durable (a quorum queue always is). Default: true.
     public var queueDurable: Bool = true
     /// `node.heartbeat` event period; 0 turns it off. Default: 30 s.
-    public var heartbeatInterval: Double = 30
+    public var heartbeatInterval: Duration = .seconds(30)
     public var requestExchange: String = "trilio_dms"
     public var statusExchange: String = "trilio_dms.status"
     /// Prefix for NFS `mount`/`umount`, e.g. `["sudo"]`. Default: none (the agent runs as root).
@@ -28,7 +28,7 @@ public struct AgentConfiguration: Sendable {
     /// Global s3vaultfuse settings (`KEY=VALUE`), overridden by the secret's payload.
     public var s3EnvFile: String?
     /// Barbican HTTP timeout. Default: 30 s.
-    public var barbicanTimeout: Double = 30
+    public var barbicanTimeout: Duration = .seconds(30)
     /// Verify Barbican's TLS certificate. Default: true.
     public var barbicanVerifyTLS: Bool = true
     /// CA bundle for Barbican, replacing the system's.
@@ -39,7 +39,7 @@ public struct AgentConfiguration: Sendable {
     /// validates). Empty: any publisher. Default: empty.
     public var allowedPublishers: Set<String> = []
     /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
-    public var shutdownGrace: Double = 30
+    public var shutdownGrace: Duration = .seconds(30)
 
     public init(nodeID: String, amqp: AMQPConfiguration, vaultFuse: VaultFuseConfiguration) {
         self.nodeID = nodeID

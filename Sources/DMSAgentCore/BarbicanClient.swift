@@ -7,13 +7,13 @@ import LinuxSupport
 /// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
 /// with the metadata's default content type, both with the keystone token. Nothing read here is logged.
 public struct BarbicanClient: Sendable {
-    public var timeout: Double
+    public var timeout: Duration
     /// Verify the server certificate and host name. Default: true (config key `barbican_ssl_verify`).
     public var verifyTLS: Bool
     /// CA bundle replacing the system's (config key `barbican_ca_bundle`).
     public var caBundle: String?
 
-    public init(timeout: Double = 30, verifyTLS: Bool = true, caBundle: String? = nil) {
+    public init(timeout: Duration = .seconds(30), verifyTLS: Bool = true, caBundle: String? = nil) {
         self.timeout = timeout
         self.verifyTLS = verifyTLS
         self.caBundle = caBundle
@@ -59,7 +59,7 @@ public struct BarbicanClient: Sendable {
 
     /// One GET through libcurl (blocks): the HTTP status and body, or libcurl's error.
     private func request(_ url: String, headers: [String]) -> Result<(status: Int, body: Data), Failure> {
-        let seconds = max(1, Int(timeout.rounded(.up)))
+        let seconds = max(1, Int(timeout.seconds.rounded(.up)))
         var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
         defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
         var status = 0

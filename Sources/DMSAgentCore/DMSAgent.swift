@@ -75,7 +75,7 @@ public final class DMSAgent: Service, Sendable {
         if publisher.isBlocked {
             return "the broker blocks publishing (memory or disk alarm): replies and events are held"
         }
-        if let age = pendingReplies.oldestAge, age > configuration.amqp.publishTimeout {
+        if let age = pendingReplies.oldestAge, age > configuration.amqp.publishTimeout.seconds {
             return "a reply has waited \(Int(age)) s for the broker's confirm (\(pendingReplies.count) waiting)"
         }
         if consumer.isConnected && consuming.withLock({ $0 }) { return nil }
@@ -158,7 +158,7 @@ public final class DMSAgent: Service, Sendable {
         }
         consuming.withLock { $0 = false }
         logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
-        if await !scheduler.waitUntilIdle(seconds: configuration.shutdownGrace) {
+        if await !scheduler.waitUntilIdle(within: configuration.shutdownGrace) {
             logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
         }
         if publisher.isConnected {

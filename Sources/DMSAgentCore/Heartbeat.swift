@@ -9,7 +9,7 @@ public struct Heartbeat: Service {
 
     public init(agent: DMSAgent) {
         self.agent = agent
-        interval = .milliseconds(Int64(agent.configuration.heartbeatInterval * 1000))
+        interval = agent.configuration.heartbeatInterval
     }
 
     public func run() async throws {

@@ -8,8 +8,8 @@ public struct JobExecutor: Sendable {
     /// What the executor needs of the agent's configuration.
     public struct Options: Sendable {
         public var nodeID: String
-        /// Requests whose AMQP timestamp is older are answered `expired`. Seconds.
-        public var maxRequestAge: Double = 300
+        /// Requests whose AMQP timestamp is older are answered `expired`.
+        public var maxRequestAge: Duration = .seconds(300)
         /// Global s3vaultfuse settings, under each secret's.
         public var s3EnvFile: String?
         public init(nodeID: String) { self.nodeID = nodeID }
@@ -47,11 +47,12 @@ public struct JobExecutor: Sendable {
 
     /// `timestamp` and `replyTo` are the delivery's AMQP properties.
     public func decide(_ request: JobRequest, timestamp: UInt64?, replyTo: String?) async -> Decision {
-        if let sent = timestamp, Double(sent) + options.maxRequestAge < now() {
+        if let sent = timestamp, Double(sent) + options.maxRequestAge.seconds < now() {
             return .reply(
                 error(
                     request, .expired,
-                    ReplyText.expired(ageSeconds: Int(now()) - Int(sent), limitSeconds: Int(options.maxRequestAge))))
+                    ReplyText.expired(
+                        ageSeconds: Int(now()) - Int(sent), limitSeconds: Int(options.maxRequestAge.seconds))))
         }
         if request.host != options.nodeID {
             return .reply(error(request, .wrongHost, ReplyText.wrongHost(request.host, node: options.nodeID)))

@@ -52,15 +52,15 @@ final class JobScheduler: Sendable {
 
     var inFlight: Int { state.withLock { $0.inFlight } }
 
-    /// True when no job is queued or running within `seconds`; false when they are not done by then.
-    func waitUntilIdle(seconds: Double) async -> Bool {
+    /// True when no job is queued or running within `grace`; false when they are not done by then.
+    func waitUntilIdle(within grace: Duration) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await self.waitUntilIdle()
                 return true
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(seconds))
+                try? await Task.sleep(for: grace)
                 return false
             }
             defer { group.cancelAll() }

@@ -10,7 +10,7 @@ import Logging
 struct ReplyQueueCheck: RequesterChecking {
     let consumer: AMQPClient
     let logger: Logger
-    let seen = RecentlySeen(seconds: 2, capacity: 1024)
+    let seen = RecentlySeen(freshFor: .seconds(2), capacity: 1024)
 
     func isGone(replyTo: String) async -> Bool {
         if seen.isFresh(replyTo) { return false }

@@ -32,10 +32,10 @@ public final class DMSClient: Sendable {
             throw DMSClientError(.invalidURL, "\(error)")
         }
         config.connectionName = name
-        config.publishTimeout = publishTimeout
+        config.publishTimeout = .seconds(publishTimeout)
         if let reconnectDelay {
-            config.reconnectInitialDelay = reconnectDelay
-            config.reconnectMaxDelay = max(1, reconnectDelay)
+            config.reconnectInitialDelay = .seconds(reconnectDelay)
+            config.reconnectMaxDelay = .seconds(max(1, reconnectDelay))
         }
         replyQueue = "dms.reply.\(UUID().uuidString.prefix(13).lowercased())"
         let queue: AMQPTopology.Queue

@@ -31,7 +31,8 @@ public struct NodeDoctor: Sendable {
                 check: "barbican", verdict: .ok,
                 detail: "not checked: no barbican_url (requests name their own secret_ref)")
         }
-        let client = BarbicanClient(timeout: 5, verifyTLS: config.barbicanVerifyTLS, caBundle: config.barbicanCABundle)
+        let client = BarbicanClient(
+            timeout: .seconds(5), verifyTLS: config.barbicanVerifyTLS, caBundle: config.barbicanCABundle)
         let trust =
             !url.lowercased().hasPrefix("https")
             ? ""

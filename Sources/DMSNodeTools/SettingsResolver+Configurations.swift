@@ -16,8 +16,8 @@ extension SettingsResolver {
         }
         c.binary = string(Settings.s3vaultfuseBin, default: c.binary)
         c.logDirectory = string(Settings.logDir, default: c.logDirectory)
-        c.killTimeout = try duration(Settings.killTimeout, default: .seconds(c.killTimeout)).seconds
-        c.mountTimeout = try duration(Settings.mountTimeout, default: .seconds(c.mountTimeout)).seconds
+        c.killTimeout = try duration(Settings.killTimeout, default: c.killTimeout)
+        c.mountTimeout = try duration(Settings.mountTimeout, default: c.mountTimeout)
         return c
     }
 
@@ -41,11 +41,10 @@ extension SettingsResolver {
         amqp.spread(by: node)
         var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: try vaultFuse())
         config.workers = try count(Settings.workers, default: config.workers)
-        config.maxRequestAge = try duration(Settings.maxRequestAge, default: .seconds(config.maxRequestAge)).seconds
+        config.maxRequestAge = try duration(Settings.maxRequestAge, default: config.maxRequestAge)
         config.queueType = try queueType()
         config.queueDurable = try bool(Settings.rabbitmqQueueDurable) ?? config.queueDurable
-        config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: .seconds(config.heartbeatInterval))
-            .seconds
+        config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: config.heartbeatInterval)
         config.allowedPublishers = Set(list(Settings.allowedPublishers))
         if let (name, source) = raw(Settings.deadLetterQueue) {
             guard name.utf8.count <= 255, !name.hasPrefix("amq."), !name.contains(" ") else {
@@ -84,10 +83,10 @@ extension SettingsResolver {
         }
         if let v = oslo["rabbit_login_method"] { try amqp.applyQuery("login_method=\(v)") }
         if let v = oslo["rabbit_retry_interval"], let seconds = Double(v), seconds > 0 {
-            amqp.reconnectInitialDelay = seconds
+            amqp.reconnectInitialDelay = .seconds(seconds)
         }
         if let v = oslo["rabbit_interval_max"], let seconds = Double(v), seconds > 0 {
-            amqp.reconnectMaxDelay = seconds
+            amqp.reconnectMaxDelay = .seconds(seconds)
         }
         // The URL's query wins over the file.
         if let q = url.firstIndex(of: "?") { try amqp.applyQuery(String(url[url.index(after: q)...])) }

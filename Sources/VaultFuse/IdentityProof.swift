@@ -32,7 +32,7 @@ enum IdentityProof {
         }
         let started = Double(stat.startTicks) / ProcFS.clockTicksPerSecond
         let written = ProcFS.bootRelative(wallClock: contents.modified)
-        guard started <= written + configuration.pidFileStartSlack else {
+        guard started <= written + configuration.pidFileStartSlack.seconds else {
             return .stale("PID \(pid) started after its PID file was written (recycled PID)")
         }
         guard ownerUID(of: "/proc/\(pid)") == getuid() else {

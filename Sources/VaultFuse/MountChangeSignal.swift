@@ -1,5 +1,4 @@
 import CLinuxProcess
-import Dispatch
 import FoundationEssentials
 import Glibc
 import LinuxSupport

@@ -160,7 +160,7 @@ extension S3VaultFuseManager {
             _ = try? stopLocked(record, lazyIfBusy: true)
             throw VaultFuseError(
                 .mountTimeout,
-                "Mount verification failed: \(mountPath) did not appear within \(configuration.mountTimeout) s; the process was stopped",
+                "Mount verification failed: \(mountPath) did not appear within \(configuration.mountTimeout); the process was stopped",
                 logTail: Self.tail(of: logPath))
         }
     }

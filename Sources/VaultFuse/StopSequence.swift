@@ -7,17 +7,16 @@ import LinuxSupport
 struct StopSequence: Equatable, Sendable {
     enum Step: Equatable, Sendable {
         case unmount
-        case awaitExit(milliseconds: Int32)
+        case awaitExit(Duration)
         case signal(Int32)
     }
 
     let steps: [Step]
 
-    static func standard(grace: Double) -> StopSequence {
-        let graceMS = Int32(grace * 1000)
-        return StopSequence(steps: [
-            .unmount, .awaitExit(milliseconds: graceMS), .signal(SIGTERM),
-            .awaitExit(milliseconds: max(graceMS, 100)), .signal(SIGKILL), .awaitExit(milliseconds: 5000),
+    static func standard(grace: Duration) -> StopSequence {
+        StopSequence(steps: [
+            .unmount, .awaitExit(grace), .signal(SIGTERM), .awaitExit(max(grace, .milliseconds(100))),
+            .signal(SIGKILL), .awaitExit(.seconds(5)),
         ])
     }
 
@@ -41,8 +40,9 @@ struct StopSequence: Equatable, Sendable {
                 case .unmounted:
                     break
                 }
-            case .awaitExit(let milliseconds):
+            case .awaitExit(let duration):
                 // With nothing mounted there is nothing to flush: no reason to wait before the first signal.
+                let milliseconds = Int32(clamping: duration.milliseconds)
                 if handle.waitForExit(timeoutMilliseconds: nothingToFlush ? 0 : milliseconds) { break steps }
                 nothingToFlush = false
             case .signal(let number):

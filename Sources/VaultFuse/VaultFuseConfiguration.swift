@@ -14,13 +14,13 @@ public struct VaultFuseConfiguration: Sendable {
     /// Per-target output `<target_id>.log`. Default: `/var/log/dms`.
     public var logDirectory: String = "/var/log/dms"
     /// Grace period after unmount, and again after SIGTERM, before the next step. Default: 10 s.
-    public var killTimeout: Double = 10
+    public var killTimeout: Duration = .seconds(10)
     /// Readiness deadline: the mount must appear in the mount table by then. Default: 30 s.
-    public var mountTimeout: Double = 30
+    public var mountTimeout: Duration = .seconds(30)
     /// PATH given to s3vaultfuse.
     public var searchPath: String = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     /// A process may have started at most this long after its PID file was written. Default: 1 s.
-    public var pidFileStartSlack: Double = 1
+    public var pidFileStartSlack: Duration = .seconds(1)
     /// How many PIDs `all_pids_ever_spawned` keeps. Default: 1000.
     public var spawnedPIDHistory: Int = 1000
 

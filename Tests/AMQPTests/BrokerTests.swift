@@ -12,8 +12,8 @@ func makeClient(
     var config = try AMQPConfiguration(url: url)
     config.connectionName = name
     config.heartbeat = heartbeat
-    config.reconnectInitialDelay = 0.2
-    config.reconnectMaxDelay = 1
+    config.reconnectInitialDelay = .milliseconds(200)
+    config.reconnectMaxDelay = .seconds(1)
     return AMQPClient(configuration: config, topology: topology, consumer: consumer)
 }
 

@@ -103,7 +103,7 @@ struct JobExecutorTests {
         var secrets = Secrets()
         var executor: JobExecutor {
             var options = JobExecutor.Options(nodeID: "compute-01")
-            options.maxRequestAge = 300
+            options.maxRequestAge = .seconds(300)
             return JobExecutor(
                 options: options, targets: targets, directories: directories, secrets: secrets, nfs: nfs,
                 requesters: requesters, now: { 1_000_000 })

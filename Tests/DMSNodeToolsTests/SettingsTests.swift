@@ -25,11 +25,11 @@ import Testing
         let fileOnly = SettingsResolver(environment: [:], file: ini)
         #expect(try fileOnly.agent(hostName: "host").nodeID == "from-server")
         #expect(try fileOnly.agent(hostName: "host").workers == 3)
-        #expect(try fileOnly.vaultFuse().killTimeout == 4)
+        #expect(try fileOnly.vaultFuse().killTimeout == .seconds(4))
         let nothing = SettingsResolver(environment: [:])
         #expect(try nothing.agent(hostName: "host").nodeID == "host")
         #expect(try nothing.agent(hostName: "host").workers == 10)
-        #expect(try nothing.vaultFuse().killTimeout == 10)
+        #expect(try nothing.vaultFuse().killTimeout == .seconds(10))
     }
 
     @Test func booleansAreStrictAndErrorsNameTheirSource() throws {
@@ -62,8 +62,8 @@ import Testing
         let r = SettingsResolver(
             options: ["nfs-timeout": "90s", "heartbeat-interval": "0"], environment: ["DMS_MOUNT_TIMEOUT": "1m"])
         #expect(try r.agent(hostName: "h").nfsTimeout == .seconds(90))
-        #expect(try r.agent(hostName: "h").heartbeatInterval == 0)
-        #expect(try r.vaultFuse().mountTimeout == 60)
+        #expect(try r.agent(hostName: "h").heartbeatInterval == .zero)
+        #expect(try r.vaultFuse().mountTimeout == .seconds(60))
     }
 
     @Test func queueTypeFollowsThePrecedenceOfItsTwoSettings() throws {

@@ -40,7 +40,9 @@ public struct Sandbox: Sendable {
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
-    public func configuration(binary: String = TestEnv.fakeFuse, killTimeout: Double = 3, mountTimeout: Double = 10)
+    public func configuration(
+        binary: String = TestEnv.fakeFuse, killTimeout: Duration = .seconds(3), mountTimeout: Duration = .seconds(10)
+    )
         -> VaultFuseConfiguration
     {
         var c = VaultFuseConfiguration()

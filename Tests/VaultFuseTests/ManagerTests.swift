@@ -189,7 +189,7 @@ struct MisbehavingFuseTests {
     @Test func fuseThatExitsAtOnceFailsFastWithItsLogTail() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: 30))
+        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: .seconds(30)))
         let started = Date()
         do {
             _ = try await manager.spawn(
@@ -210,7 +210,8 @@ struct MisbehavingFuseTests {
         defer { box.tearDown() }
         // The fuse never mounts: its PID file stays for the mount timeout, long enough to be seen from a test
         // process whose other suites block its cooperative threads with rabbitmqctl for a second at a time.
-        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 1, mountTimeout: 5))
+        let manager = try S3VaultFuseManager(
+            configuration: box.configuration(killTimeout: .seconds(1), mountTimeout: .seconds(5)))
         // an open descriptor of the "agent" without CLOEXEC must not leak either
         let leaky = open(box.root + "/leaky", O_WRONLY | O_CREAT, 0o600)
         defer { close(leaky) }
@@ -242,7 +243,8 @@ struct MisbehavingFuseTests {
     @Test func fuseThatNeverMountsTimesOutAndLeavesNothing() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 1, mountTimeout: 1))
+        let manager = try S3VaultFuseManager(
+            configuration: box.configuration(killTimeout: .seconds(1), mountTimeout: .seconds(1)))
         var pidsBefore = Set(ProcFS.allPIDs())
         pidsBefore.insert(0)
         do {
@@ -263,7 +265,7 @@ struct MisbehavingFuseTests {
     @Test func fuseThatIgnoresSigtermIsKilledAndItsMountCleaned() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: 0.5))
+        let manager = try S3VaultFuseManager(configuration: box.configuration(killTimeout: .milliseconds(500)))
         let path = box.mountPath("stubborn")
         let pid = try await manager.spawn(
             targetID: "stubborn", mountPath: path, environment: ["FAKE_MODE": "ignore-term"]
@@ -291,7 +293,7 @@ struct MisbehavingFuseTests {
         #expect(await eventually { Unmounter.isDisconnected(path) })
 
         // A generous readiness deadline: the suites run in parallel on two cores.
-        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: 30))
+        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: .seconds(30)))
         let pid = try await manager.spawn(targetID: "stale", mountPath: path).pid
         #expect(!Unmounter.isDisconnected(path))
         #expect(FileManager.default.fileExists(atPath: path + "/copyright"))
@@ -326,7 +328,7 @@ struct ConcurrencyAndInputTests {
     @Test func fiftyTargetsSpawnConcurrently() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
-        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: 60))
+        let manager = try S3VaultFuseManager(configuration: box.configuration(mountTimeout: .seconds(60)))
         let ids = (0..<50).map { "bulk-\($0)" }
         let pids = try await withThrowingTaskGroup(of: Int32.self) { group in
             for id in ids { group.addTask { try await manager.spawn(targetID: id, mountPath: box.mountPath(id)).pid } }
@@ -412,12 +414,11 @@ struct ConcurrencyAndInputTests {
 @Suite struct StopSequenceTests {
     @Test func standardSequenceUnmountsThenEscalatesWithinTheGrace() {
         #expect(
-            StopSequence.standard(grace: 2).steps == [
-                .unmount, .awaitExit(milliseconds: 2000), .signal(SIGTERM), .awaitExit(milliseconds: 2000),
-                .signal(SIGKILL),
-                .awaitExit(milliseconds: 5000),
+            StopSequence.standard(grace: .seconds(2)).steps == [
+                .unmount, .awaitExit(.seconds(2)), .signal(SIGTERM), .awaitExit(.seconds(2)), .signal(SIGKILL),
+                .awaitExit(.seconds(5)),
             ])
         // A zero grace still gives SIGTERM a moment before SIGKILL.
-        #expect(StopSequence.standard(grace: 0).steps[3] == .awaitExit(milliseconds: 100))
+        #expect(StopSequence.standard(grace: .zero).steps[3] == .awaitExit(.milliseconds(100)))
     }
 }
