@@ -103,6 +103,8 @@ let package = Package(
             name: "DMSNodeToolsTests",
             dependencies: [
                 "DMSNodeTools", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "EndToEndTests",

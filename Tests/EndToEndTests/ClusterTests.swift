@@ -59,9 +59,10 @@ struct DisruptiveClusterTests {
         var sent = 0, answered = 0, lost = 0, duplicated = 0, wrongFinal = 0
         var recovery = 0.0
     }
-    nonisolated(unsafe) static var table: [Row] = []
 
-    enum Fault: Equatable { case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition, memoryAlarm }
+    enum Fault: Equatable, Sendable {
+        case stopConsumerNode, stopLeader, stopHomeNode, pauseConsumerNode, partition, memoryAlarm
+    }
 
     /// The agent's own network namespace, linked to the host by a veth pair (10.231.0.2 ↔ 10.231.0.1).
     struct Namespace {
@@ -204,51 +205,42 @@ struct DisruptiveClusterTests {
         return row
     }
 
-    @Test func quorumQueueSurvivesTheLossOfItsConsumersNode() async throws {
-        Self.table.append(
-            try await scenario(
-                "quorum: consumer's node stopped 10 s", queueType: "quorum", fault: .stopConsumerNode, outage: 10))
+    /// One fault, its queue type and how long it lasts.
+    struct Scenario: Sendable, CustomTestStringConvertible {
+        var name: String
+        var queueType: String
+        var fault: Fault
+        var outage: Double
+        var testDescription: String { name }
     }
 
-    @Test func quorumQueueSurvivesTheLossOfItsLeader() async throws {
-        Self.table.append(
-            try await scenario("quorum: leader stopped 10 s", queueType: "quorum", fault: .stopLeader, outage: 10))
-    }
+    static let scenarios: [Scenario] = [
+        .init(name: "quorum: consumer's node stopped 10 s", queueType: "quorum", fault: .stopConsumerNode, outage: 10),
+        .init(name: "quorum: leader stopped 10 s", queueType: "quorum", fault: .stopLeader, outage: 10),
+        // A hung broker is left for another.
+        .init(
+            name: "quorum: consumer's node SIGSTOPped 25 s", queueType: "quorum", fault: .pauseConsumerNode, outage: 25),
+        // A classic queue comes back with its home node.
+        .init(name: "classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15),
+        // The agent's own link is cut for 30 s (heartbeat 5 s): its connections die on both sides, jobs finish, their
+        // replies wait for the next connection, the broker redelivers what was unacked.
+        .init(name: "quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30),
+        // Longer than the 30 s publish timeout: replies wait for their confirms, nothing is requeued.
+        .init(
+            name: "quorum: memory alarm 40 s (publishers blocked)", queueType: "quorum", fault: .memoryAlarm, outage: 40
+        ),
+    ]
 
-    @Test func aHungBrokerIsLeftForAnother() async throws {
-        Self.table.append(
-            try await scenario(
-                "quorum: consumer's node SIGSTOPped 25 s", queueType: "quorum", fault: .pauseConsumerNode, outage: 25))
-    }
-
-    @Test func classicQueueComesBackWithItsHomeNode() async throws {
-        Self.table.append(
-            try await scenario(
-                "classic: home node stopped 15 s", queueType: "classic", fault: .stopHomeNode, outage: 15))
-    }
-
-    /// The agent's own link is cut for 30 s (heartbeat 5 s): its connections die on both sides, jobs finish, their
-    /// replies wait for the next connection, the broker redelivers what was unacked.
-    @Test func aPartitionedAgentComesBack() async throws {
-        Self.table.append(
-            try await scenario(
-                "quorum: agent's link cut 30 s (netns)", queueType: "quorum", fault: .partition, outage: 30))
-    }
-
-    /// Longer than the 30 s publish timeout: replies wait for their confirms, nothing is requeued.
-    @Test func aClusterWideMemoryAlarmKeepsOrderAndEffect() async throws {
-        Self.table.append(
-            try await scenario(
-                "quorum: memory alarm 40 s (publishers blocked)", queueType: "quorum", fault: .memoryAlarm, outage: 40))
-    }
-
-    @Test func zTable() {
-        print("scenario | sent | answered | lost | duplicated effects | wrong final state | recovery s")
-        for r in Self.table {
-            print(
-                "\(r.scenario) | \(r.sent) | \(r.answered) | \(r.lost) | \(r.duplicated) | \(r.wrongFinal) | \(String(format: "%.1f", r.recovery))"
-            )
-            #expect(r.lost == 0 && r.duplicated == 0 && r.wrongFinal == 0, "\(r.scenario)")
-        }
+    /// Every scenario keeps order and effect: no request lost, no effect twice, every target in its last job's state.
+    /// Each prints its row of the table (`grep '^cluster |'` in the log gathers it, whatever order the cases ran in).
+    @Test(arguments: scenarios)
+    func aFaultKeepsOrderAndEffect(_ s: Scenario) async throws {
+        let r = try await scenario(s.name, queueType: s.queueType, fault: s.fault, outage: s.outage)
+        print(
+            "cluster | \(r.scenario) | sent \(r.sent) | answered \(r.answered) | lost \(r.lost) | duplicated \(r.duplicated) | wrong final \(r.wrongFinal) | recovery \(String(format: "%.1f", r.recovery)) s"
+        )
+        #expect(r.answered == r.sent && r.lost == 0, "\(r.scenario): requests lost")
+        #expect(r.duplicated == 0, "\(r.scenario): an effect happened twice")
+        #expect(r.wrongFinal == 0, "\(r.scenario): a target is not in its last job's state")
     }
 }
