@@ -12,8 +12,7 @@ public enum AMQPInspector {
 
     /// Connects to one endpoint and logs in; throws the broker's refusal (403 login, 530 vhost, TLS).
     public static func login(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError) {
-        let conn = try Connector.open(config, endpoint: endpoint)
-        Connector.destroy(conn, graceful: true)
+        try Connector.open(config, endpoint: endpoint).close()
     }
 
     /// The queue's depth and consumers, and whether it was declared like `expected`; nil when it does not exist.
@@ -47,13 +46,13 @@ public enum AMQPInspector {
     {
         var lastError = AMQPError(.configuration, "no broker host configured")
         for endpoint in config.endpoints {
-            let conn: amqp_connection_state_t
+            let conn: RabbitMQConnection
             do { conn = try Connector.open(config, endpoint: endpoint) } catch {
                 lastError = error
                 continue
             }
-            defer { Connector.destroy(conn, graceful: true) }
-            let probe = TopologyProbe(conn: conn)
+            defer { conn.close() }
+            let probe = TopologyProbe(conn: conn.state)
             try probe.open()
             return try body(probe)
         }

@@ -5,11 +5,11 @@ import Glibc
 /// Opening, setting up and tearing down one rabbitmq-c connection. Called only from the I/O thread.
 enum Connector {
     static func open(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError)
-        -> amqp_connection_state_t
+        -> RabbitMQConnection
     {
-        guard let conn = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
-        var ok = false
-        defer { if !ok { amqp_destroy_connection(conn) } }
+        // Freed by its deinit on every failure below.
+        guard let connection = RabbitMQConnection() else { throw AMQPError(.connectionFailed, "out of memory") }
+        let conn = connection.state
         let socket: OpaquePointer?
         if let tls = config.tls {
             socket = amqp_ssl_socket_new(conn)
@@ -68,8 +68,7 @@ enum Connector {
                 conn, config.virtualHost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
                 &properties, user, endpoint.password ?? config.password)
         try check(login, "login to \(endpoint.host):\(endpoint.port) as \(user)")
-        ok = true
-        return conn
+        return connection
     }
 
     /// Opens the consume, publish and probe channels, meets the topology (passive first), turns on confirms
@@ -99,17 +98,6 @@ enum Connector {
                 error(reply, what), reply, what: what, fix: "grant the broker user read permission on the queue")
         }
         return (ok.map { FieldDecoder.string($0.pointee.consumer_tag) }, report)
-    }
-
-    static func destroy(_ conn: amqp_connection_state_t, graceful: Bool) {
-        if graceful {
-            var short = timeval(tv_sec: 2, tv_usec: 0)
-            amqp_set_rpc_timeout(conn, &short)
-            _ = amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS)
-            _ = amqp_channel_close(conn, 2, AMQP_REPLY_SUCCESS)
-            _ = amqp_connection_close(conn, AMQP_REPLY_SUCCESS)
-        }
-        amqp_destroy_connection(conn)
     }
 
     static func check(_ reply: amqp_rpc_reply_t, _ what: String) throws(AMQPError) {

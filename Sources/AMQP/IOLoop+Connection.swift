@@ -24,12 +24,12 @@ extension IOLoop {
                 let report: AMQPTopologyReport
                 do {
                     (consumerTag, report) = try Connector.setUp(
-                        conn, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
+                        conn.state, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
                 } catch {
-                    Connector.destroy(conn, graceful: error.code == .topology)
+                    if error.code == .topology { conn.close() }
                     throw error
                 }
-                connection = conn
+                current = conn
                 generation += 1
                 connectedAt = monotonicNanos()
                 setBlocked(false)
@@ -132,7 +132,7 @@ extension IOLoop {
     }
 
     func connectionLost(_ error: AMQPError) {
-        guard let conn = connection else { return }
+        guard current != nil else { return }
         // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
         // keeps the backoff growing, so no failure mode reconnects in a tight loop.
         let now = monotonicNanos()
@@ -142,8 +142,7 @@ extension IOLoop {
             reconnectNotBefore = now + UInt64(backoff() * 1e9)
         }
         logger.warning("connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
-        Connector.destroy(conn, graceful: false)
-        connection = nil
+        current = nil
         consumerTag = nil
         outstanding.removeAll()
         outstandingHead = 0

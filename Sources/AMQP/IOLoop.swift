@@ -12,7 +12,9 @@ let publishChannel: amqp_channel_t = 2
 final class IOLoop {
     let client: AMQPClient
     var logger: Logger
-    var connection: amqp_connection_state_t?
+    /// The connection, when there is one; releasing it frees it.
+    var current: RabbitMQConnection?
+    var connection: amqp_connection_state_t? { current?.state }
     var outbox: [AMQPClient.PendingPublish] = []
     var unconfirmed: [(seq: UInt64, publish: AMQPClient.PendingPublish)] = []
     var nextSeq: UInt64 = 1
@@ -107,8 +109,8 @@ final class IOLoop {
                     _ = poll(&fds, 1, 50)
                 }
             }
-            if let conn = connection { Connector.destroy(conn, graceful: true) }
-            connection = nil
+            current?.close()
+            current = nil
         }
         let continuation = closing
         client.shared.withLock { s in
