@@ -42,6 +42,7 @@ chmod 644 "$stage"/usr/share/man/man8/*.gz
 ln -s dms-agent.8.gz "$stage/usr/share/man/man8/trilio-dms-server.8.gz"
 install -D -m 644 packaging/debian/copyright "$stage/usr/share/doc/dms-agent/copyright"
 install -m 644 README.md "$stage/usr/share/doc/dms-agent/README.md"
+install -D -m 644 -t "$stage/usr/share/doc/dms-agent/docs" docs/*.md
 cat > "$stage/changelog" <<CHANGELOG
 dms-agent ($version) stable; urgency=medium
 

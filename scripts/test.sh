@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command of README: starts a private RabbitMQ and a local S3 server if they are not up,
+# The test command of README (docs/testing.md says what it runs): starts a private RabbitMQ and a local S3 server if they are not up,
 # validates the wire schemas, then runs every test target. Broker-disrupting tests (names containing
 # "Disruptive": they stop the broker or cut connections) run after the others, one at a time, with the
 # 3-node cluster of scripts/cluster.sh for the cluster suite.
@@ -10,6 +10,7 @@ scripts/install-deps.sh
 scripts/broker.sh start
 scripts/s3-server.sh start
 if [ -d schemas ] && ls schemas/*.schema.json >/dev/null 2>&1; then python3 scripts/validate-schemas.py; fi
+python3 scripts/check-links.py
 # Formatting (swift-format, .swift-format: 120 columns), then a build that treats warnings as errors (Package.swift)
 # and refuses an import a target does not declare (the module boundaries of ARCHITECTURE.md).
 swift format lint --strict --recursive --parallel Sources Tests Package.swift

@@ -89,14 +89,14 @@ import Testing
         #expect(r.unusedKeys == ["auth_url"])
     }
 
-    /// The README's table is this table: regenerate it from the failure message when a setting changes.
-    @Test func readmeConfigurationTableIsTheSettingsTable() throws {
+    /// docs/configuration.md's table is this table: regenerate it from the failure message when a setting changes.
+    @Test func theDocumentedConfigurationTableIsTheSettingsTable() throws {
         var root = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { root.deleteLastPathComponent() }
-        let readme = try String(contentsOfFile: root.path + "/README.md", encoding: .utf8)
+        let document = try String(contentsOfFile: root.path + "/docs/configuration.md", encoding: .utf8)
         let table = Settings.markdownTable()
-        let matches = readme.contains(table + "\n")
-        #expect(matches, "README.md's configuration table must read (dms-agent settings prints it):\n\(table)")
+        let matches = document.contains(table + "\n")
+        #expect(matches, "docs/configuration.md's table must read (dms-agent settings prints it):\n\(table)")
     }
 }
 
