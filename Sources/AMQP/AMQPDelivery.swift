@@ -11,4 +11,6 @@ public struct AMQPDelivery: Sendable {
     public var routingKey: String
     /// The connection this delivery came on; tags are meaningless on any other.
     public var generation: UInt64
+    /// When the I/O thread decoded it (`monotonicNanos()`): where a consumer's latency budget starts.
+    public var receivedAt: UInt64 = 0
 }

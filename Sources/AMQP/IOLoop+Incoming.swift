@@ -1,6 +1,7 @@
 import CRabbitMQ
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 
 // Frames from the broker: deliveries, confirms, returns, channel and connection closes.
@@ -42,7 +43,7 @@ extension IOLoop {
             properties: FieldDecoder.properties(envelope.message.properties),
             deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0,
             exchange: FieldDecoder.string(envelope.exchange), routingKey: FieldDecoder.string(envelope.routing_key),
-            generation: generation)
+            generation: generation, receivedAt: monotonicNanos())
         outstanding.append(delivery.deliveryTag)
         client.deliveryContinuation.yield(delivery)
     }

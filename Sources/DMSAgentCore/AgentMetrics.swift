@@ -8,6 +8,15 @@ import VaultFuse
 final class AgentMetrics: Sendable {
     private let jobs = InFlightTracker()
     private let registered = Locked(false)
+    /// One timer per stage, made once: a job records about ten stages.
+    private let stageTimers = Locked<[String: Timer]>([:])
+
+    /// The stages a job can pass, named by the mark each ends at (the time since the mark before it): received →
+    /// parsed → turn (its target's FIFO) → checked (requester) → spawned (posix_spawn returned) → pid_file → mount_seen
+    /// → decided → reply_sent → confirmed → acked. A job that does not spawn skips those three.
+    static let stageNames = [
+        "parsed", "turn", "checked", "spawned", "pid_file", "mount_seen", "decided", "reply_sent", "confirmed", "acked",
+    ]
 
     /// Every series the alert rules and the dashboard name, at zero, from the first scrape on (a counter that has
     /// never moved would otherwise be absent, and `increase()` over it undefined). Called after the backend is
@@ -20,6 +29,7 @@ final class AgentMetrics: Sendable {
         ] {
             Counter(label: label).increment(by: 0)
         }
+        for stage in Self.stageNames { _ = stageTimer(stage) }
         for action in ["mount", "unmount", "status"] {
             _ = Timer(label: "dms_job_duration_seconds", dimensions: [("action", action)])
             for status in ReplyStatus.allCases.map(\.rawValue) {
@@ -35,6 +45,20 @@ final class AgentMetrics: Sendable {
         Counter(label: "dms_jobs_total", dimensions: [("action", action), ("status", status)]).increment()
         Timer(label: "dms_job_duration_seconds", dimensions: [("action", action)])
             .recordNanoseconds(Int64(nanoseconds))
+    }
+
+    private func stageTimer(_ stage: String) -> Timer {
+        stageTimers.withLock { timers in
+            if let timer = timers[stage] { return timer }
+            let timer = Timer(label: "dms_job_stage_seconds", dimensions: [("stage", stage)])
+            timers[stage] = timer
+            return timer
+        }
+    }
+
+    /// A finished job's stages into `dms_job_stage_seconds{stage}`.
+    func stages(_ stages: [(name: String, nanoseconds: UInt64)]) {
+        for stage in stages { stageTimer(stage.name).recordNanoseconds(Int64(stage.nanoseconds)) }
     }
 
     func delivery(redelivered: Bool) {

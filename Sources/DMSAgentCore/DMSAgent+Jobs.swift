@@ -22,12 +22,17 @@ extension DMSAgent {
             refuseInTurn(delivery, error)
             return
         }
+        let marks = StageMarks()
+        marks.mark("received", at: delivery.receivedAt > 0 ? delivery.receivedAt : monotonicNanos())
         switch RequestParser.parse(delivery.body) {
         case .failure(let error):
             refuseInTurn(delivery, error)
         case .success(let request):
+            marks.mark("parsed")
             let key = request.target.map { "\($0.type.rawValue):\($0.id)" } ?? "status"
-            scheduler.submit(key: key) { await self.process(delivery, request) }
+            scheduler.submit(key: key) {
+                await StageMarks.$current.withValue(marks) { await self.process(delivery, request) }
+            }
         }
     }
 
@@ -67,7 +72,9 @@ extension DMSAgent {
         metrics.deadLettered()
     }
 
+    /// One job, its stages marked on the task's `StageMarks` (the per-stage histograms).
     func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
+        StageMarks.mark("turn")
         let started = monotonicNanos()
         let token = metrics.jobStarted()
         var log = logger
@@ -81,6 +88,7 @@ extension DMSAgent {
             await executor.decide(
                 request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
         }
+        StageMarks.mark("decided")
         switch decision {
         case .reply(let r):
             reply = r
@@ -126,8 +134,10 @@ extension DMSAgent {
             // connection closes, and the job is idempotent.
             break
         }
+        StageMarks.mark("acked")
         await OSThread.blocking { executor.afterReply(reply, to: request) }
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status.rawValue)
+        if let marks = StageMarks.current { metrics.stages(marks.stages) }
     }
 
     enum ReplyOutcome { case delivered, refused, unknown }
@@ -145,8 +155,10 @@ extension DMSAgent {
             mandatory: true)
         let ticket = pendingReplies.begin()
         defer { pendingReplies.end(ticket) }
+        StageMarks.mark("reply_sent")
         do {
             try await publisher.publish(message, timeout: .infinity)
+            StageMarks.mark("confirmed")
             return .delivered
         } catch let error as AMQPError where error.code == .unroutable {
             logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])

@@ -1,5 +1,6 @@
 import DMSWire
 import FoundationEssentials
+import LinuxSupport
 import VaultFuse
 
 /// Decisions and effects of one request: request in, reply out. Everything it touches is one of the small
@@ -63,6 +64,7 @@ public struct JobExecutor: Sendable {
         {
             return .abandoned
         }
+        StageMarks.mark("checked")
         return .reply(await execute(request))
     }
 

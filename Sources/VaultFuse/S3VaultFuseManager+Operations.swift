@@ -112,6 +112,7 @@ extension S3VaultFuseManager {
             path: binary, argv: [binary], environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
             stdout: logFD, stderr: logFD, newSession: true)
         let pid: Int32
+        StageMarks.mark("spawned")
         switch spawned {
         case .success(let p): pid = p
         case .failure(let e): throw VaultFuseError(.spawnFailed, "Failed to spawn s3vaultfuse process: \(binary): \(e)")
@@ -131,6 +132,7 @@ extension S3VaultFuseManager {
         Failpoint.hit("after-spawn")
         do {
             try directory.file(for: targetID).write(pid: pid)
+            StageMarks.mark("pid_file")
             Failpoint.hit("after-pidfile")
         } catch {
             _ = try? stopLocked(record, lazyIfBusy: true)
@@ -142,6 +144,7 @@ extension S3VaultFuseManager {
         let deadline = Deadline(after: configuration.mountTimeout)
         switch MountReadiness.await(handle, path: mountPath, signal: signal, deadline: deadline) {
         case .mounted:
+            StageMarks.mark("mount_seen")
             record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
             watch(record)
             logger.info(

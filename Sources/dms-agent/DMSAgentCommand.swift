@@ -74,7 +74,15 @@ extension DMSAgentCommand {
             let listen = agent.metricsListen(r)
             if listen != "none" {
                 let registry = PrometheusCollectorRegistry()
-                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                var factory = PrometheusMetricsFactory(registry: registry)
+                // A job's stages run from microseconds (parse, hand-offs) to the mount timeout.
+                factory.durationHistogramBuckets["dms_job_stage_seconds"] = [
+                    .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+                    .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                    .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+                    .seconds(5), .seconds(30),
+                ]
+                MetricsSystem.bootstrap(factory)
                 do {
                     let server = try HealthEndpoint(
                         address: listen, source: AgentHealth(agent: service, registry: registry))

@@ -82,6 +82,12 @@ enum JobBusBench {
             return
         }
         let requester = try await BenchRequester(url: url)
+        let log = (try? String(contentsOfFile: root + "/agent.log", encoding: .utf8)) ?? ""
+        let metricsPort = log.range(of: #"listen=127\.0\.0\.1:[0-9]+"#, options: .regularExpression).flatMap {
+            Int(log[$0].split(separator: ":").last ?? "")
+        }
+        let brokerPort = URL(string: url)?.port ?? 5672
+        let broker = listenerPID(port: brokerPort)
 
         // Sequential mount+unmount cycles over 50 targets.
         var mounts = Samples()
@@ -99,7 +105,27 @@ enum JobBusBench {
         }
         let seqRate = Double(cycles) / ((now() - seqStart) / 1000)
 
-        // 10 clients in parallel, each on its own targets.
+        // The stage budget: 100 mounts, then their 100 unmounts, one at a time, each window scraped before and after.
+        func scrape() -> StageHistogram {
+            StageHistogram(scrape: metricsPort.map { httpGet(port: $0, path: "/metrics") } ?? "")
+        }
+        let beforeMounts = scrape()
+        for i in 0..<100 {
+            _ = try await requester.call(.mount, node: node, target: "b\(i)", path: "\(root)/mnt/b\(i)")
+        }
+        // A job's stages are recorded right after its ack, which can be a moment after its reply reached us.
+        try await Task.sleep(for: .milliseconds(100))
+        let afterMounts = scrape()
+        for i in 0..<100 {
+            _ = try await requester.call(.unmount, node: node, target: "b\(i)", path: "\(root)/mnt/b\(i)")
+        }
+        let mountStages = afterMounts.since(beforeMounts)
+        try await Task.sleep(for: .milliseconds(100))
+        let unmountStages = scrape().since(afterMounts)
+
+        // 10 clients in parallel, each on its own targets; the agent's and the broker's CPU over this phase.
+        let agentCPUBefore = cpuSeconds(pid: agent)
+        let brokerCPUBefore = broker.map(cpuSeconds) ?? 0
         let parallelStart = now()
         let perClient = max(1, cycles / 10)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -116,6 +142,9 @@ enum JobBusBench {
             try await group.waitForAll()
         }
         let parallelRate = Double(perClient * 10) / ((now() - parallelStart) / 1000)
+        let parallelJobs = Double(perClient * 10 * 2)
+        let agentCPUPerJob = (cpuSeconds(pid: agent) - agentCPUBefore) / parallelJobs * 1000
+        let brokerCPUPerJob = broker.map { (cpuSeconds(pid: $0) - brokerCPUBefore) / parallelJobs * 1000 }
 
         // Head of line: an unrelated mount while three 1 s mounts are in flight.
         var hol = Samples()
@@ -155,6 +184,12 @@ enum JobBusBench {
         line(
             "  10-client cycles as a fraction of that ceiling",
             String(format: "%.0f %%", 100 * parallelRate / aloneParallelRate))
+        line(
+            "agent CPU per job (user+sys, 10-client phase)",
+            String(format: "%.2f ms  (goal ≤ 0.5 ms; %.0f jobs)", agentCPUPerJob, parallelJobs))
+        line(
+            "broker CPU per job (same phase)",
+            brokerCPUPerJob.map { String(format: "%.2f ms", $0) } ?? "broker process not found")
         line("unrelated mount while 3 slow mounts run", hol.summary)
         line(
             "  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
@@ -162,6 +197,23 @@ enum JobBusBench {
             "start → consuming with 2,000 stale PID files",
             String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
         line("agent RSS after the run", "\(agentRSS / 1024) MB  (goal < 25 MB)")
+        for (title, stages) in [("mount", mountStages), ("unmount", unmountStages)] {
+            print("stage budget of each \(title), one at a time (dms_job_stage_seconds, p50 / p99 ms, jobs):")
+            guard stages.count("acked") > 0 else {
+                print("  no stage histogram scraped (metrics port \(metricsPort.map(String.init) ?? "not found"))")
+                continue
+            }
+            for stage in [
+                "parsed", "turn", "checked", "spawned", "pid_file", "mount_seen", "decided", "reply_sent",
+                "confirmed", "acked",
+            ] where stages.count(stage) > 0 {
+                line(
+                    "  → \(stage)",
+                    String(
+                        format: "%.3f / %.3f  (n=%.0f)", stages.quantile(0.5, stage) ?? 0,
+                        stages.quantile(0.99, stage) ?? 0, stages.count(stage)))
+            }
+        }
         umount2(root + "/pid", Int32(MNT_DETACH))
         _ = shell("rm -rf \(root)")
     }

@@ -53,3 +53,48 @@ func waitForFUSEMount(_ path: String, timeoutMS: Double = 10_000) -> Bool {
 func waitForUnmount(_ path: String) {
     while MountTable.mount(at: path) != nil { usleep(200) }
 }
+
+/// user + system CPU seconds a process has used so far (`/proc/<pid>/stat`, fields 14 and 15); 0 when unreadable.
+func cpuSeconds(pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    // Fields after the command name start at field 3 (state); utime and stime are fields 14 and 15.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The PID of the process listening on TCP `port` of this machine (the test broker), from ss(8).
+func listenerPID(port: Int) -> Int32? {
+    let out = shell("ss -Hltnp 'sport = :\(port)'")
+    guard let range = out.range(of: #"pid=[0-9]+"#, options: .regularExpression) else { return nil }
+    return Int32(out[range].dropFirst(4))
+}
+
+/// One HTTP GET to 127.0.0.1:`port`; the body, or "" on failure.
+func httpGet(port: Int, path: String) -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { return "" }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += chunk[0..<n]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    return text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+}
