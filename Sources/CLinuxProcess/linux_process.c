@@ -7,6 +7,8 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -83,4 +85,10 @@ int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *m
     *major_out = st.stx_dev_major;
     *minor_out = st.stx_dev_minor;
     return 0;
+}
+
+int dms_is_tmpfs(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return fs.f_type == TMPFS_MAGIC ? 1 : 0;
 }

@@ -1,3 +1,4 @@
+import CLinuxProcess
 import Glibc
 import LinuxSupport
 
@@ -5,8 +6,17 @@ import LinuxSupport
 /// (flock), so two agents never manage one directory.
 struct PIDDirectory: Sendable {
     let path: String
+    /// False on tmpfs (`/run/dms/s3`, the default): a reboot empties it anyway, so its PID files are written
+    /// atomically (temp file, rename) without fsync. Elsewhere each write is fsynced, then its directory.
+    let durable: Bool
 
-    func file(for targetID: String) -> PIDFile { PIDFile(path: filePath(for: targetID)) }
+    /// `path` must exist: whether it is tmpfs is read once, here.
+    init(path: String) {
+        self.path = path
+        durable = dms_is_tmpfs(path) != 1
+    }
+
+    func file(for targetID: String) -> PIDFile { PIDFile(path: filePath(for: targetID), durable: durable) }
     func filePath(for targetID: String) -> String { "\(path)/\(targetID).pid" }
     /// The target ids of every PID file, valid or not.
     func targets() -> [String] { PIDFile.targets(in: path) }

@@ -29,6 +29,8 @@ struct PIDFile {
     }
 
     let path: String
+    /// Whether `write` fsyncs the file and its directory (see `PIDDirectory.durable`).
+    var durable = true
 
     /// lstat first: a symlink is never followed; then read through O_NOFOLLOW and check the same inode.
     func read() -> Result<Contents, ReadError> {
@@ -46,7 +48,8 @@ struct PIDFile {
         return .success(Contents(pid: pid, modified: modified))
     }
 
-    /// Temp file in the same directory, fsync, rename, fsync the directory. Mode 0644.
+    /// Temp file in the same directory, fsync, rename, fsync the directory (the fsyncs only when `durable`).
+    /// Mode 0644.
     func write(pid: Int32) throws(Errno) {
         let directory = parentDirectory(of: path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
@@ -57,7 +60,7 @@ struct PIDFile {
         var failure: Errno?
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         if written != bytes.count { failure = written < 0 ? .current : Errno(ENOSPC) }
-        if failure == nil, fsync(fd) != 0 { failure = .current }
+        if failure == nil, durable, fsync(fd) != 0 { failure = .current }
         if failure == nil, fchmod(fd, 0o644) != 0 { failure = .current }
         close(fd)
         if failure == nil, rename(temp, path) != 0 { failure = .current }
@@ -65,6 +68,7 @@ struct PIDFile {
             unlink(temp)
             throw failure
         }
+        guard durable else { return }
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             fsync(dfd)

@@ -37,8 +37,8 @@ public final class S3VaultFuseManager: Sendable {
     {
         self.configuration = configuration
         self.logger = logger
-        directory = PIDDirectory(path: configuration.pidDirectory)
         try makeDirectories(configuration.pidDirectory, mode: 0o755)
+        directory = PIDDirectory(path: configuration.pidDirectory)
         try makeDirectories(configuration.logDirectory, mode: 0o755)
         for base in configuration.mountBases { try makeDirectories(base, mode: 0o755) }
         lockFD = try directory.lock()

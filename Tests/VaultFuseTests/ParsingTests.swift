@@ -1,3 +1,5 @@
+import Foundation
+import TestSupport
 import Testing
 
 @testable import VaultFuse
@@ -56,5 +58,22 @@ struct MountLookupTests {
     @Test func findsARealMountByItsPath() {
         #expect(MountTable.mount(at: "/proc")?.fsType == "proc")
         #expect(MountTable.mount(at: "/proc/nonexistent-mount") == nil)
+    }
+}
+
+struct PIDDirectoryDurabilityTests {
+    /// On tmpfs a PID file is written without fsync (a reboot empties it anyway); anywhere else it is fsynced.
+    @Test func onlyAPIDDirectoryOffTmpfsIsFsynced() throws {
+        #expect(!PIDDirectory(path: "/dev/shm").durable, "/dev/shm is tmpfs")
+        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+        let onTmpfs = Proc.shell("stat -f -c %T '\(here)'").output.hasPrefix("tmpfs")
+        #expect(PIDDirectory(path: here).durable == !onTmpfs)
+        #expect(PIDDirectory(path: "/nonexistent-\(getpid())").durable, "unknown: durable")
+        // Either way the file is written whole.
+        let dir = "/dev/shm/dms-pid-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PIDDirectory(path: dir).file(for: "t").write(pid: 4242)
+        #expect(try String(contentsOfFile: dir + "/t.pid", encoding: .utf8) == "4242\n")
     }
 }

@@ -32,4 +32,7 @@ int dms_limit_malloc_arenas(int arenas);
 /// (cached attributes only). 0 on success.
 int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *minor_out);
 
+/// 1 when `path` is on tmpfs, 0 when it is not, -1 (errno set) when statfs(2) fails.
+int dms_is_tmpfs(const char *path);
+
 #endif
