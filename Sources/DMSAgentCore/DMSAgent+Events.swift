@@ -24,11 +24,11 @@ extension DMSAgent {
 
     /// Best effort: an event that cannot be confirmed within the publish timeout is logged and dropped.
     func publishEvent(_ event: StatusEvent) async {
-        guard let body = try? JSONEncoder().encode(event) else { return }
+        let body = event.encoded()
         do {
             try await publisher.publish(
                 AMQPOutgoingMessage(
-                    exchange: configuration.statusExchange, routingKey: event.routingKey, body: Array(body),
+                    exchange: configuration.statusExchange, routingKey: event.routingKey, body: body,
                     properties: AMQPProperties(contentType: "application/json", persistent: true)))
         } catch {
             logger.warning(

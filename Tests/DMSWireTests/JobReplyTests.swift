@@ -22,6 +22,26 @@ struct JobReplyTests {
         #expect(StatusEvent(event: .nodeHeartbeat, nodeID: "n1").routingKey == "n1.node.heartbeat")
     }
 
+    @Test func anEventWrittenByHandDecodesToItself() throws {
+        let stats = NodeStats(
+            totalTracked: 1, alive: 1, dead: 0, allPIDsEverSpawned: [42], pidFilesOnDisk: 1,
+            pidDirectory: "/run/dms/s3",
+            processes: [
+                .init(
+                    targetID: "t", pid: 42, alive: true, mountPath: "/m/t", mounted: true, pidFile: "/run/dms/s3/t.pid",
+                    pidFileExists: true, uptimeSeconds: 1.5, adopted: false)
+            ], onlyOnDisk: [])
+        for event in [
+            StatusEvent(
+                event: .crashed, nodeID: "n\"1", targetID: "t", pid: 42, mountPath: "/m/t", detail: "a\nb\\c\u{01}"),
+            StatusEvent(event: .nodeHeartbeat, nodeID: "n1", stats: stats),
+            StatusEvent(event: .nodeStopping, nodeID: "n1"),
+        ] {
+            let decoded = try JSONDecoder().decode(StatusEvent.self, from: Data(event.encoded()))
+            #expect(decoded == event)
+        }
+    }
+
     @Test func schemaExamplesDecode() throws {
         let dir = TestEnv.repoRoot + "/schemas/examples"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
