@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The client library is what an orchestrator written in Swift depends on: its dependency closure must not drag in
@@ -30,20 +31,14 @@ struct PackageGraphTests {
     }
 
     /// `swift package describe` with a scratch path of its own, so it does not wait for the lock of the running build.
+    /// Through `Proc.shell` (posix_spawn): `Foundation.Process` leaks a weak reference per run under ASan.
     static func describe(_ root: URL) throws -> Description {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dms-describe-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["swift", "package", "--scratch-path", scratch.path, "describe", "--type", "json"]
-        process.currentDirectoryURL = root
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return try JSONDecoder().decode(Description.self, from: data)
+        let result = Proc.shell(
+            "cd '\(root.path)' && swift package --scratch-path '\(scratch.path)' describe --type json 2>/dev/null")
+        try #require(result.status == 0, "swift package describe failed: \(result.output.prefix(500))")
+        return try JSONDecoder().decode(Description.self, from: Data(result.output.utf8))
     }
 
     @Test func theClientNeedsOnlyTheWireAndAMQP() throws {
