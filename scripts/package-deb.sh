@@ -52,7 +52,7 @@ dms-agent ($version) stable; urgency=medium
 CHANGELOG
 gzip -9n -c "$stage/changelog" > "$stage/usr/share/doc/dms-agent/changelog.gz"
 rm "$stage/changelog"
-chmod 644 "$stage"/usr/share/doc/dms-agent/*
+find "$stage/usr/share/doc/dms-agent" -type f -exec chmod 644 {} +
 install -d -m 755 "$stage/DEBIAN"
 for script in postinst prerm postrm; do install -m 755 "packaging/debian/$script" "$stage/DEBIAN/$script"; done
 echo /etc/triliovault-dms/server.conf > "$stage/DEBIAN/conffiles"
