@@ -79,12 +79,11 @@ int dms_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #include <malloc.h>
 int dms_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
 
-int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *minor_out) {
+int dms_is_mount_root(const char *path) {
     struct statx st;
     if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, 0, &st) != 0) return -1;
-    *major_out = st.stx_dev_major;
-    *minor_out = st.stx_dev_minor;
-    return 0;
+    if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
 }
 
 int dms_is_tmpfs(const char *path) {

@@ -12,22 +12,14 @@ enum MountReadiness {
             pollfd(fd: signal.fd, events: Int16(POLLPRI), revents: 0),
             pollfd(fd: handle.pidfd, events: Int16(POLLIN), revents: 0),
         ]
-        let parent = parentDirectory(of: path)
         while true {
-            // Every mount-table change on the node wakes every waiter; a cached statx of the path and its
-            // parent (no FUSE request) says whether anything is mounted here before reading the table.
-            if mightBeMountPoint(path, parent: parent), MountTable.fuseMount(at: path) != nil { return .mounted }
+            // Every mount-table change on the node wakes every waiter; `fuseMount(at:)` asks statx whether the
+            // path is a mount root before it reads the table, so a waiter whose path did not change pays one syscall.
+            if MountTable.fuseMount(at: path) != nil { return .mounted }
             if handle.hasExited { return MountTable.fuseMount(at: path) != nil ? .mounted : .exited }
             if deadline.hasPassed { return .timedOut }
             let rc = poll(&fds, 2, deadline.remainingMilliseconds)
             if rc < 0 && errno != EINTR { return .timedOut }
         }
-    }
-
-    static func mightBeMountPoint(_ path: String, parent: String) -> Bool {
-        var a: (UInt32, UInt32) = (0, 0)
-        var b: (UInt32, UInt32) = (0, 0)
-        guard dms_cached_device(path, &a.0, &a.1) == 0, dms_cached_device(parent, &b.0, &b.1) == 0 else { return true }
-        return a != b
     }
 }

@@ -66,8 +66,11 @@ public enum MountTable {
     /// The last (topmost) mount at exactly `path`.
     public static func mount(at path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
         if let entries { return entries.last { $0.mountPoint == path } }
-        // Hot path (every readiness wake-up): compare the escaped mount-point field as bytes and build
-        // strings only for the matching line.
+        // Hot path (before every spawn, every readiness wake-up, every unmount): one statx says whether anything is
+        // mounted at the path; only a mount root, or a path statx cannot answer for (a disconnected FUSE mount
+        // fails with ENOTCONN), costs a read of the table.
+        if !isMountRoot(path, unknown: true) { return nil }
+        // Compare the escaped mount-point field as bytes and build strings only for the matching line.
         guard let bytes = ProcFS.readFile("/proc/self/mountinfo", limit: 64 << 20) else { return nil }
         let wanted = escape(path)
         var found: ArraySlice<UInt8>?
@@ -88,6 +91,16 @@ public enum MountTable {
         }
         guard let line = found else { return nil }
         return parse(Array(line)).first
+    }
+
+    /// Whether `path` is the root of a mount in this namespace, from statx's cached attributes (`unknown` when statx
+    /// fails or cannot tell).
+    public static func isMountRoot(_ path: String, unknown: Bool) -> Bool {
+        switch dms_is_mount_root(path) {
+        case 1: true
+        case 0: false
+        default: unknown
+        }
     }
 
     /// mountinfo's escaping of a path (space, tab, newline, backslash as `\ooo`).

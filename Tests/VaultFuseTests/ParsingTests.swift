@@ -59,6 +59,27 @@ struct MountLookupTests {
         #expect(MountTable.mount(at: "/proc")?.fsType == "proc")
         #expect(MountTable.mount(at: "/proc/nonexistent-mount") == nil)
     }
+
+    /// statx answers before the table is read: a mount root, a plain directory, a path it cannot answer for.
+    @Test func statxTellsAMountRoot() {
+        #expect(MountTable.isMountRoot("/proc", unknown: false))
+        #expect(!MountTable.isMountRoot("/proc/1", unknown: true))
+        #expect(MountTable.isMountRoot("/nonexistent-\(getpid())", unknown: true))
+        #expect(!MountTable.isMountRoot("/nonexistent-\(getpid())", unknown: false))
+    }
+
+    /// A bind mount of a directory of the same file system has the same device as its parent: it is still found.
+    @Test func findsABindMountOfTheSameFileSystem() throws {
+        let root = NSTemporaryDirectory() + "dms-bind-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root + "/source", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/target", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(MountTable.mount(at: root + "/target") == nil)
+        try #require(Proc.shell("mount --bind '\(root)/source' '\(root)/target'").status == 0)
+        defer { umount2(root + "/target", 0) }
+        #expect(MountTable.mount(at: root + "/target") != nil)
+        #expect(MountTable.fuseMount(at: root + "/target") == nil, "a bind mount is not a FUSE mount")
+    }
 }
 
 struct PIDDirectoryDurabilityTests {

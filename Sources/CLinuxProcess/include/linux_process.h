@@ -28,9 +28,10 @@ int dms_pipe_cloexec(int fds[2]);
 /// mallopt(M_ARENA_MAX, n): glibc malloc.h constants are not visible to Swift.
 int dms_limit_malloc_arenas(int arenas);
 
-/// statx(AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW) device of a path: never a round trip to a FUSE server
-/// (cached attributes only). 0 on success.
-int dms_cached_device(const char *path, unsigned int *major_out, unsigned int *minor_out);
+/// 1 when `path` is the root of a mount, 0 when it is not, -1 when statx(2) failed or the kernel does not report
+/// STATX_ATTR_MOUNT_ROOT (before 5.8). AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW: cached attributes only, never a
+/// round trip to a FUSE server.
+int dms_is_mount_root(const char *path);
 
 /// 1 when `path` is on tmpfs, 0 when it is not, -1 (errno set) when statfs(2) fails.
 int dms_is_tmpfs(const char *path);
