@@ -82,12 +82,9 @@ extension DMSAgent {
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
         log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
         let reply: JobReply
-        // The whole job (stat and realpath of mount paths, /proc, mount(8), the manager) runs on the blocking pool: a
-        // path served by a hung FUSE process or NFS server holds this job's thread, never the cooperative pool.
-        let decision = await OSThread.blocking {
-            await executor.decide(
-                request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
-        }
+        // On the blocking pool, as the scheduler runs every job (see `DMSAgent.scheduler`).
+        let decision = await executor.decide(
+            request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
         StageMarks.mark("decided")
         switch decision {
         case .reply(let r):
@@ -135,7 +132,7 @@ extension DMSAgent {
             break
         }
         StageMarks.mark("acked")
-        await OSThread.blocking { executor.afterReply(reply, to: request) }
+        executor.afterReply(reply, to: request)
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status.rawValue)
         if let marks = StageMarks.current { metrics.stages(marks.stages) }
     }

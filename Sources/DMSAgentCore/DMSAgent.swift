@@ -18,7 +18,10 @@ public final class DMSAgent: Service, Sendable {
     let logger: Logger
     let consumer: AMQPClient
     let publisher: AMQPClient
-    let scheduler = JobScheduler()
+    /// Jobs run on the blocking pool from their turn to their ack: the stat and realpath of mount paths, /proc,
+    /// mount(8) and the manager may block (a path served by a hung FUSE process or NFS server holds that job's thread,
+    /// never the cooperative pool), and a job that stays there makes no hop between the pools at each step.
+    let scheduler = JobScheduler(executor: BlockingExecutor.shared)
     let executor: JobExecutor
     let metrics = AgentMetrics()
     /// Called when an AMQP I/O thread is wedged; the command line exits there (crash-only).

@@ -14,6 +14,10 @@ final class JobScheduler: Sendable {
     }
 
     private let state = Locked(State())
+    /// Where the runners run: every async function a job calls prefers it (nil: the global executor).
+    private let executor: (any TaskExecutor)?
+
+    init(executor: (any TaskExecutor)? = nil) { self.executor = executor }
 
     func submit(key: String, _ job: @escaping Job) {
         let startRunner = state.withLock { s -> Bool in
@@ -25,7 +29,7 @@ final class JobScheduler: Sendable {
             s.queues[key] = [job]
             return true
         }
-        if startRunner { Task { await self.drain(key) } }
+        if startRunner { Task(executorPreference: executor) { await self.drain(key) } }
     }
 
     /// The one runner of `key`: it owns the queue until it leaves it empty, under the same lock that

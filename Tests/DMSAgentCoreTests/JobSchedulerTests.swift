@@ -1,3 +1,4 @@
+import Foundation
 import LinuxSupport
 import Testing
 
@@ -26,6 +27,27 @@ import Testing
         #expect(result.order == Array(0..<200))
         #expect(!result.overlapped)
         #expect(scheduler.inFlight == 0)
+    }
+
+    /// Given the blocking pool, a job runs there from its first step to its last, across its suspensions.
+    @Test func aRunnerStaysOnItsExecutorAcrossSuspensions() async {
+        let scheduler = JobScheduler(executor: BlockingExecutor.shared)
+        let threads = Locked([String]())
+        @Sendable func record() {
+            let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?"
+            threads.withLock { $0.append(name.trimmingCharacters(in: .newlines)) }
+        }
+        for _ in 0..<3 {
+            scheduler.submit(key: "target") {
+                record()
+                try? await Task.sleep(for: .milliseconds(1))
+                record()
+                await Task.yield()
+                record()
+            }
+        }
+        #expect(await scheduler.waitUntilIdle(within: .seconds(30)))
+        #expect(threads.withLock { $0 } == Array(repeating: "blocking", count: 9))
     }
 
     @Test func differentKeysRunInParallel() async {
