@@ -69,7 +69,7 @@ public enum MountTable {
         // Hot path (before every spawn, every readiness wake-up, every unmount): one statx says whether anything is
         // mounted at the path; only a mount root, or a path statx cannot answer for (a disconnected FUSE mount
         // fails with ENOTCONN), costs a read of the table.
-        if !isMountRoot(path, unknown: true) { return nil }
+        if isMountRoot(path) == false { return nil }
         // Compare the escaped mount-point field as bytes and build strings only for the matching line.
         guard let bytes = ProcFS.readFile("/proc/self/mountinfo", limit: 64 << 20) else { return nil }
         let wanted = escape(path)
@@ -93,13 +93,13 @@ public enum MountTable {
         return parse(Array(line)).first
     }
 
-    /// Whether `path` is the root of a mount in this namespace, from statx's cached attributes (`unknown` when statx
-    /// fails or cannot tell).
-    public static func isMountRoot(_ path: String, unknown: Bool) -> Bool {
+    /// Whether `path` is the root of a mount in this namespace, from statx's cached attributes; nil when statx fails
+    /// or cannot tell.
+    static func isMountRoot(_ path: String) -> Bool? {
         switch dms_is_mount_root(path) {
         case 1: true
         case 0: false
-        default: unknown
+        default: nil
         }
     }
 
