@@ -22,6 +22,8 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
     public let port: Int
     /// The address as bound, `host:port` (`[v6]:port`).
     public let boundAddress: String
+    /// Connections being served now, each on its own thread; a slot is given back after its answer is sent.
+    public var connectionsInService: Int { active.withLock { $0 } }
 
     /// `address` is `host:port`, `[ipv6]:port` or `*:port` (every address, IPv6 and IPv4); port 0 picks a free one.
     public init(address: String, source: any HealthSource) throws(SettingError) {

@@ -69,7 +69,7 @@ import Testing
 
     /// Runs the endpoint in a service group around `body`, then shuts the group down. `body` blocks in socket calls, so
     /// it runs on the blocking pool: on the cooperative pool it could starve the endpoint's own start.
-    func withEndpoint(_ source: FakeSource, _ body: @Sendable (Int) async throws -> Void) async throws {
+    func withEndpoint(_ source: FakeSource, _ body: @Sendable (HealthEndpoint) async throws -> Void) async throws {
         let endpoint = try HealthEndpoint(address: "127.0.0.1:0", source: source)
         let group = ServiceGroup(services: [endpoint], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -88,7 +88,9 @@ import Testing
                     }
                 }
                 try #require(serving, "the endpoint never started serving")
-                try await body(endpoint.port)
+                // The probe's slot is given back after its answer reached us: wait, or a test counting slots is off by one.
+                while endpoint.connectionsInService > 0 && !deadline.hasPassed { usleep(1000) }
+                try await body(endpoint)
             }
             await group.triggerGracefulShutdown()
             try await tasks.next()
@@ -97,7 +99,8 @@ import Testing
 
     @Test func answersHealthReadinessAndMetricsFromTheSource() async throws {
         let source = FakeSource()
-        try await withEndpoint(source) { port in
+        try await withEndpoint(source) { endpoint in
+            let port = endpoint.port
             #expect(try Client.get("/healthz", port: port).hasPrefix("HTTP/1.1 200 OK"))
             #expect(try Client.get("/readyz", port: port).hasSuffix("ready\n"))
             let metrics = try Client.get("/metrics?x=1", port: port)
@@ -121,7 +124,8 @@ import Testing
     ])
     func garbageGetsAnErrorAndNothingElse(request: String, answer: String) async throws {
         let source = FakeSource()
-        try await withEndpoint(source) { port in
+        try await withEndpoint(source) { endpoint in
+            let port = endpoint.port
             let client = try Client(port: port)
             defer { client.close() }
             client.send(request)
@@ -132,7 +136,8 @@ import Testing
     }
 
     @Test func aSilentClientIsDroppedAndDelaysNobody() async throws {
-        try await withEndpoint(FakeSource()) { port in
+        try await withEndpoint(FakeSource()) { endpoint in
+            let port = endpoint.port
             let silent = try Client(port: port)
             defer { silent.close() }
             let start = monotonicNanos()
@@ -145,11 +150,14 @@ import Testing
     }
 
     @Test func theSeventeenthConcurrentConnectionIsTurnedAway() async throws {
-        try await withEndpoint(FakeSource()) { port in
+        try await withEndpoint(FakeSource()) { endpoint in
+            let port = endpoint.port
             let idle = try (0..<16).map { _ in try Client(port: port) }
             defer { idle.forEach { $0.close() } }
-            // The 16 are admitted in accept order; give the accepting thread a moment to count them.
-            try await Task.sleep(for: .milliseconds(200))
+            // The 16 are admitted in accept order; the 17th must come once the accepting thread has counted them.
+            let deadline = Deadline(after: 30.0)
+            while endpoint.connectionsInService < 16 && !deadline.hasPassed { usleep(1000) }
+            #expect(endpoint.connectionsInService == 16)
             #expect(try Client.get("/healthz", port: port).hasPrefix("HTTP/1.1 503 Service Unavailable"))
             idle.forEach { $0.send("GET /healthz HTTP/1.1\r\n\r\n") }
             for client in idle { #expect(client.receiveAll().hasPrefix("HTTP/1.1 200")) }
