@@ -148,6 +148,7 @@ enum JobBusBench {
 
         // Head of line: an unrelated mount while three 1 s mounts are in flight.
         var hol = Samples()
+        var holStages = StageHistogram(scrape: "")
         for round in 0..<5 {
             let slow = (0..<3).map { i in
                 Task {
@@ -156,9 +157,13 @@ enum JobBusBench {
                 }
             }
             try await Task.sleep(nanoseconds: 100_000_000)
+            let before = scrape()
             let s = now()
             _ = try await requester.call(.mount, node: node, target: "hol-\(round)", path: "\(root)/mnt/hol-\(round)")
             hol.add(now() - s)
+            // Its stages only: the slow mounts answer about 900 ms later.
+            try await Task.sleep(for: .milliseconds(30))
+            holStages = holStages.adding(scrape().since(before))
             for task in slow { _ = try await task.value }
             for i in 0..<3 {
                 _ = try await requester.call(
@@ -174,7 +179,7 @@ enum JobBusBench {
         line("fuse alone: spawn → mounted", alone.summary)
         line("mount reply latency", mounts.summary)
         line(
-            "  beyond the fuse's own readiness (p50)", String(format: "%.2f ms  (goal < 3 ms)", mounts.p50 - alone.p50))
+            "  beyond the fuse's own readiness (p50)", String(format: "%.2f ms  (goal ≤ 1 ms)", mounts.p50 - alone.p50))
         line("unmount reply latency", unmounts.summary + "  (goal p50 < 3 ms)")
         line("mount+unmount cycles, sequential", String(format: "%.0f cycles/s", seqRate))
         line("mount+unmount cycles, 10 clients", String(format: "%.0f cycles/s  (goal ≥ 400)", parallelRate))
@@ -183,7 +188,7 @@ enum JobBusBench {
             String(format: "%.0f cycles/s (this machine's ceiling)", aloneParallelRate))
         line(
             "  10-client cycles as a fraction of that ceiling",
-            String(format: "%.0f %%", 100 * parallelRate / aloneParallelRate))
+            String(format: "%.0f %%  (goal ≥ 85 %%)", 100 * parallelRate / aloneParallelRate))
         line(
             "agent CPU per job (user+sys, 10-client phase)",
             String(format: "%.2f ms  (goal ≤ 0.5 ms; %.0f jobs)", agentCPUPerJob, parallelJobs))
@@ -192,13 +197,16 @@ enum JobBusBench {
             brokerCPUPerJob.map { String(format: "%.2f ms", $0) } ?? "broker process not found")
         line("unrelated mount while 3 slow mounts run", hol.summary)
         line(
-            "  head-of-line delay beyond the fuse (p50)", String(format: "%.2f ms  (goal < 5 ms)", hol.p50 - alone.p50))
+            "  head-of-line delay beyond the fuse (p50)",
+            String(format: "%.2f ms  (goal < 1.5 ms)", hol.p50 - alone.p50))
         line(
             "start → consuming with 2,000 stale PID files",
             String(format: "%.0f ms, process start included  (goal < 200 ms)", startup))
         line("agent RSS after the run", "\(agentRSS / 1024) MB  (goal < 25 MB)")
-        for (title, stages) in [("mount", mountStages), ("unmount", unmountStages)] {
-            print("stage budget of each \(title), one at a time (dms_job_stage_seconds, p50 / p99 ms, jobs):")
+        for (title, stages) in [
+            ("mount", mountStages), ("unmount", unmountStages), ("unrelated mount while 3 slow mounts run", holStages),
+        ] {
+            print("stage budget of each \(title) (dms_job_stage_seconds, p50 / p99 ms, jobs):")
             guard stages.count("acked") > 0 else {
                 print("  no stage histogram scraped (metrics port \(metricsPort.map(String.init) ?? "not found"))")
                 continue

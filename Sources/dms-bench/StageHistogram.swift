@@ -37,6 +37,21 @@ struct StageHistogram {
         return StageHistogram(buckets: out)
     }
 
+    /// The observations of both, as one histogram (windows summed).
+    func adding(_ other: StageHistogram) -> StageHistogram {
+        var out = buckets
+        for (stage, series) in other.buckets {
+            guard let mine = out[stage] else {
+                out[stage] = series
+                continue
+            }
+            out[stage] = mine.map { bucket in
+                (bucket.bound, bucket.count + (series.first { $0.bound == bucket.bound }?.count ?? 0))
+            }
+        }
+        return StageHistogram(buckets: out)
+    }
+
     func count(_ stage: String) -> Double { buckets[stage]?.last?.count ?? 0 }
 
     /// The `q` quantile of `stage` in milliseconds; nil without observations.

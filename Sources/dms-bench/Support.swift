@@ -98,3 +98,27 @@ func httpGet(port: Int, path: String) -> String {
     let text = String(decoding: response, as: UTF8.self)
     return text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
 }
+
+/// Voluntary and involuntary context switches of every thread of a process so far (`/proc/<pid>/task/*/status`):
+/// an idle process's switches are its wake-ups.
+/// Voluntary and involuntary context switches of each thread of `pid`, by thread id: a thread that exits between two
+/// samples takes its count with it, so wake-ups are the sum over the threads present in both.
+func contextSwitches(pid: Int32) -> [String: Int] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    var byThread: [String: Int] = [:]
+    for task in tasks {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else {
+            continue
+        }
+        for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+            byThread[task, default: 0] +=
+                Int(line.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+        }
+    }
+    return byThread
+}
+
+/// Context switches between two samples of `contextSwitches`, over the threads present in both.
+func switchesBetween(_ before: [String: Int], _ after: [String: Int]) -> Int {
+    before.reduce(0) { sum, thread in sum + max(0, (after[thread.key] ?? thread.value) - thread.value) }
+}
