@@ -80,6 +80,20 @@ enum AMQPBench {
             await requester.ack(reply)
             rtt.add(now() - t)
         }
+        // The same after 100 ms of quiet each: every thread on both sides and the broker's schedulers asleep, as
+        // before a job that arrives alone.
+        var idleRTT = Samples()
+        for i in 0..<min(roundTrips, 50) {
+            try await Task.sleep(for: .milliseconds(100))
+            let t = now()
+            try await publisher.publish(
+                .init(
+                    routingKey: queue, body: Array("{\"n\":\(i)}".utf8),
+                    properties: .init(correlationID: "idle-\(i)", replyTo: replies)))
+            guard let reply = await iterator.next() else { break }
+            await requester.ack(reply)
+            idleRTT.add(now() - t)
+        }
         // The requester check the agent makes before each mount/unmount: a passive declare of reply_to on the
         // probe channel. Three shapes: a plain queue (answer in one RPC), the Python client's exclusive queue of
         // another connection (405, then close-ok and channel.open), a queue that is gone (404, the same).
@@ -113,6 +127,7 @@ enum AMQPBench {
         line("confirmed publish (256 in flight)", String(format: "%.0f msg/s", publishRate))
         line("consume + ack (prefetch 500)", String(format: "%.0f msg/s", consumeRate))
         line("request → reply round trip (confirmed publish)", rtt.summary + "  (goal p50 < 1 ms)")
+        line("  the same after 100 ms of quiet", idleRTT.summary)
         line("requester check: reply queue exists", existing.summary)
         line("requester check: exclusive to its client (405)", exclusive.summary)
         line("requester check: gone (404)", missing.summary)
