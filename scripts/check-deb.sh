@@ -18,7 +18,9 @@ dpkg -i "$deb" >/dev/null
 trap 'dpkg -P dms-agent >/dev/null 2>&1 || true' EXIT
 /usr/bin/dms-agent --version
 [ "$(readlink /usr/bin/trilio-dms-server)" = dms-agent ] || { echo "no trilio-dms-server link"; exit 1; }
-/usr/bin/trilio-dms-server --help | grep -q 'Run the agent' || { echo "trilio-dms-server is not 'dms-agent run'"; exit 1; }
+# Captured first: grep -q stops reading at its match, and the help's later writes would die of SIGPIPE (pipefail).
+server_help=$(/usr/bin/trilio-dms-server --help)
+grep -q 'Run the agent' <<<"$server_help" || { echo "trilio-dms-server is not 'dms-agent run'"; exit 1; }
 # After a reboot /run is empty: the tmpfiles entry makes the PID directory again (checked in a scratch root).
 root=$(mktemp -d)
 install -D -m 644 /usr/lib/tmpfiles.d/dms-agent.conf "$root/usr/lib/tmpfiles.d/dms-agent.conf"

@@ -54,7 +54,8 @@ case "${1:-}" in
     for n in 1 2 3; do start_node "$n"; done
     for n in 1 2 3; do await_node "$n"; done
     for n in 2 3; do
-      if ! ctl "$n" cluster_status 2>/dev/null | grep -q "c1@localhost"; then
+      status=$(ctl "$n" cluster_status 2>/dev/null || true)  # captured: grep -q's early exit would SIGPIPE ctl
+      if ! grep -q "c1@localhost" <<<"$status"; then
         { ctl "$n" stop_app && ctl "$n" reset && ctl "$n" join_cluster c1@localhost && ctl "$n" start_app; } >/dev/null 2>&1
       fi
     done

@@ -33,6 +33,6 @@ trap 'umount -R "$ROOT/dev" 2>/dev/null || true; umount "$ROOT/proc" 2>/dev/null
 echo "== in the image: $(chroot "$ROOT" /usr/bin/dms-agent --version)"
 libraries=$(chroot "$ROOT" ldd /usr/bin/dms-agent)
 echo "$libraries" | sed 's/^/   /'
-if echo "$libraries" | grep -q "not found"; then echo "FAIL: a library the binary needs is missing from the image"; exit 1; fi
+if grep -q "not found" <<<"$libraries"; then echo "FAIL: a library the binary needs is missing from the image"; exit 1; fi
 DMS_DEMO_ROOTFS="$ROOT" DMS_DEMO_BIN="$ROOT/usr/bin/dms-agent" scripts/demo.sh
 echo "== runtime image proven: packages from docker/runtime-packages.txt, binary runs, mount and unmount through s3fs work"
