@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -84,6 +85,67 @@ int dms_is_mount_root(const char *path) {
     if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, 0, &st) != 0) return -1;
     if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
     return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
+
+// statmount(2) and the unique mount ID are Linux 6.8; Debian's headers predate them.
+#define DMS_NR_STATMOUNT 457
+#define DMS_STATX_MNT_ID_UNIQUE 0x4000U
+#define DMS_STATMOUNT_SB_BASIC 0x1U
+#define DMS_STATMOUNT_MNT_POINT 0x10U
+#define DMS_FUSE_SUPER_MAGIC 0x65735546U
+
+struct dms_mnt_id_req {
+    uint32_t size;
+    uint32_t spare;
+    uint64_t mnt_id;
+    uint64_t param;
+};
+
+// The kernel's struct statmount up to the fields read here; its strings start 512 bytes in, after the header.
+struct dms_statmount {
+    uint32_t size;
+    uint32_t mnt_opts;
+    uint64_t mask;
+    uint32_t sb_dev_major;
+    uint32_t sb_dev_minor;
+    uint64_t sb_magic;
+    uint32_t sb_flags;
+    uint32_t fs_type;
+    uint64_t mnt_id;
+    uint64_t mnt_parent_id;
+    uint32_t mnt_id_old;
+    uint32_t mnt_parent_id_old;
+    uint64_t mnt_attr;
+    uint64_t mnt_propagation;
+    uint64_t mnt_peer_group;
+    uint64_t mnt_master;
+    uint64_t propagate_from;
+    uint32_t mnt_root;
+    uint32_t mnt_point;
+    uint64_t spare[50];
+    char str[];
+};
+_Static_assert(sizeof(struct dms_statmount) == 512, "struct statmount's header is 512 bytes");
+
+int dms_is_fuse_mount_root(const char *path) {
+    struct statx st;
+    if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, DMS_STATX_MNT_ID_UNIQUE, &st) != 0) return -1;
+    if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    if (!(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return 0;
+    if (!(st.stx_mask & DMS_STATX_MNT_ID_UNIQUE)) return -1;
+    union {
+        struct dms_statmount sm;
+        char bytes[4096];
+    } buf;
+    uint64_t wanted = DMS_STATMOUNT_SB_BASIC | DMS_STATMOUNT_MNT_POINT;
+    // With STATX_MNT_ID_UNIQUE granted, stx_mnt_id holds the unique (never reused) ID statmount takes; `param` is
+    // what to report.
+    struct dms_mnt_id_req req = {.size = 24, .mnt_id = st.stx_mnt_id, .param = wanted};
+    if (syscall(DMS_NR_STATMOUNT, &req, &buf, sizeof(buf), 0) != 0) return -1;
+    if ((buf.sm.mask & wanted) != wanted || buf.sm.mnt_point >= sizeof(buf) - sizeof(buf.sm)) return -1;
+    buf.bytes[sizeof(buf) - 1] = '\0';
+    if (strcmp(buf.sm.str + buf.sm.mnt_point, path) != 0) return -1;
+    return buf.sm.sb_magic == DMS_FUSE_SUPER_MAGIC ? 1 : 0;
 }
 
 int dms_is_tmpfs(const char *path) {

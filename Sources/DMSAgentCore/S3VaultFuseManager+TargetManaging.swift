@@ -4,7 +4,7 @@ import VaultFuse
 extension S3VaultFuseManager: TargetManaging {
     public func mountedPID(targetID: String, at path: String) -> Int32? {
         guard let pid = trackedPID(targetID: targetID), trackedMountPath(targetID: targetID) == path,
-            MountTable.fuseMount(at: path) != nil
+            MountTable.hasFUSEMount(at: path)
         else { return nil }
         return pid
     }

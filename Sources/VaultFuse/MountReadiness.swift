@@ -13,10 +13,10 @@ enum MountReadiness {
             pollfd(fd: handle.pidfd, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            // Every mount-table change on the node wakes every waiter; `fuseMount(at:)` asks statx whether the
-            // path is a mount root before it reads the table, so a waiter whose path did not change pays one syscall.
-            if MountTable.fuseMount(at: path) != nil { return .mounted }
-            if handle.hasExited { return MountTable.fuseMount(at: path) != nil ? .mounted : .exited }
+            // Every mount-table change on the node wakes every waiter; `hasFUSEMount(at:)` asks the kernel about the
+            // one mount at the path (statx, then statmount), so a waiter pays a syscall or two, never a table read.
+            if MountTable.hasFUSEMount(at: path) { return .mounted }
+            if handle.hasExited { return MountTable.hasFUSEMount(at: path) ? .mounted : .exited }
             if deadline.hasPassed { return .timedOut }
             let rc = poll(&fds, 2, deadline.remainingMilliseconds)
             if rc < 0 && errno != EINTR { return .timedOut }

@@ -121,6 +121,22 @@ public enum MountTable {
         guard let entry = mount(at: path), entry.isFUSE else { return nil }
         return entry
     }
+
+    /// Whether a FUSE mount is at exactly `path`: `fuseMount(at:) != nil` without reading the table where the kernel
+    /// answers for the one mount (statmount(2), Linux 6.8+). The hot path: every readiness wake-up, every spawn.
+    public static func hasFUSEMount(at path: String) -> Bool {
+        kernelSaysFUSEMountRoot(path) ?? (fuseMount(at: path) != nil)
+    }
+
+    /// statx and statmount's answer; nil when they cannot give one (an older kernel, a disconnected mount, a symlink on
+    /// the way), and the table decides.
+    static func kernelSaysFUSEMountRoot(_ path: String) -> Bool? {
+        switch dms_is_fuse_mount_root(path) {
+        case 1: true
+        case 0: false
+        default: nil
+        }
+    }
 }
 
 extension String {

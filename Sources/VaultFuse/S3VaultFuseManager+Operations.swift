@@ -39,7 +39,7 @@ extension S3VaultFuseManager {
             let served = self.state.withLock {
                 $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited }
             }
-            guard !served, MountTable.fuseMount(at: path) != nil || Unmounter.isDisconnected(path) else { return false }
+            guard !served, MountTable.hasFUSEMount(at: path) || Unmounter.isDisconnected(path) else { return false }
             let outcome = Unmounter.clearStale(path)
             self.emit(
                 .staleCleaned(
@@ -59,7 +59,7 @@ extension S3VaultFuseManager {
             } else if existing.mountPath != mountPath {
                 throw VaultFuseError(
                     .conflict, "Target \(targetID) is already mounted at \(existing.mountPath), not at \(mountPath)")
-            } else if MountTable.fuseMount(at: mountPath) != nil {
+            } else if MountTable.hasFUSEMount(at: mountPath) {
                 return .alreadyRunning(pid: existing.pid)
             } else {
                 // Alive but not (yet) mounted: perhaps still starting after an agent restart.

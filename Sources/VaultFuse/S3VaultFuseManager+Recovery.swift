@@ -70,7 +70,7 @@ extension S3VaultFuseManager {
                 ProcFS.isAliveAndNotZombie(pid: pid)
             else { continue }
             let record = TrackedProcess(targetID: targetID, mountPath: path, handle: handle, adopted: true)
-            if MountTable.fuseMount(at: path) != nil, (try? directory.file(for: targetID).write(pid: pid)) != nil {
+            if MountTable.hasFUSEMount(at: path), (try? directory.file(for: targetID).write(pid: pid)) != nil {
                 track(record)
                 adopted += 1
                 emit(.adopted(targetID: targetID, pid: pid, mountPath: path))

@@ -67,6 +67,45 @@ struct MountLookupTests {
         #expect(MountTable.isMountRoot("/nonexistent-\(getpid())") == nil)
     }
 
+    /// statmount answers for the one mount at a path; where it cannot (before Linux 6.8), the table does.
+    @Test func statmountTellsAFUSEMountRootFromAnyOther() {
+        #expect(MountTable.kernelSaysFUSEMountRoot("/proc") == (Self.kernelHasStatmount ? false : nil))
+        #expect(MountTable.kernelSaysFUSEMountRoot("/proc/1") == false, "not a mount root: statx alone says so")
+        #expect(MountTable.kernelSaysFUSEMountRoot("/nonexistent-\(getpid())") == nil)
+        #expect(!MountTable.hasFUSEMount(at: "/proc") && !MountTable.hasFUSEMount(at: "/nonexistent-\(getpid())"))
+    }
+
+    /// A FUSE mount (bindfs) is told by statmount, and agrees with the table; a path to it through a symlink is left
+    /// to the table, which does not know it by that name.
+    @Test(.needsFUSE) func statmountAgreesWithTheTableOnAFUSEMount() throws {
+        let root = NSTemporaryDirectory() + "dms-statmount-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root + "/source", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/real/target", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: root + "/real")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let target = root + "/real/target"
+        #expect(!MountTable.hasFUSEMount(at: target))
+        try #require(Proc.shell("bindfs '\(root)/source' '\(target)'").status == 0)
+        defer { umount2(target, 0) }
+        #expect(MountTable.kernelSaysFUSEMountRoot(target) == (Self.kernelHasStatmount ? true : nil))
+        #expect(MountTable.hasFUSEMount(at: target) && MountTable.fuseMount(at: target)?.fsType == "fuse")
+        #expect(MountTable.kernelSaysFUSEMountRoot(root + "/link/target") == nil, "its mount point is another name")
+        #expect(
+            MountTable.hasFUSEMount(at: root + "/link/target")
+                == (MountTable.fuseMount(at: root + "/link/target") != nil))
+        umount2(target, 0)
+        #expect(MountTable.kernelSaysFUSEMountRoot(target) == false && !MountTable.hasFUSEMount(at: target))
+    }
+
+    /// statmount(2) came with Linux 6.8.
+    static let kernelHasStatmount: Bool = {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return numbers.count == 2 && (numbers[0], numbers[1]) >= (6, 8)
+    }()
+
     /// A bind mount of a directory of the same file system has the same device as its parent: it is still found.
     @Test func findsABindMountOfTheSameFileSystem() throws {
         let root = NSTemporaryDirectory() + "dms-bind-\(getpid())"
@@ -78,6 +117,8 @@ struct MountLookupTests {
         defer { umount2(root + "/target", 0) }
         #expect(MountTable.mount(at: root + "/target") != nil)
         #expect(MountTable.fuseMount(at: root + "/target") == nil, "a bind mount is not a FUSE mount")
+        #expect(MountTable.kernelSaysFUSEMountRoot(root + "/target") == (Self.kernelHasStatmount ? false : nil))
+        #expect(!MountTable.hasFUSEMount(at: root + "/target"))
     }
 }
 

@@ -33,6 +33,12 @@ int dms_limit_malloc_arenas(int arenas);
 /// round trip to a FUSE server.
 int dms_is_mount_root(const char *path);
 
+/// 1 when `path` is the root of a FUSE mount (fuse, fuse.*, fuseblk), 0 when it is the root of no mount or of
+/// another file system, -1 when the kernel cannot tell this way: statx's unique mount ID and statmount(2) ask about
+/// that one mount (Linux 6.8+) instead of reading the whole mount table, and never reach the FUSE server. -1 also when
+/// the mount's point is not `path` as written (a symlink on the way), which the mount table must judge.
+int dms_is_fuse_mount_root(const char *path);
+
 /// 1 when `path` is on tmpfs, 0 when it is not, -1 (errno set) when statfs(2) fails.
 int dms_is_tmpfs(const char *path);
 
