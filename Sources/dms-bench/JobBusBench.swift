@@ -125,6 +125,7 @@ enum JobBusBench {
 
         // 10 clients in parallel, each on its own targets; the agent's and the broker's CPU over this phase.
         let agentCPUBefore = cpuSeconds(pid: agent)
+        let agentSwitchesBefore = contextSwitches(pid: agent)
         let brokerCPUBefore = broker.map(cpuSeconds) ?? 0
         let parallelStart = now()
         let perClient = max(1, cycles / 10)
@@ -144,6 +145,8 @@ enum JobBusBench {
         let parallelRate = Double(perClient * 10) / ((now() - parallelStart) / 1000)
         let parallelJobs = Double(perClient * 10 * 2)
         let agentCPUPerJob = (cpuSeconds(pid: agent) - agentCPUBefore) / parallelJobs * 1000
+        let agentSwitchesPerJob =
+            Double(switchesBetween(agentSwitchesBefore, contextSwitches(pid: agent))) / parallelJobs
         let brokerCPUPerJob = broker.map { (cpuSeconds(pid: $0) - brokerCPUBefore) / parallelJobs * 1000 }
 
         // Head of line: an unrelated mount while three 1 s mounts are in flight, 100 ms after they started. Its
@@ -205,6 +208,13 @@ enum JobBusBench {
         line(
             "broker CPU per job (same phase)",
             brokerCPUPerJob.map { String(format: "%.2f ms", $0) } ?? "broker process not found")
+        // The broker's work per job is the same whatever the agent does, so this ratio cancels the machine's own
+        // swings (±25 % between runs on a shared VM) when two agents are compared.
+        line(
+            "  agent CPU over the broker's, same phase",
+            brokerCPUPerJob.map { String(format: "%.2f", agentCPUPerJob / $0) } ?? "broker process not found")
+        // Each is a thread of the agent going to sleep and waking again: a hand-off a job's work did not need.
+        line("  agent context switches per job, same phase", String(format: "%.1f", agentSwitchesPerJob))
         line("unrelated mount while 3 slow mounts run", hol.summary)
         line(
             "  head-of-line delay beyond the fuse (p50)",
