@@ -55,22 +55,24 @@ public final class AMQPClient: Sendable {
         // Touched only by the I/O thread after it is enqueued.
         let message: AMQPOutgoingMessage
         let deadline: UInt64
-        private let continuation: CheckedContinuation<Void, Error>
+        private let onAnswer: @Sendable (Result<Void, Error>) -> Void
         var returned: (code: Int, text: String)?
         /// The caller has its answer (a publish can time out and still be confirmed or republished later).
         private(set) var answered = false
 
-        init(message: AMQPOutgoingMessage, deadline: UInt64, continuation: CheckedContinuation<Void, Error>) {
+        init(
+            message: AMQPOutgoingMessage, deadline: UInt64, onAnswer: @escaping @Sendable (Result<Void, Error>) -> Void
+        ) {
             self.message = message
             self.deadline = deadline
-            self.continuation = continuation
+            self.onAnswer = onAnswer
         }
 
-        /// Resumes the caller once; later answers are ignored.
+        /// Answers the caller once; later answers are ignored.
         func answer(_ result: Result<Void, Error>) {
             guard !answered else { return }
             answered = true
-            continuation.resume(with: result)
+            onAnswer(result)
         }
     }
 
@@ -142,11 +144,25 @@ public final class AMQPClient: Sendable {
     /// `.infinity` waits for the confirm while the client lives: across blocked periods and reconnects, the
     /// message is sent again on the next connection if the last one died before confirming it.
     public func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
-        let seconds = timeout ?? configuration.publishTimeout.seconds
-        let deadline = seconds.isFinite ? monotonicNanos() + UInt64(seconds * 1e9) : UInt64.max
+        let deadline = publishDeadline(timeout)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            enqueue(.publish(PendingPublish(message: message, deadline: deadline, continuation: continuation)))
+            enqueue(.publish(PendingPublish(message: message, deadline: deadline) { continuation.resume(with: $0) }))
         }
+    }
+
+    /// Queues `message` without waiting for it, for a sender that must not wait (best-effort status events):
+    /// `whenAnswered` runs once with the broker's confirm or the reason there is none, on the I/O thread (here when
+    /// the client is closed). It must not block.
+    public func publish(
+        _ message: AMQPOutgoingMessage, timeout: Double? = nil,
+        whenAnswered: @escaping @Sendable (Result<Void, Error>) -> Void
+    ) {
+        enqueue(.publish(PendingPublish(message: message, deadline: publishDeadline(timeout), onAnswer: whenAnswered)))
+    }
+
+    private func publishDeadline(_ timeout: Double?) -> UInt64 {
+        let seconds = timeout ?? configuration.publishTimeout.seconds
+        return seconds.isFinite ? monotonicNanos() + UInt64(seconds * 1e9) : UInt64.max
     }
 
     @discardableResult

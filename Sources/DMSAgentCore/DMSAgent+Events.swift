@@ -1,10 +1,12 @@
 import AMQP
 import DMSWire
 import FoundationEssentials
+import Logging
 import VaultFuse
 
 extension DMSAgent {
-    func publish(_ event: ManagerEvent) async {
+    /// Queues the event for the publisher without waiting for its confirm (see `publishEvent`).
+    func publish(_ event: ManagerEvent) {
         let node = configuration.nodeID
         let status: StatusEvent
         switch event {
@@ -19,20 +21,29 @@ extension DMSAgent {
         case .crashed(let t, let pid, let path, let detail):
             status = StatusEvent(event: .crashed, nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
         }
-        await publishEvent(status)
+        let logger = logger
+        publisher.publish(message(for: status)) { result in
+            if case .failure(let error) = result { Self.logDropped(status, error, logger) }
+        }
     }
 
     /// Best effort: an event that cannot be confirmed within the publish timeout is logged and dropped.
     func publishEvent(_ event: StatusEvent) async {
-        let body = event.encoded()
         do {
-            try await publisher.publish(
-                AMQPOutgoingMessage(
-                    exchange: configuration.statusExchange, routingKey: event.routingKey, body: body,
-                    properties: AMQPProperties(contentType: "application/json", persistent: true)))
+            try await publisher.publish(message(for: event))
         } catch {
-            logger.warning(
-                "status event not published", metadata: ["event": "\(event.event.rawValue)", "error": "\(error)"])
+            Self.logDropped(event, error, logger)
         }
+    }
+
+    private func message(for event: StatusEvent) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(
+            exchange: configuration.statusExchange, routingKey: event.routingKey, body: event.encoded(),
+            properties: AMQPProperties(contentType: "application/json", persistent: true))
+    }
+
+    private static func logDropped(_ event: StatusEvent, _ error: any Error, _ logger: Logger) {
+        logger.warning(
+            "status event not published", metadata: ["event": "\(event.event.rawValue)", "error": "\(error)"])
     }
 }

@@ -116,15 +116,14 @@ public final class DMSAgent: Service, Sendable {
     }
 
     public func run() async throws {
-        // Subscribed before recovery, so adoptions and cleanups at start are published too.
-        let events = manager.events()
+        // Observed before recovery, so adoptions and cleanups at start are published too. Each event is queued for
+        // the publisher on the thread that emits it: no task wakes per event.
+        let observation = manager.observeEvents { event in
+            self.metrics.event(event)
+            self.publish(event)
+        }
+        defer { manager.stopObservingEvents(observation) }
         await withTaskGroup(of: Void.self) { background in
-            background.addTask {
-                for await event in events {
-                    self.metrics.event(event)
-                    await self.publish(event)
-                }
-            }
             background.addTask { await self.watchForStalls() }
             await serve(background: &background)
             background.cancelAll()

@@ -62,6 +62,14 @@ public final class S3VaultFuseManager: Sendable {
     /// successful mounts and unmounts.
     public func events() -> AsyncStream<ManagerEvent> { broadcaster.subscribe() }
 
+    /// Calls `observer` with each event on the manager's thread that emits it (a job's, often under its target's
+    /// lock, or the exit watcher's): it must not block. Returns the token `stopObservingEvents` takes.
+    public func observeEvents(_ observer: @escaping @Sendable (ManagerEvent) -> Void) -> UInt64 {
+        broadcaster.observe(observer)
+    }
+
+    public func stopObservingEvents(_ token: UInt64) { broadcaster.stopObserving(token) }
+
     func emit(_ event: ManagerEvent) { broadcaster.emit(event) }
 
     public func pidFilePath(for targetID: String) -> String { directory.filePath(for: targetID) }
