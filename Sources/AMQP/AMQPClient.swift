@@ -12,8 +12,11 @@ public final class AMQPClient: Sendable {
     public let configuration: AMQPConfiguration
     public let topology: AMQPTopology
     public let consumerOptions: AMQPConsumerOptions?
-    /// Every delivery of the consumer, across reconnects. Finishes after `stopConsuming` or `close`.
+    /// Every delivery of the consumer, across reconnects, unless `onDelivery` takes them. Finishes after
+    /// `stopConsuming` or `close`.
     public let deliveries: AsyncStream<AMQPDelivery>
+    /// Called on the I/O thread with each delivery instead of `deliveries`; must not block.
+    let onDelivery: (@Sendable (AMQPDelivery) -> Void)?
 
     let logger: Logger
     let shared = Locked(Shared())
@@ -76,13 +79,16 @@ public final class AMQPClient: Sendable {
         }
     }
 
+    /// `onDelivery`, when given, takes every delivery on the I/O thread (it must not block: hand the work on) and
+    /// `deliveries` only finishes; a consumer that just queues each message saves a task wake-up per message.
     public init(
         configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
-        logger: Logger = Logger(label: "dms.amqp")
+        logger: Logger = Logger(label: "dms.amqp"), onDelivery: (@Sendable (AMQPDelivery) -> Void)? = nil
     ) {
         self.configuration = configuration
         self.topology = topology
         self.consumerOptions = consumer
+        self.onDelivery = onDelivery
         var logger = logger
         logger[metadataKey: "amqp.connection_name"] = "\(configuration.connectionName)"
         self.logger = logger

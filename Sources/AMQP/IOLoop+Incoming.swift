@@ -45,7 +45,7 @@ extension IOLoop {
             exchange: FieldDecoder.string(envelope.exchange), routingKey: FieldDecoder.string(envelope.routing_key),
             generation: generation, receivedAt: monotonicNanos())
         outstanding.append(delivery.deliveryTag)
-        client.deliveryContinuation.yield(delivery)
+        if let handler = client.onDelivery { handler(delivery) } else { client.deliveryContinuation.yield(delivery) }
     }
 
     func handle(_ frame: amqp_frame_t) {

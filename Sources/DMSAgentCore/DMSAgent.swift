@@ -45,12 +45,14 @@ public final class DMSAgent: Service, Sendable {
         } catch {
             throw AgentError(error.code == .lockHeld ? .pidDirectoryLocked : .pidDirectoryUnusable, error.message)
         }
+        let gate = DeliveryGate()
+        deliveryGate = gate
         var consumerConfig = configuration.amqp
         consumerConfig.connectionName = "dms-agent@\(configuration.nodeID)"
         consumer = AMQPClient(
             configuration: consumerConfig, topology: configuration.consumerTopology,
             consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
-            logger: logger)
+            logger: logger, onDelivery: { gate.receive($0) })
         var publisherConfig = configuration.amqp
         publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
         publisher = AMQPClient(
@@ -90,6 +92,8 @@ public final class DMSAgent: Service, Sendable {
     public var isHealthy: Bool { manager.holdsLock }
     let consuming = Locked(false)
     let pendingReplies = InFlightTracker()
+    /// Deliveries go from the consuming connection's I/O thread to `dispatch`, once the agent serves.
+    let deliveryGate: DeliveryGate
 
     /// Updates the gauges; call right before exporting metrics.
     public func refreshMetrics() {
@@ -154,10 +158,13 @@ public final class DMSAgent: Service, Sendable {
         logger.info(
             "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
         await withGracefulShutdownHandler {
-            for await delivery in consumer.deliveries { dispatch(delivery) }
+            deliveryGate.open { self.dispatch($0) }
+            // The gate takes every delivery; the stream only finishes, when consuming stops.
+            for await _ in consumer.deliveries {}
         } onGracefulShutdown: {
             Task { await self.consumer.stopConsuming() }
         }
+        deliveryGate.close()
         consuming.withLock { $0 = false }
         logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
         if await !scheduler.waitUntilIdle(within: configuration.shutdownGrace) {
