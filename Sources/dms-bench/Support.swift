@@ -44,7 +44,8 @@ func waitForFUSEMount(_ path: String, timeoutMS: Double = 10_000) -> Bool {
     var pfd = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
     _ = poll(&pfd, 1, 0)
     while now() < end {
-        if MountTable.fuseMount(at: path) != nil { return true }
+        // The agent's own check (statx, then statmount): the fuse-alone reference pays what the agent pays.
+        if MountTable.hasFUSEMount(at: path) { return true }
         _ = poll(&pfd, 1, 100)
     }
     return false
