@@ -80,11 +80,17 @@ int dms_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #include <malloc.h>
 int dms_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
 
+// statx of `path` from cached attributes only (never a FUSE server's round trip), asking also for `mask`: 1 a mount
+// root, 0 not, -1 statx failed or cannot tell.
+static int mount_root_statx(const char *path, unsigned int mask, struct statx *st) {
+    if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, mask, st) != 0) return -1;
+    if (!(st->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    return (st->stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
+
 int dms_is_mount_root(const char *path) {
     struct statx st;
-    if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, 0, &st) != 0) return -1;
-    if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
-    return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+    return mount_root_statx(path, 0, &st);
 }
 
 // statmount(2) and the unique mount ID are Linux 6.8; Debian's headers predate them.
@@ -129,9 +135,8 @@ _Static_assert(sizeof(struct dms_statmount) == 512, "struct statmount's header i
 
 int dms_is_fuse_mount_root(const char *path) {
     struct statx st;
-    if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_SYMLINK_NOFOLLOW, DMS_STATX_MNT_ID_UNIQUE, &st) != 0) return -1;
-    if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
-    if (!(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return 0;
+    int root = mount_root_statx(path, DMS_STATX_MNT_ID_UNIQUE, &st);
+    if (root != 1) return root;
     if (!(st.stx_mask & DMS_STATX_MNT_ID_UNIQUE)) return -1;
     union {
         struct dms_statmount sm;

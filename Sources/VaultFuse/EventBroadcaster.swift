@@ -42,9 +42,7 @@ final class EventBroadcaster: Sendable {
     }
 
     func emit(_ event: ManagerEvent) {
-        let (streams, observers) = subscribers.withLock { s in
-            (s.continuations.isEmpty ? [] : Array(s.continuations.values), Array(s.observers.values))
-        }
+        let (streams, observers) = subscribers.withLock { (Array($0.continuations.values), Array($0.observers.values)) }
         streams.forEach { $0.yield(event) }
         observers.forEach { $0(event) }
     }

@@ -14,7 +14,8 @@ enum MountReadiness {
         ]
         while true {
             // Every mount-table change on the node wakes every waiter; `hasFUSEMount(at:)` asks the kernel about the
-            // one mount at the path (statx, then statmount), so a waiter pays a syscall or two, never a table read.
+            // one mount at the path (statx, then statmount), so a waiter pays a syscall or two and reads the table
+            // only where the kernel cannot say (before Linux 6.8, a disconnected mount).
             if MountTable.hasFUSEMount(at: path) { return .mounted }
             if handle.hasExited { return MountTable.hasFUSEMount(at: path) ? .mounted : .exited }
             if deadline.hasPassed { return .timedOut }
