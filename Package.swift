@@ -108,7 +108,10 @@ let package = Package(
             ]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DMSClient", "DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse", "TestSupport"]),
+            dependencies: [
+                "DMSClient", "DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse", "LinuxSupport",
+                "TestSupport",
+            ]),
         .testTarget(
             name: "ChaosTests",
             dependencies: ["DMSClient", "DMSWire", "DMSAgentCore", "AMQP", "VaultFuse", "TestSupport"]),

@@ -3,6 +3,9 @@
 # usage: scripts/broker.sh start|stop|status|ctl ARGS...
 # Plain AMQP on 127.0.0.1:${DMS_TEST_AMQP_PORT:-5682}, TLS on :${DMS_TEST_AMQPS_PORT:-5681}
 # with a throwaway CA and server certificate made here (tls/ca.pem for clients).
+# DMS_BROKER_ACK_TIMEOUT_MS=N enforces a delivery acknowledgement timeout of N ms, checked every second (on 3.10 only
+# advanced.config's channel_tick_interval sets how often). `scripts/broker.sh start-ack-timeout` starts the tests'
+# private node with a 5 s timeout on :5686 (never the shared node: it would close every slow test's channel).
 set -euo pipefail
 D=${DMS_BROKER_DIR:-/tmp/dms-broker}
 PORT=${DMS_TEST_AMQP_PORT:-5682}
@@ -16,6 +19,7 @@ env_for_node() {
   export ERL_CRASH_DUMP=$D/erl_crash.dump HOME=$D RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_PORT=$PORT RABBITMQ_DIST_PORT=$((PORT + 20000))
   export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$D/log RABBITMQ_CONFIG_FILE=$D/rabbitmq
   export RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins RABBITMQ_PID_FILE=$D/pid
+  if [ -f "$D/advanced.config" ]; then export RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config; fi
 }
 
 make_tls() {
@@ -54,6 +58,11 @@ auth_mechanisms.3 = EXTERNAL
 loopback_users.guest = false
 heartbeat = 10
 CONF
+    if [ -n "${DMS_BROKER_ACK_TIMEOUT_MS:-}" ]; then
+      echo "consumer_timeout = $DMS_BROKER_ACK_TIMEOUT_MS" >> "$D/rabbitmq.conf"
+      echo '[{rabbit, [{channel_tick_interval, 1000}]}].' > "$D/advanced.config"
+      export RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config
+    fi
     echo '[rabbitmq_auth_mechanism_ssl].' > "$D/enabled_plugins"
     setsid "$BIN/rabbitmq-server" > "$D/server.out" 2>&1 < /dev/null &
     for _ in $(seq 1 120); do
@@ -63,11 +72,15 @@ CONF
       sleep 0.5
     done
     echo "broker did not start; see $D/log and $D/server.out" >&2; tail -20 "$D/server.out" >&2; exit 1 ;;
+  start-ack-timeout|stop-ack-timeout|ctl-ack-timeout)
+    sub=${1%-ack-timeout}; shift
+    DMS_BROKER_DIR=/tmp/dms-broker-ack DMS_TEST_AMQP_PORT=5686 DMS_TEST_AMQPS_PORT=5685 DMS_BROKER_NODE=dmsack@localhost \
+      DMS_BROKER_ACK_TIMEOUT_MS=5000 exec "$0" "$sub" "$@" ;;
   stop)
     ctl stop >/dev/null 2>&1 || true ;;
   status)
     ctl status >/dev/null 2>&1 && echo running || { echo stopped; exit 1; } ;;
   ctl)
     shift; ctl "$@" ;;
-  *) echo "usage: $0 start|stop|status|ctl ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|ctl ARGS...|start-ack-timeout|stop-ack-timeout|ctl-ack-timeout ARGS..." >&2; exit 2 ;;
 esac

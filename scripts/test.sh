@@ -2,7 +2,8 @@
 # The test command of README (docs/testing.md says what it runs): starts a private RabbitMQ and a local S3 server if they are not up,
 # validates the wire schemas, then runs every test target. Broker-disrupting tests (names containing
 # "Disruptive": they stop the broker or cut connections) run after the others, one at a time, with the
-# 3-node cluster of scripts/cluster.sh for the cluster suite.
+# 3-node cluster of scripts/cluster.sh for the cluster suite and the private node with a 5 s delivery acknowledgement
+# timeout (scripts/broker.sh start-ack-timeout) for the ack-timeout suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -22,6 +23,7 @@ scripts/check-monitoring.sh
 swift test --skip Disruptive --skip EndToEndTests
 swift test --filter EndToEndTests --skip Disruptive
 scripts/cluster.sh start
+scripts/broker.sh start-ack-timeout
 DMS_TEST_DISRUPTIVE=1 DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
 # Proof below the tests (issue 17): ThreadSanitizer over the unit, AMQP, manager and end-to-end suites;
 # AddressSanitizer with leak checks over the suites that cross into C (rabbitmq-c connect/TLS/publish, posix_spawn,

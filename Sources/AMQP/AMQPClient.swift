@@ -30,6 +30,7 @@ public final class AMQPClient: Sendable {
         var connected = false
         var generation: UInt64 = 0
         var reconnects = 0
+        var consumeChannelReopens = 0
         var started = false
         var closed = false
         var startWaiter: CheckedContinuation<Void, Error>?
@@ -185,10 +186,17 @@ public final class AMQPClient: Sendable {
         await settle(delivery, .reject(requeue: requeue))
     }
 
-    /// Queues the settlement for the I/O thread without waiting for it: a delivery of the current
-    /// connection is `.settled` (should that connection die before the frame leaves, the broker
-    /// redelivers, exactly as for any unacked message); one of an earlier connection is `.staleDelivery`.
+    /// `ack` for a caller that must not suspend (a consumer's `onDelivery`, on the I/O thread itself).
+    public func queueAck(_ delivery: AMQPDelivery) -> SettleOutcome { settleNow(delivery, .ack) }
+
     private func settle(_ delivery: AMQPDelivery, _ kind: SettleKind) async -> SettleOutcome {
+        settleNow(delivery, kind)
+    }
+
+    /// Queues the settlement for the I/O thread without waiting for it: a delivery of the current
+    /// connection and consume channel is `.settled` (should either close before the frame leaves, the broker
+    /// redelivers, exactly as for any unacked message); one of an earlier one is `.staleDelivery`.
+    private func settleNow(_ delivery: AMQPDelivery, _ kind: SettleKind) -> SettleOutcome {
         let current = shared.withLock { $0.connected && $0.generation == delivery.generation && !$0.closed }
         guard current else { return .staleDelivery }
         enqueue(.settle(tag: delivery.deliveryTag, generation: delivery.generation, kind: kind, nil))
@@ -245,6 +253,8 @@ public final class AMQPClient: Sendable {
         guard running, deadline > 0, now > deadline else { return 0 }
         return Double(now - deadline) / 1e9
     }
+    /// Times the broker closed the consume channel and it was reopened on the same connection.
+    public var consumeChannelReopenCount: Int { shared.withLock { $0.consumeChannelReopens } }
     /// Connections made after the first one.
     public var reconnectCount: Int { shared.withLock { $0.reconnects } }
 

@@ -87,6 +87,11 @@ enum Connector {
         amqp_confirm_select(conn, 2)
         try check(amqp_get_rpc_reply(conn), "confirm.select")
         guard let consumer else { return (nil, report) }
+        return (try consume(conn, consumer), report)
+    }
+
+    /// Sets the prefetch and starts the consumer on the (open) consume channel; returns the consumer tag.
+    static func consume(_ conn: amqp_connection_state_t, _ consumer: AMQPConsumerOptions) throws(AMQPError) -> String? {
         let arena = CArena()
         amqp_basic_qos(conn, 1, 0, UInt16(clamping: consumer.prefetch), 0)
         try check(amqp_get_rpc_reply(conn), "basic.qos")
@@ -97,7 +102,7 @@ enum Connector {
             throw TopologyProbe.explained(
                 error(reply, what), reply, what: what, fix: "grant the broker user read permission on the queue")
         }
-        return (ok.map { FieldDecoder.string($0.pointee.consumer_tag) }, report)
+        return ok.map { FieldDecoder.string($0.pointee.consumer_tag) }
     }
 
     static func check(_ reply: amqp_rpc_reply_t, _ what: String) throws(AMQPError) {

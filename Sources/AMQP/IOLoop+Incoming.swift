@@ -81,6 +81,8 @@ extension IOLoop {
             let text = FieldDecoder.string(close.reply_text)
             if frame.channel == publishChannel, [403, 404, 406].contains(close.reply_code) {
                 publishRefused(code: Int(close.reply_code), text: text)
+            } else if frame.channel == consumeChannel, consumerTag != nil {
+                consumeChannelClosed(code: Int(close.reply_code), text: text)
             } else {
                 connectionLost(
                     AMQPError(
@@ -146,6 +148,34 @@ extension IOLoop {
             return
         }
         flushOutbox()
+    }
+
+    /// The broker closed the consume channel (an ack timeout, `406 PRECONDITION_FAILED`, is the common cause): it
+    /// requeues every unacked delivery of that channel. Only that channel is reopened; the connection, the publish
+    /// channel and its unconfirmed publishes stay. Tags of the old channel mean nothing now: the generation moves on,
+    /// so a late ack of one is dropped (and said so by whoever settles it).
+    func consumeChannelClosed(code: Int, text: String) {
+        guard let conn = connection, let options = client.consumerOptions else { return }
+        let unsettled = outstanding.count - outstandingHead - settledAhead.count
+        logger.error(
+            "broker closed the consume channel; reopening that channel, the connection stays",
+            metadata: [
+                "error": "\(text)", "amqp.reply_code": "\(code)", "amqp.requeued_by_broker": "\(max(0, unsettled))",
+            ])
+        outstanding.removeAll()
+        outstandingHead = 0
+        settledAhead.removeAll()
+        consumerTag = nil
+        generation += 1
+        client.shared.withLock { $0.generation = generation }
+        amqp_channel_open(conn, consumeChannel)
+        do {
+            try Connector.check(amqp_get_rpc_reply(conn), "reopening the consume channel")
+            consumerTag = try Connector.consume(conn, options)
+            client.shared.withLock { $0.consumeChannelReopens += 1 }
+        } catch {
+            connectionLost(error)
+        }
     }
 
     /// `exchange 'x'` in a broker's reply text (`NOT_FOUND - no exchange 'x' in vhost '/'`).

@@ -38,6 +38,8 @@ public struct AgentConfiguration: Sendable {
     /// Broker user names allowed to publish requests (the AMQP `user_id` property, which the broker
     /// validates). Empty: any publisher. Default: empty.
     public var allowedPublishers: Set<String> = []
+    /// A job during which the agent died this many times is answered `attempts_exhausted`, not run again. Default: 3.
+    public var maxJobAttempts: Int = 3
     /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
     public var shutdownGrace: Duration = .seconds(30)
 

@@ -25,7 +25,8 @@ final class AgentMetrics: Sendable {
         for label in [
             "dms_deliveries_total", "dms_deliveries_redelivered_total", "dms_requests_expired_total",
             "dms_requests_abandoned_total", "dms_requests_dead_lettered_total", "dms_replies_refused_total",
-            "dms_fuse_crashes_total", "dms_fuse_adoptions_total", "dms_stale_cleanups_total",
+            "dms_fuse_crashes_total", "dms_fuse_adoptions_total", "dms_stale_cleanups_total", "dms_jobs_poisoned_total",
+            "dms_deliveries_copies_total",
         ] {
             Counter(label: label).increment(by: 0)
         }
@@ -68,6 +69,8 @@ final class AgentMetrics: Sendable {
 
     func expired() { Counter(label: "dms_requests_expired_total").increment() }
     func abandoned() { Counter(label: "dms_requests_abandoned_total").increment() }
+    func poisoned() { Counter(label: "dms_jobs_poisoned_total").increment() }
+    func copyRecognised() { Counter(label: "dms_deliveries_copies_total").increment() }
     func deadLettered() { Counter(label: "dms_requests_dead_lettered_total").increment() }
 
     func event(_ event: ManagerEvent) {

@@ -5,9 +5,76 @@ import LinuxSupport
 import Logging
 import VaultFuse
 
+/// A delivery the agent has taken: `seq` is its place in the journal (nil when the journal could not be written:
+/// then its delivery stays unacked until its reply is confirmed, as the broker's copy is its only record).
+struct TakenJob: Sendable {
+    var seq: UInt64?
+    var delivery: AMQPDelivery
+    /// Deaths of the agent proven against this job (while it ran alone). Never the broker's `x-delivery-count`: that
+    /// also counts every death a delivery merely witnessed, held in the prefetch while another job killed the agent
+    /// (measured: a healthy job reached 3 beside a poison one), so it would refuse healthy jobs.
+    var attempts = 0
+}
+
 extension DMSAgent {
+    /// On the consuming I/O thread, in delivery order: journal, ack, then schedule in the target's FIFO. The broker's
+    /// ack timeout therefore never runs while the job waits for its turn, a hung fuse or an alarm.
     func dispatch(_ delivery: AMQPDelivery) {
         metrics.delivery(redelivered: delivery.redelivered)
+        let marks = StageMarks()
+        marks.mark("received", at: delivery.receivedAt > 0 ? delivery.receivedAt : monotonicNanos())
+        var job = TakenJob(seq: nil, delivery: delivery)
+        switch journal.admit(delivery) {
+        case .copyOfPending(let seq):
+            copyAcked(delivery, "a copy of a job this agent has taken and not yet answered; acked, not run again", seq)
+            return
+        case .copyOfAnswered:
+            copyAcked(delivery, "a copy of a job this agent has answered; acked, neither run nor answered again", nil)
+            return
+        case .unwritable(let why):
+            logger.error(
+                "job journal not writable; this job is acked only after its reply",
+                metadata: ["error": "\(why)", "correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+        case .accepted(let seq):
+            job.seq = seq
+            Failpoint.hit("after-journal")
+            acknowledge(delivery)
+        }
+        schedule(job, marks: marks)
+    }
+
+    private func copyAcked(_ delivery: AMQPDelivery, _ what: String, _ seq: UInt64?) {
+        metrics.copyRecognised()
+        logger.notice(
+            "\(what)",
+            metadata: [
+                "correlation_id": "\(delivery.properties.correlationID ?? "-")",
+                "redelivered": "\(delivery.redelivered)",
+                "journal_seq": "\(seq.map(String.init) ?? "-")",
+            ])
+        acknowledge(delivery)
+    }
+
+    /// Queues the ack for the consuming connection. One from an earlier connection or channel is dropped, and said
+    /// so: the broker redelivers that delivery and the journal knows the copy.
+    func acknowledge(_ delivery: AMQPDelivery) {
+        if consumer.queueAck(delivery) == .staleDelivery {
+            logger.notice(
+                "ack dropped: the delivery came on a connection or channel that is gone; the broker redelivers it and the journal recognises the copy",
+                metadata: ["correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+        }
+    }
+
+    /// Parses (or refuses) and submits to the target's FIFO. Every check here is a pure function of the delivery, so
+    /// a job read back from the journal is classified as it was when it arrived.
+    func schedule(_ job: TakenJob, marks: StageMarks = StageMarks()) {
+        let (key, work) = classify(job, marks: marks)
+        scheduler.submit(key: key, work)
+    }
+
+    func classify(_ job: TakenJob, marks: StageMarks) -> (key: String, work: JobScheduler.Job) {
+        let delivery = job.delivery
+        let refusalKey = "refused:\(job.seq.map { "j\($0)" } ?? "d\(delivery.deliveryTag)")"
         if !configuration.allowedPublishers.isEmpty,
             !configuration.allowedPublishers.contains(delivery.properties.userID ?? "")
         {
@@ -19,32 +86,22 @@ extension DMSAgent {
             let error = RequestError(
                 code: .publisherNotAllowed,
                 message: "Request from \(who) refused: not one of this node's allowed publishers; not executed")
-            refuseInTurn(delivery, error)
-            return
+            return (refusalKey, { await self.refuse(job, error) })
         }
-        let marks = StageMarks()
-        marks.mark("received", at: delivery.receivedAt > 0 ? delivery.receivedAt : monotonicNanos())
         switch RequestParser.parse(delivery.body) {
         case .failure(let error):
-            refuseInTurn(delivery, error)
+            return (refusalKey, { await self.refuse(job, error) })
         case .success(let request):
             marks.mark("parsed")
             let key = request.target.map { "\($0.type.rawValue):\($0.id)" } ?? "status"
-            scheduler.submit(key: key) {
-                await StageMarks.$current.withValue(marks) { await self.process(delivery, request) }
-            }
+            return (key, { await StageMarks.$current.withValue(marks) { await self.process(job, request) } })
         }
     }
 
-    /// A refusal runs on a scheduler runner of its own (keyed by its delivery), so the drain waits for it as for jobs.
-    private func refuseInTurn(_ delivery: AMQPDelivery, _ error: RequestError) {
-        scheduler.submit(key: "refused:\(delivery.deliveryTag)") { await self.refuse(delivery, error) }
-    }
-
-    /// Malformed input: an error reply without secrets, a scrubbed copy to the dead-letter queue, then ack.
+    /// Malformed input: an error reply without secrets, a scrubbed copy to the dead-letter queue, then answered.
     /// Never requeued, never lost: should the copy not be confirmed, the log keeps it.
-    func refuse(_ delivery: AMQPDelivery, _ error: RequestError) async {
-        let correlation = delivery.properties.correlationID ?? "-"
+    func refuse(_ job: TakenJob, _ error: RequestError) async {
+        let correlation = job.delivery.properties.correlationID ?? "-"
         logger.warning(
             "malformed request refused",
             metadata: [
@@ -53,9 +110,14 @@ extension DMSAgent {
             ])
         let reply = JobReply.failure(
             error.code, error.message, nodeID: configuration.nodeID, targetID: error.targetID, jobID: error.jobID)
-        _ = await sendReply(reply, to: delivery)
+        await deadLetter(job.delivery, code: error.code, error: error.message)
+        _ = await answer(job, with: reply.encoded())
+    }
+
+    /// A scrubbed copy of the request in `trilio_dms.dead`, confirmed, or its body in the log.
+    func deadLetter(_ delivery: AMQPDelivery, code: ReplyCode, error: String) async {
         let copy = DeadLetter.message(
-            for: delivery, queue: configuration.deadLetterQueue, code: error.code, error: error.message,
+            for: delivery, queue: configuration.deadLetterQueue, code: code, error: error,
             nodeID: configuration.nodeID, timestamp: UInt64(Date().timeIntervalSince1970))
         do {
             try await publisher.publish(copy)
@@ -63,29 +125,44 @@ extension DMSAgent {
             logger.error(
                 "dead letter not confirmed; its scrubbed body follows",
                 metadata: [
-                    "queue": "\(configuration.deadLetterQueue)", "correlation_id": "\(correlation)",
-                    "error": "\(error)",
+                    "queue": "\(configuration.deadLetterQueue)",
+                    "correlation_id": "\(delivery.properties.correlationID ?? "-")", "error": "\(error)",
                     "body": "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))",
                 ])
         }
-        await consumer.ack(delivery)
         metrics.deadLettered()
     }
 
     /// One job, its stages marked on the task's `StageMarks` (the per-stage histograms).
-    func process(_ delivery: AMQPDelivery, _ request: JobRequest) async {
+    func process(_ job: TakenJob, _ request: JobRequest) async {
         StageMarks.mark("turn")
-        let started = monotonicNanos()
-        let token = metrics.jobStarted()
+        let delivery = job.delivery
         var log = logger
         log[metadataKey: "target_id"] = "\(request.target?.id ?? "-")"
         log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
         log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
-        let reply: JobReply
+        if job.attempts >= configuration.maxJobAttempts {
+            await poisoned(job, request, log: log)
+            return
+        }
+        let started = monotonicNanos()
+        let token = metrics.jobStarted()
+        // Before the effect: should this job kill the agent, the next start knows which job it was.
+        if let seq = job.seq { journal.started(seq) }
+        log.info(
+            "starting",
+            metadata: [
+                "action": "\(request.action.rawValue)", "attempt": "\(job.attempts + 1)",
+                "redelivered": "\(delivery.redelivered)",
+                "delivery_count": "\(JobJournal.deliveryCount(of: delivery))",
+            ])
+        Failpoint.hit("after-start")
+        if let target = request.target?.id { Failpoint.hit("kill-on-target:\(target)") }
         // On the blocking pool, as the scheduler runs every job (see `DMSAgent.scheduler`).
         let decision = await executor.decide(
             request, timestamp: delivery.properties.timestamp, replyTo: delivery.properties.replyTo)
         StageMarks.mark("decided")
+        let reply: JobReply
         switch decision {
         case .reply(let r):
             reply = r
@@ -106,7 +183,7 @@ extension DMSAgent {
                     detail:
                         "\(request.action.rawValue) not executed: reply queue \(delivery.properties.replyTo ?? "-") is gone"
                 ))
-            await consumer.ack(delivery)
+            await finish(job)
             return
         }
         log.info(
@@ -117,24 +194,58 @@ extension DMSAgent {
                 "redelivered": "\(delivery.redelivered)",
                 "elapsed_ms": "\(Double((monotonicNanos() - started) / 10_000) / 100)",
             ])
-        switch await sendReply(reply, to: delivery) {
-        case .delivered:
-            Failpoint.hit("after-reply")
-            await consumer.ack(delivery)
-        case .refused:
-            // The broker will never take it: running the job again would not help and, requeued behind this
-            // target's later jobs, would undo them. The requester times out; the log and metric say why.
-            await consumer.ack(delivery)
-        case .unknown:
-            // The client closed before the broker answered: the reply may have been delivered. Never requeue
-            // (it would come back behind this target's later jobs); the broker redelivers it when this
-            // connection closes, and the job is idempotent.
-            break
-        }
+        _ = await answer(job, with: reply.encoded())
         StageMarks.mark("acked")
         executor.afterReply(reply, to: request)
         metrics.jobFinished(token, action: request.action.rawValue, status: reply.status.rawValue)
         if let marks = StageMarks.current { metrics.stages(marks.stages) }
+    }
+
+    /// A job during which the agent died `maxJobAttempts` times: never run again. Its requester gets an error of its
+    /// own, the dead-letter queue a scrubbed copy, and the log, a metric and an event name it.
+    func poisoned(_ job: TakenJob, _ request: JobRequest, log: Logger) async {
+        let target = request.target.flatMap { TargetID.isValid($0.id) ? $0.id : nil }
+        let text =
+            "\(request.action.rawValue) of \(target ?? "the node") not run again: the agent died during \(job.attempts) attempts of this job (limit \(configuration.maxJobAttempts)); a scrubbed copy is in \(configuration.deadLetterQueue)"
+        log.error(
+            "job killed the agent; not run again",
+            metadata: [
+                "action": "\(request.action.rawValue)", "attempts": "\(job.attempts)",
+                "limit": "\(configuration.maxJobAttempts)",
+            ])
+        metrics.poisoned()
+        await publishEvent(
+            StatusEvent(
+                event: .requestPoisoned, nodeID: configuration.nodeID, targetID: target,
+                mountPath: request.target?.mountPath, detail: text))
+        await deadLetter(job.delivery, code: .attemptsExhausted, error: text)
+        let reply = JobReply.failure(
+            .attemptsExhausted, text, nodeID: configuration.nodeID, targetID: target, jobID: request.jobID)
+        _ = await answer(job, with: reply.encoded())
+    }
+
+    /// Records the reply, publishes it and, once confirmed, marks the job answered (acking it when the journal could
+    /// not take it). Should the agent die before the confirm, its next start publishes the same reply again.
+    func answer(_ job: TakenJob, with body: [UInt8]) async -> ReplyOutcome {
+        if let seq = job.seq { journal.replied(seq, body) }
+        Failpoint.hit("after-reply-recorded")
+        let outcome = await sendReply(body, to: job.delivery)
+        switch outcome {
+        case .delivered, .refused:
+            // Refused: the broker will never take it; running the job again would not help and would undo this
+            // target's later jobs. The requester times out; the log and metric say why.
+            Failpoint.hit("after-reply")
+            await finish(job)
+        case .unknown:
+            // The publisher closed before the broker answered (the agent stops): the next start publishes the
+            // recorded reply again; an unjournaled delivery is redelivered by the broker.
+            break
+        }
+        return outcome
+    }
+
+    private func finish(_ job: TakenJob) async {
+        if let seq = job.seq { journal.answered(seq) } else { acknowledge(job.delivery) }
     }
 
     enum ReplyOutcome { case delivered, refused, unknown }
@@ -142,10 +253,10 @@ extension DMSAgent {
     /// Publishes the reply (mandatory, confirmed) and waits for the broker's answer while the publisher lives:
     /// across a blocked broker and reconnects (an unconfirmed reply is sent again on the next connection). A
     /// reply queue that no longer exists counts as delivered (the requester gave up).
-    func sendReply(_ reply: JobReply, to delivery: AMQPDelivery) async -> ReplyOutcome {
+    func sendReply(_ body: [UInt8], to delivery: AMQPDelivery) async -> ReplyOutcome {
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return .delivered }
         let message = AMQPOutgoingMessage(
-            exchange: "", routingKey: replyTo, body: reply.encoded(),
+            exchange: "", routingKey: replyTo, body: body,
             properties: AMQPProperties(
                 contentType: "application/json", correlationID: delivery.properties.correlationID,
                 timestamp: UInt64(Date().timeIntervalSince1970)),
@@ -162,15 +273,50 @@ extension DMSAgent {
             return .delivered
         } catch let error as AMQPError where error.code == .refused || error.code == .publishNacked {
             logger.error(
-                "reply refused by the broker; the request is acked unanswered",
+                "reply refused by the broker; the job is answered without it",
                 metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
             metrics.replyRefused()
             return .refused
         } catch {
             logger.warning(
-                "reply not confirmed before the publisher closed; the broker redelivers the request",
+                "reply not confirmed before the publisher closed; the next start sends it again",
                 metadata: ["error": "\(error)"])
             return .unknown
         }
+    }
+
+    // MARK: Resuming the journal
+
+    /// At start, before any new delivery: the jobs the last agent took and did not finish. Those that were running
+    /// beside others when it died run first, one at a time and alone, so that a death among them is proven against
+    /// one job; the rest go to their targets' FIFOs in the order they were taken. A recorded reply is published
+    /// again unchanged.
+    func resumeJournal() async {
+        let entries = journal.recover()
+        guard !entries.isEmpty else { return }
+        let running = entries.filter(\.runningAtDeath)
+        let suspects = running.count > 1 ? running.map(\.seq) : []
+        logger.notice(
+            "resuming jobs the last agent took",
+            metadata: [
+                "jobs": "\(entries.count)", "were_running": "\(running.count)",
+                "replies_to_resend": "\(entries.filter { $0.reply != nil }.count)",
+                "run_alone_first": "\(suspects.count)",
+            ])
+        var later: [TakenJob] = []
+        for entry in entries {
+            let job = TakenJob(
+                seq: entry.seq, delivery: entry.delivery, attempts: entry.soloDeaths)
+            if let reply = entry.reply {
+                let marks = StageMarks()
+                let key = classify(job, marks: marks).key
+                scheduler.submit(key: key) { _ = await self.answer(job, with: reply) }
+            } else if suspects.contains(entry.seq) {
+                await classify(job, marks: StageMarks()).work()
+            } else {
+                later.append(job)
+            }
+        }
+        later.forEach { schedule($0) }
     }
 }

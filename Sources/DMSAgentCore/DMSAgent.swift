@@ -10,8 +10,10 @@ import VaultFuse
 /// The job bus: consumes `dms.<node_id>`, runs mount/unmount/status jobs through the VaultFuse manager
 /// (S3) or the mount table (NFS), replies to `reply_to` and publishes status events.
 ///
-/// A reply is published and confirmed before its request is acked, so a crash means redelivery; every
-/// action is idempotent per target. Jobs of one target run in arrival order, different targets in parallel.
+/// A delivery is acked once it is in the job journal; its reply is recorded before it is published and the job is
+/// answered once the broker confirms it, so a crash resumes the job, or sends the same reply again, and a broker's copy
+/// of a job already taken is recognised and not run again. Jobs of one target run in arrival order, different
+/// targets in parallel.
 public final class DMSAgent: Service, Sendable {
     public let configuration: AgentConfiguration
     public let manager: S3VaultFuseManager
@@ -24,6 +26,8 @@ public final class DMSAgent: Service, Sendable {
     let scheduler = JobScheduler(executor: BlockingExecutor.shared)
     let executor: JobExecutor
     let metrics = AgentMetrics()
+    /// Every job taken from the broker until it is answered (`<pid-dir>/.jobs`): a delivery is acked once it is here.
+    let journal: JobJournal
     /// Called when an AMQP I/O thread is wedged; the command line exits there (crash-only).
     let onIOStall: @Sendable () -> Void
 
@@ -45,6 +49,7 @@ public final class DMSAgent: Service, Sendable {
         } catch {
             throw AgentError(error.code == .lockHeld ? .pidDirectoryLocked : .pidDirectoryUnusable, error.message)
         }
+        journal = try JobJournal(pidDirectory: configuration.vaultFuse.pidDirectory)
         let gate = DeliveryGate()
         deliveryGate = gate
         var consumerConfig = configuration.amqp
@@ -154,6 +159,8 @@ public final class DMSAgent: Service, Sendable {
             logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
             return
         }
+        // The last agent's unfinished jobs go first: a broker's copy of one of them is then known as a copy.
+        await resumeJournal()
         consuming.withLock { $0 = true }
         logger.info(
             "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
@@ -168,7 +175,8 @@ public final class DMSAgent: Service, Sendable {
         consuming.withLock { $0 = false }
         logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
         if await !scheduler.waitUntilIdle(within: configuration.shutdownGrace) {
-            logger.warning("shutdown grace period over; unfinished jobs stay unacked and are redelivered")
+            logger.warning("shutdown grace period over; the next start resumes the unfinished jobs from the journal")
+            journal.interruptRunning()
         }
         if publisher.isConnected {
             await publishEvent(

@@ -38,6 +38,10 @@ public enum Settings {
     public static let maxRequestAge = Setting(
         "max-request-age", env: ["DMS_MAX_REQUEST_AGE"], keys: ["max_request_age"], default: "300 s", value: "duration",
         "Requests older than this (AMQP timestamp) are answered 'expired'.")
+    public static let maxJobAttempts = Setting(
+        "max-job-attempts", env: ["DMS_MAX_JOB_ATTEMPTS"], keys: ["max_job_attempts"], default: "3", value: "n",
+        "A job during which the agent died this many times (running alone) is answered 'attempts_exhausted' and "
+            + "dead-lettered, not run again.")
     public static let rabbitmqQueueType = Setting(
         "rabbitmq-queue-type", env: ["DMS_RABBITMQ_QUEUE_TYPE"], keys: ["rabbitmq_queue_type"], default: "classic",
         value: "type",
@@ -122,7 +126,8 @@ public enum Settings {
     /// In the order of the README's table.
     public static let all: [Setting] = [
         configFile, configDir, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
-        rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue, heartbeatInterval, barbicanURL,
+        maxJobAttempts, rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue, heartbeatInterval,
+        barbicanURL,
         barbicanCABundle, barbicanSSLVerify, s3EnvFile, nfsCommandPrefix, nfsTimeout, logFile, logMaxBytes,
         logBackupCount, logFormat, logLevel, debug, metricsListen, pidDir, mountBase, s3vaultfuseBin, logDir,
         killTimeout, mountTimeout,

@@ -42,6 +42,7 @@ extension SettingsResolver {
         var config = AgentConfiguration(nodeID: node, amqp: amqp, vaultFuse: try vaultFuse())
         config.workers = try count(Settings.workers, default: config.workers)
         config.maxRequestAge = try duration(Settings.maxRequestAge, default: config.maxRequestAge)
+        config.maxJobAttempts = try count(Settings.maxJobAttempts, default: config.maxJobAttempts)
         config.queueType = try queueType()
         config.queueDurable = try bool(Settings.rabbitmqQueueDurable) ?? config.queueDurable
         config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: config.heartbeatInterval)

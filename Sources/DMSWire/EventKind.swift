@@ -4,6 +4,8 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case nodeStopping = "node.stopping"
     case nodeHeartbeat = "node.heartbeat"
     case requestAbandoned = "request.abandoned"
+    /// A job the agent died during too often; answered `attempts_exhausted` and dead-lettered.
+    case requestPoisoned = "request.poisoned"
     case mounted, unmounted, adopted, crashed
     case staleCleaned = "stale_cleaned"
 }

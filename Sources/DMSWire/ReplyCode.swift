@@ -17,4 +17,6 @@ public enum ReplyCode: String, Codable, Sendable {
     case unknownAction = "unknown_action"
     case internalError = "internal_error"
     case publisherNotAllowed = "publisher_not_allowed"
+    /// The agent died during every one of the job's allowed attempts: it is not run again.
+    case attemptsExhausted = "attempts_exhausted"
 }

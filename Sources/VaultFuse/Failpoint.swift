@@ -7,8 +7,9 @@ import LinuxSupport
 public enum Failpoint {
     static let armed: String? = ProcessInfo.processInfo.environment["DMS_FAILPOINT"]
 
-    /// before-spawn, after-spawn (before the PID file), after-pidfile (before readiness and reply),
-    /// after-reply (before the ack).
+    /// The agent's: after-journal (before the ack), after-start (the effect begins), before-spawn, after-spawn (before
+    /// the PID file), after-pidfile (before readiness and reply), after-reply-recorded (before its publish),
+    /// after-reply (confirmed, before the job is marked answered); kill-on-target:<id> (any job of that target).
     public static func hit(_ name: String) {
         guard let armed, armed == name else { return }
         kill(getpid(), SIGKILL)

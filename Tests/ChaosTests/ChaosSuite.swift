@@ -68,7 +68,10 @@ func audit(_ row: inout ChaosRow, box: Sandbox, expectMounted: Set<String>, allT
 struct DisruptiveChaosTests {
     @Test func chaosTable() async throws {
         var rows: [ChaosRow] = []
-        for point in ["before-spawn", "after-spawn", "after-pidfile", "after-reply"] {
+        for point in [
+            "after-journal", "after-start", "before-spawn", "after-spawn", "after-pidfile", "after-reply-recorded",
+            "after-reply",
+        ] {
             rows.append(try await agentKilled(at: point))
         }
         rows.append(try await fuseKilled())
@@ -301,8 +304,13 @@ struct DisruptiveChaosTests {
             }
             let leftovers =
                 (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir))?.filter {
-                    $0 != "filler" && $0 != ".dms-agent.lock"
+                    $0 != "filler" && $0 != ".dms-agent.lock" && $0 != ".jobs"
                 } ?? []
+            // The job journal could not take the job (the agent then acks after the reply): no file may remain.
+            row.orphanedProcesses +=
+                (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir + "/.jobs"))?.filter {
+                    $0.hasSuffix(".job")
+                }.count ?? 0
             row.orphanedProcesses += leftovers.count  // a half-written PID file counts against us
             audit(&row, box: box, expectMounted: [], allTargets: ["d1"])
             if !Proc.isLive(agent.pid) { row.agentCrashes += 1 }

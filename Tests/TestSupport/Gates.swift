@@ -60,6 +60,13 @@ extension Trait where Self == ConditionTrait {
             "measures memory or time, which \(Gate.sanitizer ?? "a")-sanitizer instrumentation changes by design")
     }
 
+    /// The private node with a 5 s acknowledgement timeout (`scripts/broker.sh start-ack-timeout`).
+    public static var needsAckTimeoutBroker: Self {
+        .enabled(
+            if: Gate.isRoot && Gate.fuse && Gate.pika && Gate.listening(port: AckTimeoutBroker.port),
+            "needs root, FUSE and the private broker node with a 5 s ack timeout: scripts/broker.sh start-ack-timeout")
+    }
+
     /// Stops, alarms or partitions the shared broker: run alone, as scripts/test.sh does.
     public static var disruptive: Self {
         .enabled(

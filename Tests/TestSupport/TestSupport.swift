@@ -165,6 +165,28 @@ public enum Broker {
     }
 }
 
+/// The private node whose delivery acknowledgement timeout is 5 s (`scripts/broker.sh start-ack-timeout`), checked
+/// every second: standing in for production's 30 minutes.
+public enum AckTimeoutBroker {
+    public static let port = 5686
+    public static var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
+    public static let timeoutSeconds = 5.0
+
+    @discardableResult
+    public static func ctl(_ args: String) -> (status: Int32, output: String) {
+        Proc.shell("\(TestEnv.repoRoot)/scripts/broker.sh ctl-ack-timeout \(args)")
+    }
+
+    public static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
+        let out = ctl(
+            "list_queues -q --no-table-headers name messages_ready messages_unacknowledged | awk -F'\\t' '$1 == \"\(queue)\"'"
+        ).output
+        let f = out.split(separator: "\n").first.map { $0.split(separator: "\t") } ?? []
+        guard f.count == 3, let r = Int(f[1]), let u = Int(f[2]) else { return nil }
+        return (r, u)
+    }
+}
+
 public func residentSetKB() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
