@@ -40,6 +40,9 @@ public struct AgentConfiguration: Sendable {
     public var allowedPublishers: Set<String> = []
     /// A job during which the agent died this many times is answered `attempts_exhausted`, not run again. Default: 3.
     public var maxJobAttempts: Int = 3
+    /// Jobs taken (journaled and acked) and not yet answered, at most; beyond, deliveries wait unacked in the
+    /// broker's prefetch. Default: 10,000.
+    public var maxPendingJobs: Int = 10_000
     /// How long a graceful stop waits for in-flight jobs. Default: 30 s.
     public var shutdownGrace: Duration = .seconds(30)
 

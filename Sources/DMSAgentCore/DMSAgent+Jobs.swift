@@ -21,6 +21,32 @@ extension DMSAgent {
     /// ack timeout therefore never runs while the job waits for its turn, a hung fuse or an alarm.
     func dispatch(_ delivery: AMQPDelivery) {
         metrics.delivery(redelivered: delivery.redelivered)
+        // Beyond `maxPendingJobs` a delivery is not taken: it waits unacked, in order (the prefetch bounds how many),
+        // and is taken when a job ends. Under the lock, so an older one is always taken before a newer one.
+        overflow.withLock { waiting in
+            if waiting.isEmpty && journal.pendingCount < configuration.maxPendingJobs {
+                take(delivery)
+            } else {
+                if waiting.isEmpty {
+                    logger.warning(
+                        "job journal full; deliveries wait unacked until jobs end",
+                        metadata: ["pending": "\(journal.pendingCount)", "limit": "\(configuration.maxPendingJobs)"])
+                }
+                waiting.append(delivery)
+            }
+        }
+    }
+
+    /// Takes the deliveries that waited for room in the journal, oldest first.
+    func takeWaiting() {
+        overflow.withLock { waiting in
+            while !waiting.isEmpty && journal.pendingCount < configuration.maxPendingJobs {
+                take(waiting.removeFirst())
+            }
+        }
+    }
+
+    private func take(_ delivery: AMQPDelivery) {
         let marks = StageMarks()
         marks.mark("received", at: delivery.receivedAt > 0 ? delivery.receivedAt : monotonicNanos())
         var job = TakenJob(seq: nil, delivery: delivery)
@@ -246,6 +272,7 @@ extension DMSAgent {
 
     private func finish(_ job: TakenJob) async {
         if let seq = job.seq { journal.answered(seq) } else { acknowledge(job.delivery) }
+        takeWaiting()
     }
 
     enum ReplyOutcome { case delivered, refused, unknown }
@@ -287,15 +314,13 @@ extension DMSAgent {
 
     // MARK: Resuming the journal
 
-    /// At start, before any new delivery: the jobs the last agent took and did not finish. Those that were running
-    /// beside others when it died run first, one at a time and alone, so that a death among them is proven against
-    /// one job; the rest go to their targets' FIFOs in the order they were taken. A recorded reply is published
-    /// again unchanged.
-    func resumeJournal() async {
-        let entries = journal.recover()
-        guard !entries.isEmpty else { return }
+    /// At start, before any new delivery: queues the jobs the last agent took and did not finish, in the order they
+    /// were taken (a recorded reply is published again unchanged), and returns those that were running beside others
+    /// when it died: `runAlone` runs them first, one at a time, so that a death among them is proven against one job.
+    func resumeJournal(_ entries: [JobJournal.Entry]) -> [TakenJob] {
+        guard !entries.isEmpty else { return [] }
         let running = entries.filter(\.runningAtDeath)
-        let suspects = running.count > 1 ? running.map(\.seq) : []
+        let suspects = running.count > 1 ? Set(running.map(\.seq)) : []
         logger.notice(
             "resuming jobs the last agent took",
             metadata: [
@@ -303,20 +328,27 @@ extension DMSAgent {
                 "replies_to_resend": "\(entries.filter { $0.reply != nil }.count)",
                 "run_alone_first": "\(suspects.count)",
             ])
-        var later: [TakenJob] = []
+        var alone: [TakenJob] = []
         for entry in entries {
-            let job = TakenJob(
-                seq: entry.seq, delivery: entry.delivery, attempts: entry.soloDeaths)
+            let job = TakenJob(seq: entry.seq, delivery: entry.delivery, attempts: entry.soloDeaths)
             if let reply = entry.reply {
-                let marks = StageMarks()
-                let key = classify(job, marks: marks).key
+                let key = classify(job, marks: StageMarks()).key
                 scheduler.submit(key: key) { _ = await self.answer(job, with: reply) }
             } else if suspects.contains(entry.seq) {
-                await classify(job, marks: StageMarks()).work()
+                alone.append(job)
             } else {
-                later.append(job)
+                schedule(job)
             }
         }
-        later.forEach { schedule($0) }
+        return alone
+    }
+
+    /// Runs each job alone, in order, on the blocking pool (as the scheduler runs every job), before the scheduler
+    /// starts anything else.
+    func runAlone(_ jobs: [TakenJob]) async {
+        for job in jobs {
+            let work = classify(job, marks: StageMarks()).work
+            await OSThread.blocking { await work() }
+        }
     }
 }

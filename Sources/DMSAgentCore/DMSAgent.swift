@@ -23,11 +23,16 @@ public final class DMSAgent: Service, Sendable {
     /// Jobs run on the blocking pool from their turn to their ack: the stat and realpath of mount paths, /proc,
     /// mount(8) and the manager may block (a path served by a hung FUSE process or NFS server holds that job's thread,
     /// never the cooperative pool), and a job that stays there makes no hop between the pools at each step.
-    let scheduler = JobScheduler(executor: BlockingExecutor.shared)
+    /// Held until the agent has recovered: deliveries are journaled and acked meanwhile, and run in order after.
+    let scheduler = JobScheduler(executor: BlockingExecutor.shared, held: true)
     let executor: JobExecutor
     let metrics = AgentMetrics()
     /// Every job taken from the broker until it is answered (`<pid-dir>/.jobs`): a delivery is acked once it is here.
     let journal: JobJournal
+    /// Deliveries waiting, unacked, for room in the journal (`maxPendingJobs`).
+    let overflow = Locked<[AMQPDelivery]>([])
+    /// What the last agent took and did not finish, read at init (before any delivery), resumed by `run`.
+    let unfinished: Locked<[JobJournal.Entry]>
     /// Called when an AMQP I/O thread is wedged; the command line exits there (crash-only).
     let onIOStall: @Sendable () -> Void
 
@@ -50,6 +55,7 @@ public final class DMSAgent: Service, Sendable {
             throw AgentError(error.code == .lockHeld ? .pidDirectoryLocked : .pidDirectoryUnusable, error.message)
         }
         journal = try JobJournal(pidDirectory: configuration.vaultFuse.pidDirectory)
+        unfinished = Locked(journal.recover())
         let gate = DeliveryGate()
         deliveryGate = gate
         var consumerConfig = configuration.amqp
@@ -143,7 +149,17 @@ public final class DMSAgent: Service, Sendable {
     /// Recover, then consume once the consuming connection is up (deliveries that arrive meanwhile wait), drain
     /// within the grace period on graceful shutdown, say goodbye. The connections are services of their own.
     private func serve(background: inout TaskGroup<Void>) async {
+        // The last agent's unfinished jobs are queued first, then every delivery is journaled, acked and queued behind
+        // them as it arrives; none runs before the manager has recovered and the suspects have run alone.
+        let suspects = resumeJournal(
+            unfinished.withLock { u in
+                defer { u = [] }
+                return u
+            })
+        deliveryGate.open { self.dispatch($0) }
         let report = await manager.recover()
+        await runAlone(suspects)
+        scheduler.release()
         // Events never delay consuming: node.started goes out once the publisher is connected.
         let started = StatusEvent(
             event: .nodeStarted, nodeID: configuration.nodeID,
@@ -159,13 +175,10 @@ public final class DMSAgent: Service, Sendable {
             logger.info("stopped before the broker was reached; every s3vaultfuse keeps running")
             return
         }
-        // The last agent's unfinished jobs go first: a broker's copy of one of them is then known as a copy.
-        await resumeJournal()
         consuming.withLock { $0 = true }
         logger.info(
             "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
         await withGracefulShutdownHandler {
-            deliveryGate.open { self.dispatch($0) }
             // The gate takes every delivery; the stream only finishes, when consuming stops.
             for await _ in consumer.deliveries {}
         } onGracefulShutdown: {

@@ -57,6 +57,8 @@ final class JobJournal: Sendable {
         var answeredOrder: [String] = []
         var answeredLines = 0
         var running: Set<UInt64> = []
+        /// Jobs accepted and not yet answered.
+        var live = 0
     }
 
     let directory: String
@@ -144,11 +146,13 @@ final class JobJournal: Sendable {
             }
         }
         // Answered but not yet deleted (killed between the two): the confirm came, nothing is left to do.
-        return entries.filter { e in
+        let unfinished = entries.filter { e in
             guard let id = e.identity, answeredSet.contains(id) else { return true }
             forget(e.seq, identity: id)
             return false
         }
+        state.withLock { $0.live = unfinished.count }
+        return unfinished
     }
 
     static func jobFiles(in directory: String) -> [String] {
@@ -175,6 +179,7 @@ final class JobJournal: Sendable {
                 if s.answered.contains(identity) { return .copyOfAnswered }
             }
             defer { s.nextSeq += 1 }
+            s.live += 1
             let seq = s.nextSeq
             if let identity {
                 s.pending[identity] = seq
@@ -195,6 +200,7 @@ final class JobJournal: Sendable {
         state.withLock { s in
             if let identity, s.pending[identity] == seq { s.pending[identity] = nil }
             s.identities[seq] = nil
+            s.live -= 1
         }
         return .unwritable(error)
     }
@@ -233,7 +239,7 @@ final class JobJournal: Sendable {
     }
 
     /// Jobs accepted and not yet answered.
-    var pendingCount: Int { state.withLock { $0.identities.count } }
+    var pendingCount: Int { state.withLock { $0.live } }
 
     // MARK: Files
 
@@ -242,6 +248,7 @@ final class JobJournal: Sendable {
         state.withLock { s in
             s.identities[seq] = nil
             s.running.remove(seq)
+            s.live -= 1
             if let identity, s.pending[identity] == seq { s.pending[identity] = nil }
         }
     }

@@ -11,13 +11,28 @@ final class JobScheduler: Sendable {
         var inFlight = 0
         var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
+        /// Until `release`, jobs queue and no runner starts: the keys that will need one, in submission order.
+        var held: [String]?
     }
 
     private let state = Locked(State())
     /// Where the runners run: every async function a job calls prefers it (nil: the global executor).
     private let executor: (any TaskExecutor)?
 
-    init(executor: (any TaskExecutor)? = nil) { self.executor = executor }
+    /// `held`: jobs queue in order but none runs until `release` (the agent takes jobs while it recovers).
+    init(executor: (any TaskExecutor)? = nil, held: Bool = false) {
+        self.executor = executor
+        if held { state.withLock { $0.held = [] } }
+    }
+
+    /// Starts the runners of every job submitted while held; later submissions run at once.
+    func release() {
+        let keys = state.withLock { s -> [String] in
+            defer { s.held = nil }
+            return s.held ?? []
+        }
+        for key in keys { Task(executorPreference: executor) { await self.drain(key) } }
+    }
 
     func submit(key: String, _ job: @escaping Job) {
         let startRunner = state.withLock { s -> Bool in
@@ -27,6 +42,10 @@ final class JobScheduler: Sendable {
                 return false
             }
             s.queues[key] = [job]
+            if s.held != nil {
+                s.held!.append(key)
+                return false
+            }
             return true
         }
         if startRunner { Task(executorPreference: executor) { await self.drain(key) } }

@@ -42,6 +42,10 @@ public enum Settings {
         "max-job-attempts", env: ["DMS_MAX_JOB_ATTEMPTS"], keys: ["max_job_attempts"], default: "3", value: "n",
         "A job during which the agent died this many times (running alone) is answered 'attempts_exhausted' and "
             + "dead-lettered, not run again.")
+    public static let maxPendingJobs = Setting(
+        "max-pending-jobs", env: ["DMS_MAX_PENDING_JOBS"], keys: ["max_pending_jobs"], default: "10000", value: "n",
+        "Jobs taken from the queue (journaled and acked) and not yet answered, at most; beyond, requests wait in "
+            + "the queue.")
     public static let rabbitmqQueueType = Setting(
         "rabbitmq-queue-type", env: ["DMS_RABBITMQ_QUEUE_TYPE"], keys: ["rabbitmq_queue_type"], default: "classic",
         value: "type",
@@ -126,11 +130,10 @@ public enum Settings {
     /// In the order of the README's table.
     public static let all: [Setting] = [
         configFile, configDir, rabbitmqURL, allowedPublishers, rabbitmqPasswordFile, nodeID, workers, maxRequestAge,
-        maxJobAttempts, rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue, heartbeatInterval,
-        barbicanURL,
-        barbicanCABundle, barbicanSSLVerify, s3EnvFile, nfsCommandPrefix, nfsTimeout, logFile, logMaxBytes,
-        logBackupCount, logFormat, logLevel, debug, metricsListen, pidDir, mountBase, s3vaultfuseBin, logDir,
-        killTimeout, mountTimeout,
+        maxJobAttempts, maxPendingJobs, rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue,
+        heartbeatInterval, barbicanURL, barbicanCABundle, barbicanSSLVerify, s3EnvFile, nfsCommandPrefix, nfsTimeout,
+        logFile, logMaxBytes, logBackupCount, logFormat, logLevel, debug, metricsListen, pidDir, mountBase,
+        s3vaultfuseBin, logDir, killTimeout, mountTimeout,
     ]
 
     /// Keys of the Python server (and oslo's common ones) the agent accepts without using: named once at debug

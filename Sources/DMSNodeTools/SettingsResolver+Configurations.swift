@@ -43,6 +43,7 @@ extension SettingsResolver {
         config.workers = try count(Settings.workers, default: config.workers)
         config.maxRequestAge = try duration(Settings.maxRequestAge, default: config.maxRequestAge)
         config.maxJobAttempts = try count(Settings.maxJobAttempts, default: config.maxJobAttempts)
+        config.maxPendingJobs = try count(Settings.maxPendingJobs, default: config.maxPendingJobs)
         config.queueType = try queueType()
         config.queueDurable = try bool(Settings.rabbitmqQueueDurable) ?? config.queueDurable
         config.heartbeatInterval = try duration(Settings.heartbeatInterval, default: config.heartbeatInterval)

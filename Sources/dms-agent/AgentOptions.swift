@@ -16,6 +16,8 @@ struct AgentOptions: ParsableArguments {
     @Option(name: Settings.nodeID.name, help: Settings.nodeID.argumentHelp) var nodeID: String?
     @Option(name: Settings.workers.name, help: Settings.workers.argumentHelp) var workers: String?
     @Option(name: Settings.maxRequestAge.name, help: Settings.maxRequestAge.argumentHelp) var maxRequestAge: String?
+    @Option(name: Settings.maxJobAttempts.name, help: Settings.maxJobAttempts.argumentHelp) var maxJobAttempts: String?
+    @Option(name: Settings.maxPendingJobs.name, help: Settings.maxPendingJobs.argumentHelp) var maxPendingJobs: String?
     @Option(name: Settings.rabbitmqQueueType.name, help: Settings.rabbitmqQueueType.argumentHelp) var rabbitmqQueueType:
         String?
     @Flag(name: Settings.quorumQueue.name, help: ArgumentHelp(Settings.quorumQueue.help)) var quorumQueue = false
@@ -45,6 +47,7 @@ struct AgentOptions: ParsableArguments {
             Settings.rabbitmqURL: rabbitmqURL, Settings.allowedPublishers: allowedPublishers,
             Settings.rabbitmqPasswordFile: rabbitmqPasswordFile, Settings.nodeID: nodeID, Settings.workers: workers,
             Settings.maxRequestAge: maxRequestAge, Settings.rabbitmqQueueType: rabbitmqQueueType,
+            Settings.maxJobAttempts: maxJobAttempts, Settings.maxPendingJobs: maxPendingJobs,
             Settings.quorumQueue: quorumQueue ? "true" : nil, Settings.rabbitmqQueueDurable: rabbitmqQueueDurable,
             Settings.heartbeatInterval: heartbeatInterval, Settings.s3EnvFile: s3EnvFile,
             Settings.nfsCommandPrefix: nfsCommandPrefix,

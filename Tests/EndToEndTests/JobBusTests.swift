@@ -215,6 +215,44 @@ struct JobBusEndToEndTests {
         }
     }
 
+    /// Beyond `--max-pending-jobs` a request is not taken: it waits unacked in the broker, and is taken, in order, as
+    /// soon as a job ends. Nothing is lost, run twice or answered twice.
+    @Test func requestsBeyondTheJournalLimitWaitInTheQueueInOrder() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let spawns = box.root + "/spawns"
+        try "FAKE_SPAWN_LOG=\(spawns)\n".write(toFile: box.root + "/fuse.env", atomically: true, encoding: .utf8)
+        let agent = AgentProcess(
+            box: box,
+            extraArguments: [
+                "--max-pending-jobs", "1", "--mount-timeout", "2", "--s3-env-file", box.root + "/fuse.env",
+            ])
+        try await withAgent(agent) { agent, requester in
+            let node = agent.nodeID
+            var ids: [String] = []
+            for i in 0..<3 {
+                ids.append(
+                    try await requester.send(
+                        Requester.body(
+                            action: "mount", node: node, target: "hung-p", path: box.mountPath("hung-p"), jobid: i),
+                        node: node))
+            }
+            #expect(
+                await eventually(timeout: 5) { Broker.queueDepth("dms.\(node)").map(\.unacked) == 2 },
+                "one job taken, two waiting unacked: \(String(describing: Broker.queueDepth("dms.\(node)")))")
+            for id in ids { _ = await requester.reply(id, timeout: 30) }
+            #expect(requester.arrivalOrder == ids, "each answered once, in order")
+            #expect(
+                ids.map { requester.rawReply($0).flatMap { try? JobReply.decode($0) }?.code }
+                    == [.mountTimeout, .mountTimeout, .mountTimeout])
+            let started = ((try? String(contentsOfFile: spawns, encoding: .utf8)) ?? "").split(separator: "\n")
+            #expect(started.count == 3)
+            #expect(agent.log().contains("job journal full; deliveries wait unacked until jobs end"))
+            #expect(
+                await eventually(timeout: 5) { Broker.queueDepth("dms.\(node)").map { $0.ready + $0.unacked } == 0 })
+        }
+    }
+
     @Test func fastTargetIsNotDelayedBySlowMounts() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
