@@ -221,35 +221,39 @@ struct JobBusEndToEndTests {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
         let spawns = box.root + "/spawns"
-        try "FAKE_SPAWN_LOG=\(spawns)\n".write(toFile: box.root + "/fuse.env", atomically: true, encoding: .utf8)
+        let gate = box.root + "/gate"
+        try "FAKE_SPAWN_LOG=\(spawns)\nFAKE_GATE=\(gate)\n".write(
+            toFile: box.root + "/fuse.env", atomically: true, encoding: .utf8)
         let agent = AgentProcess(
             box: box,
-            extraArguments: [
-                "--max-pending-jobs", "1", "--mount-timeout", "2", "--s3-env-file", box.root + "/fuse.env",
-            ])
+            extraArguments: ["--max-pending-jobs", "1", "--s3-env-file", box.root + "/fuse.env"])
         try await withAgent(agent) { agent, requester in
             let node = agent.nodeID
+            let path = box.mountPath("slow-p")
             var ids: [String] = []
             for i in 0..<3 {
                 ids.append(
                     try await requester.send(
-                        Requester.body(
-                            action: "mount", node: node, target: "hung-p", path: box.mountPath("hung-p"), jobid: i),
-                        node: node))
+                        Requester.body(action: "mount", node: node, target: "slow-p", path: path, jobid: i), node: node)
+                )
             }
+            // The first mount waits for the gate: the other two stay unacked in the broker, not in the journal.
             #expect(
-                await eventually(timeout: 5) { Broker.queueDepth("dms.\(node)").map(\.unacked) == 2 },
+                await eventually(timeout: 20) { Broker.queueDepth("dms.\(node)").map(\.unacked) == 2 },
                 "one job taken, two waiting unacked: \(String(describing: Broker.queueDepth("dms.\(node)")))")
+            let journaled = (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir + "/.jobs")) ?? []
+            #expect(journaled.filter { $0.hasSuffix(".job") }.count == 1, "only the job taken is journaled")
+            _ = FileManager.default.createFile(atPath: gate, contents: Data())
             for id in ids { _ = await requester.reply(id, timeout: 30) }
             #expect(requester.arrivalOrder == ids, "each answered once, in order")
             #expect(
-                ids.map { requester.rawReply($0).flatMap { try? JobReply.decode($0) }?.code }
-                    == [.mountTimeout, .mountTimeout, .mountTimeout])
+                ids.map { requester.rawReply($0).flatMap { try? JobReply.decode($0) }?.successMsg }
+                    == [ReplyText.s3Mounted(path), ReplyText.alreadyMounted(path), ReplyText.alreadyMounted(path)])
             let started = ((try? String(contentsOfFile: spawns, encoding: .utf8)) ?? "").split(separator: "\n")
-            #expect(started.count == 3)
+            #expect(started == ["slow-p"], "one spawn")
             #expect(agent.log().contains("job journal full; deliveries wait unacked until jobs end"))
             #expect(
-                await eventually(timeout: 5) { Broker.queueDepth("dms.\(node)").map { $0.ready + $0.unacked } == 0 })
+                await eventually(timeout: 10) { Broker.queueDepth("dms.\(node)").map { $0.ready + $0.unacked } == 0 })
         }
     }
 
