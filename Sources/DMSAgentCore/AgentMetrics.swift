@@ -78,7 +78,7 @@ final class AgentMetrics: Sendable {
         case .crashed: Counter(label: "dms_fuse_crashes_total").increment()
         case .adopted: Counter(label: "dms_fuse_adoptions_total").increment()
         case .staleCleaned: Counter(label: "dms_stale_cleanups_total").increment()
-        case .mounted, .unmounted: break
+        case .mounted, .unmounted, .leftAlone: break
         }
     }
 
@@ -102,6 +102,7 @@ final class AgentMetrics: Sendable {
         let stats = manager.currentStats()
         Gauge(label: "dms_tracked_processes").record(stats.alive)
         Gauge(label: "dms_fuse_mounts").record(stats.processes.filter(\.mounted).count)
+        Gauge(label: "dms_left_alone").record(stats.leftAlone.count)
         Gauge(label: "dms_broker_reconnects").record(reconnects)
         Gauge(label: "dms_broker_connected").record(connected ? 1 : 0)
         Gauge(label: "dms_oldest_in_flight_job_seconds").record(jobs.oldestAge ?? 0)

@@ -20,6 +20,8 @@ extension DMSAgent {
             status = StatusEvent(event: .staleCleaned, nodeID: node, targetID: t, mountPath: path, detail: detail)
         case .crashed(let t, let pid, let path, let detail):
             status = StatusEvent(event: .crashed, nodeID: node, targetID: t, pid: pid, mountPath: path, detail: detail)
+        case .leftAlone(let t, let path, let detail):
+            status = StatusEvent(event: .leftAlone, nodeID: node, targetID: t, mountPath: path, detail: detail)
         }
         let logger = logger
         publisher.publish(message(for: status)) { result in

@@ -316,11 +316,16 @@ extension DMSAgent {
 
     /// At start, before any new delivery: queues the jobs the last agent took and did not finish, in the order they
     /// were taken (a recorded reply is published again unchanged), and returns those that were running beside others
-    /// when it died: `runAlone` runs them first, one at a time, so that a death among them is proven against one job.
+    /// when it died or have killed it before: `runAlone` runs them first, one at a time, so that a death among them is
+    /// proven against one job.
     func resumeJournal(_ entries: [JobJournal.Entry]) -> [TakenJob] {
         guard !entries.isEmpty else { return [] }
         let running = entries.filter(\.runningAtDeath)
-        let suspects = running.count > 1 ? Set(running.map(\.seq)) : []
+        // Run alone: those that ran beside others at the death (which of them killed it?) and every job a death is
+        // already proven against (so that its next death is proven too, and no healthy job is caught beside it).
+        let suspects = Set(
+            entries.filter { ($0.runningAtDeath && running.count > 1) || ($0.soloDeaths > 0 && $0.reply == nil) }
+                .map(\.seq))
         logger.notice(
             "resuming jobs the last agent took",
             metadata: [

@@ -139,12 +139,18 @@ public struct JobExecutor: Sendable {
 
     func unmountS3(_ request: JobRequest, _ target: JobRequest.Target, path: String) async -> JobReply {
         do {
-            switch try await targets.stop(targetID: target.id) {
+            switch try await targets.stop(targetID: target.id, mountPath: path) {
             case .stopped(let pid, let mountPath):
                 return success(request, ReplyText.unmounted(mountPath), mountPath: mountPath, pid: pid)
             case .notRunning:
-                try await targets.clearStaleMount(at: path)
-                return success(request, ReplyText.notMounted(path), mountPath: path)
+                switch try await targets.clearStaleMount(at: path, targetID: target.id) {
+                case .nothingMounted, .clearedDead:
+                    return success(request, ReplyText.notMounted(path), mountPath: path)
+                case .unmountedLive(let what):
+                    var reply = success(request, ReplyText.unmounted(path), mountPath: path)
+                    reply.detail = what
+                    return reply
+                }
             }
         } catch {
             let text = error.code == .unmountBusy ? ReplyText.unmountBusy(path) : ReplyText.unmountError(error.message)

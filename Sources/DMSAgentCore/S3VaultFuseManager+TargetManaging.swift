@@ -9,11 +9,11 @@ extension S3VaultFuseManager: TargetManaging {
         return pid
     }
 
-    public func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome {
-        try await kill(targetID: targetID, lazyIfBusy: false)
+    public func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome {
+        try await kill(targetID: targetID, mountPath: mountPath, lazyIfBusy: false)
     }
 
-    public func clearStaleMount(at path: String) async throws(VaultFuseError) {
-        _ = try await cleanStaleMount(at: path)
+    public func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing {
+        try await cleanStaleMount(at: path, targetID: targetID)
     }
 }

@@ -12,9 +12,11 @@ public protocol TargetManaging: Sendable {
     func mountedPID(targetID: String, at path: String) -> Int32?
     func spawn(targetID: String, mountPath: String, environment: [String: String]) async throws(VaultFuseError)
         -> SpawnOutcome
-    /// Unmount, wait, SIGTERM, SIGKILL: the manager's stop sequence.
-    func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome
-    /// Clears a dead FUSE mount (ENOTCONN) left at the path, if any.
-    func clearStaleMount(at path: String) async throws(VaultFuseError)
+    /// Unmount, wait, SIGTERM, SIGKILL: the manager's stop sequence, when the target's process serves `mountPath`
+    /// (`conflict` otherwise, and nothing is stopped).
+    func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome
+    /// For a target without a process: clears a dead FUSE mount left at the path, or unmounts a live one this agent
+    /// did not start (the job asks for it). Returns what was done, for the reply.
+    func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing
     func stats() async -> ManagerStats
 }

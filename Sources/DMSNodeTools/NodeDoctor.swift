@@ -22,7 +22,9 @@ public struct NodeDoctor: Sendable {
     func all() -> [DoctorCheck] {
         let report = DirectoryReport.read(config.vaultFuse)
         return broker() + queue(agentRunning: report.agentRunning) + exchanges() + [nodeID(), pidDirectory(report)]
-            + mountBases() + [fuseDevice()] + binary() + [barbican(), metricsPort(agentRunning: report.agentRunning)]
+            + leftAlone(report) + mountBases() + [fuseDevice()] + binary() + [
+                barbican(), metricsPort(agentRunning: report.agentRunning),
+            ]
     }
 
     func barbican() -> DoctorCheck {
@@ -227,6 +229,33 @@ public struct NodeDoctor: Sendable {
                 check: "pid directory", verdict: .warn,
                 detail: "\(dir) is not on tmpfs: PID files would survive a reboot\(lock)",
                 fix: "use /run/dms/s3 (tmpfs), as the original did")
+    }
+
+    /// Live mounts and fuses the agent leaves alone because nothing proves them its own: a fuse of a user not in
+    /// adopt_users (a Python server's, or a local user's own FUSE at a target path), or a PID file two targets share.
+    func leftAlone(_ report: DirectoryReport) -> [DoctorCheck] {
+        var seen: Set<String> = []
+        var checks: [DoctorCheck] = []
+        for entry in report.entries where entry.verdict.hasPrefix("left alone") {
+            seen.insert(entry.mountPath ?? "")
+            checks.append(
+                DoctorCheck(
+                    check: "left alone", verdict: .warn,
+                    detail:
+                        "target \(entry.targetID), PID \(entry.pid.map(String.init) ?? "-"), \(entry.mountPath ?? "-"): \(entry.verdict)",
+                    fix: "if it is the replaced server's fuse, add its user to adopt_users; else unmount it yourself"))
+        }
+        for mount in report.leftAlone where !seen.contains(mount.path) {
+            checks.append(
+                DoctorCheck(
+                    check: "left alone", verdict: .warn, detail: "\(mount.path): \(mount.reason)",
+                    fix:
+                        "an unmount job for its target takes it down; if its owner's fuses are the agent's, add the user to adopt_users"
+                ))
+        }
+        return checks.isEmpty
+            ? [DoctorCheck(check: "left alone", verdict: .ok, detail: "no live mount under the mount base is unproven")]
+            : checks
     }
 
     func mountBases() -> [DoctorCheck] {

@@ -123,6 +123,11 @@ public enum Settings {
     public static let killTimeout = Setting(
         "kill-timeout", env: ["DMS_KILL_TIMEOUT"], keys: ["kill_timeout"], default: "10 s", value: "duration",
         "Grace after unmount and again after SIGTERM, before SIGKILL.")
+    public static let adoptUsers = Setting(
+        "adopt-users", env: ["DMS_ADOPT_USERS"], keys: ["adopt_users"], default: "nova", value: "users",
+        "Users besides root and the agent's own whose s3vaultfuse processes and PID files the agent adopts and stops "
+            + "(the user a replaced Python server ran as), comma-separated names or uids; 'none' for none. A live fuse of "
+            + "any other user is left alone and reported.")
     public static let mountTimeout = Setting(
         "mount-timeout", env: ["DMS_MOUNT_TIMEOUT"], keys: ["mount_timeout"], default: "30 s", value: "duration",
         "How long a new s3vaultfuse has to mount before it is stopped and the job fails.")
@@ -133,7 +138,7 @@ public enum Settings {
         maxJobAttempts, maxPendingJobs, rabbitmqQueueType, quorumQueue, rabbitmqQueueDurable, deadLetterQueue,
         heartbeatInterval, barbicanURL, barbicanCABundle, barbicanSSLVerify, s3EnvFile, nfsCommandPrefix, nfsTimeout,
         logFile, logMaxBytes, logBackupCount, logFormat, logLevel, debug, metricsListen, pidDir, mountBase,
-        s3vaultfuseBin, logDir, killTimeout, mountTimeout,
+        s3vaultfuseBin, logDir, killTimeout, mountTimeout, adoptUsers,
     ]
 
     /// Keys of the Python server (and oslo's common ones) the agent accepts without using: named once at debug

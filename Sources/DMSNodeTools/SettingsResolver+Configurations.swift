@@ -1,6 +1,7 @@
 import AMQP
 import DMSAgentCore
 import DMSWire
+import Glibc
 import VaultFuse
 
 // From settings to the configurations `run`, `doctor` and the local commands use. Pure but for reading the
@@ -18,7 +19,21 @@ extension SettingsResolver {
         c.logDirectory = string(Settings.logDir, default: c.logDirectory)
         c.killTimeout = try duration(Settings.killTimeout, default: c.killTimeout)
         c.mountTimeout = try duration(Settings.mountTimeout, default: c.mountTimeout)
+        c.adoptableUIDs = Self.uids(raw(Settings.adoptUsers) == nil ? ["nova"] : list(Settings.adoptUsers))
         return c
+    }
+
+    /// User names (or numeric uids) as uids; a name this host does not know is skipped (`doctor` names it).
+    static func uids(_ names: [String]) -> Set<UInt32> {
+        var uids: Set<UInt32> = []
+        for name in names where name != "none" {
+            if let uid = UInt32(name) {
+                uids.insert(uid)
+            } else if let entry = getpwnam(name) {
+                uids.insert(entry.pointee.pw_uid)
+            }
+        }
+        return uids
     }
 
     /// The broker URL as given, credentials included (`submit` reads it too).

@@ -8,4 +8,6 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case requestPoisoned = "request.poisoned"
     case mounted, unmounted, adopted, crashed
     case staleCleaned = "stale_cleaned"
+    /// A live mount or process not proven the agent's, left alone (never unmounted or signalled); `detail` says why.
+    case leftAlone = "left_alone"
 }

@@ -28,6 +28,8 @@ public struct DirectoryReport: Codable, Sendable {
     public var entries: [Entry]
     /// FUSE mounts below the mount base that no verified PID file accounts for.
     public var untrackedMounts: [String]
+    /// Of those, the live ones (and live processes whose PID file proves nothing): an agent leaves them alone.
+    public var leftAlone: [ManagerStats.LeftAlone] = []
 
     // The original manager's `get_stats()` under its own names, for its operators' scripts. Read from disk,
     // not from an agent's memory: "tracked" means a PID file proven to belong to a live s3vaultfuse of ours,
@@ -45,6 +47,7 @@ public struct DirectoryReport: Codable, Sendable {
         case agentRunning = "agent_running"
         case entries
         case untrackedMounts = "untracked_mounts"
+        case leftAlone = "left_alone"
         case totalTracked = "total_tracked"
         case alive, dead
         case allPIDsEverSpawned = "all_pids_ever_spawned"
@@ -57,7 +60,7 @@ public struct DirectoryReport: Codable, Sendable {
         let mounts = MountTable.read()
         for target in PIDFile.targets(in: configuration.pidDirectory).sorted() {
             let file = PIDFile(path: "\(configuration.pidDirectory)/\(target).pid")
-            let pid = try? file.read().get().pid
+            let pid = try? file.read(allowedOwners: configuration.allowedOwners).get().pid
             guard TargetID.isValid(target) else {
                 entries.append(
                     Entry(targetID: target, pid: pid, verdict: "stale: invalid target id", alive: false, mounted: false)
@@ -72,6 +75,12 @@ public struct DirectoryReport: Codable, Sendable {
                     Entry(
                         targetID: target, pid: pid, verdict: "stale: \(why)",
                         alive: pid.map(ProcFS.isAliveAndNotZombie) ?? false, mounted: false))
+            case .unproven(let why, let pid, let path):
+                entries.append(
+                    Entry(
+                        targetID: target, pid: pid > 0 ? pid : nil, verdict: "left alone: \(why)",
+                        alive: pid > 0 && ProcFS.isAliveAndNotZombie(pid: pid), mountPath: path,
+                        mounted: path.flatMap { MountTable.mount(at: $0, in: mounts)?.isFUSE } ?? false))
             case .ours(let handle, let path):
                 entries.append(
                     Entry(
@@ -81,9 +90,19 @@ public struct DirectoryReport: Codable, Sendable {
             }
         }
         let served = Set(entries.compactMap { $0.verdict == "ours" ? $0.mountPath : nil })
-        let untracked = mounts.filter {
+        let untrackedEntries = mounts.filter {
             $0.isFUSE && configuration.isBelowMountBase($0.mountPoint) && !served.contains($0.mountPoint)
-        }.map(\.mountPoint)
+        }
+        let untracked = untrackedEntries.map(\.mountPoint)
+        var leftAlone: [ManagerStats.LeftAlone] = []
+        for mount in untrackedEntries {
+            guard case .live(let why) = MountLiveness.probe(mount) else { continue }
+            let entry = entries.first { $0.mountPath == mount.mountPoint }
+            leftAlone.append(
+                .init(
+                    targetID: entry?.targetID, path: mount.mountPoint, pid: entry?.pid,
+                    reason: "a live FUSE mount that no process proven the agent's serves (\(why))"))
+        }
         var running = false
         let lock = open(configuration.pidDirectory + "/.dms-agent.lock", O_RDONLY | O_CLOEXEC)
         if lock >= 0 {
@@ -92,7 +111,7 @@ public struct DirectoryReport: Codable, Sendable {
         }
         var report = DirectoryReport(
             pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","),
-            agentRunning: running, entries: entries, untrackedMounts: untracked)
+            agentRunning: running, entries: entries, untrackedMounts: untracked, leftAlone: leftAlone)
         report.pidFilesOnDisk = PIDFile.targets(in: configuration.pidDirectory).count
         for entry in entries where entry.verdict == "ours" {
             guard let pid = entry.pid, let path = entry.mountPath else { continue }
@@ -121,7 +140,11 @@ public struct DirectoryReport: Codable, Sendable {
                 "\(e.targetID)\tpid=\(pid)\t\(e.verdict)\talive=\(e.alive)\tmounted=\(e.mounted)\t\(e.mountPath ?? "-")"
             )
         }
-        for m in untrackedMounts { lines.append("untracked FUSE mount (stale unless an agent serves it): \(m)") }
+        let live = Set(leftAlone.map(\.path))
+        for m in untrackedMounts where !live.contains(m) {
+            lines.append("dead FUSE mount (its server is gone; cleaned at the agent's start): \(m)")
+        }
+        for m in leftAlone { lines.append("left alone: \(m.path): \(m.reason)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -5,6 +5,8 @@ public enum ManagerEvent: Sendable, Equatable {
     case adopted(targetID: String, pid: Int32, mountPath: String)
     /// A stale PID file or a mount nobody served was removed.
     case staleCleaned(targetID: String?, path: String, detail: String)
+    /// A live mount or process not proven this agent's was left alone (never unmounted or signalled).
+    case leftAlone(targetID: String?, path: String, detail: String)
     /// The process exited while nobody was stopping it.
     case crashed(targetID: String, pid: Int32, mountPath: String, detail: String)
 }

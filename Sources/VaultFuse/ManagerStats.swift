@@ -23,6 +23,26 @@ public struct ManagerStats: Codable, Sendable, Equatable {
         }
     }
 
+    /// A live mount or process the agent did not prove its own, so left alone; the next job for it decides.
+    public struct LeftAlone: Codable, Sendable, Equatable {
+        public var targetID: String?
+        public var path: String
+        public var pid: Int32?
+        public var reason: String
+
+        public init(targetID: String?, path: String, pid: Int32?, reason: String) {
+            self.targetID = targetID
+            self.path = path
+            self.pid = pid
+            self.reason = reason
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case targetID = "target_id"
+            case path, pid, reason
+        }
+    }
+
     public var totalTracked: Int
     public var alive: Int
     public var dead: Int
@@ -32,6 +52,8 @@ public struct ManagerStats: Codable, Sendable, Equatable {
     public var processes: [Process]
     /// PID files whose target is not tracked in memory.
     public var onlyOnDisk: [String]
+    /// Live mounts and processes left alone at start (and since), unproven.
+    public var leftAlone: [LeftAlone] = []
 
     enum CodingKeys: String, CodingKey {
         case totalTracked = "total_tracked"
@@ -41,5 +63,6 @@ public struct ManagerStats: Codable, Sendable, Equatable {
         case pidDirectory = "pid_directory"
         case processes
         case onlyOnDisk = "only_on_disk"
+        case leftAlone = "left_alone"
     }
 }

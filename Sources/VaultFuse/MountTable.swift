@@ -26,7 +26,8 @@ public enum MountTable {
                     mountPoint: unescape(fields[4]),
                     fsType: String(decoding: fields[dash + 1], as: UTF8.self),
                     source: unescape(fields[dash + 2]),
-                    propagation: fields[6..<dash].map { String(decoding: $0, as: UTF8.self) }))
+                    propagation: fields[6..<dash].map { String(decoding: $0, as: UTF8.self) },
+                    superOptions: dash + 3 < fields.endIndex ? String(decoding: fields[dash + 3], as: UTF8.self) : ""))
         }
         return entries
     }

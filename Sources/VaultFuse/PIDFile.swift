@@ -21,7 +21,7 @@ struct PIDFile {
             switch self {
             case .missing: return "no PID file"
             case .notRegularFile: return "not a regular file (symlink or special file)"
-            case .foreignOwner(let uid): return "owned by uid \(uid), neither root nor the agent"
+            case .foreignOwner(let uid): return "owned by uid \(uid): not root, the agent or an adoptable user"
             case .malformed: return "content is not a decimal PID > 1"
             case .unreadable(let e): return "unreadable: \(e)"
             }
@@ -33,11 +33,11 @@ struct PIDFile {
     var durable = true
 
     /// lstat first: a symlink is never followed; then read through O_NOFOLLOW and check the same inode.
-    func read() -> Result<Contents, ReadError> {
+    func read(allowedOwners: Set<UInt32> = [0, getuid()]) -> Result<Contents, ReadError> {
         var st = stat()
         if lstat(path, &st) != 0 { return .failure(errno == ENOENT ? .missing : .unreadable(.current)) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return .failure(.notRegularFile) }
-        guard st.st_uid == 0 || st.st_uid == getuid() else { return .failure(.foreignOwner(uid: st.st_uid)) }
+        guard allowedOwners.contains(st.st_uid) else { return .failure(.foreignOwner(uid: st.st_uid)) }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         if fd < 0 { return .failure(.unreadable(.current)) }
         defer { close(fd) }

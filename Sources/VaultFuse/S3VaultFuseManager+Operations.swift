@@ -21,30 +21,62 @@ extension S3VaultFuseManager {
     /// Stops the target's process (`StopSequence`: unmount, grace, SIGTERM, grace, SIGKILL, clear the mount).
     /// Returns as soon as the process is gone. A busy mount fails with `unmount_busy` unless `lazyIfBusy`,
     /// which detaches it.
+    /// With `mountPath`, a process that serves another path is not this job's: nothing is stopped (`conflict`).
     @discardableResult
-    public func kill(targetID: String, lazyIfBusy: Bool = false) async throws(VaultFuseError) -> KillOutcome {
+    public func kill(targetID: String, mountPath: String? = nil, lazyIfBusy: Bool = false) async throws(VaultFuseError)
+        -> KillOutcome
+    {
         try TargetID.validate(targetID)
+        let expected = try mountPath.map { path throws(VaultFuseError) in
+            try MountPathPolicy.normalize(path, bases: configuration.mountBases).path
+        }
         return try await serialized(targetID) {
-            guard let record = self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) else { return .notRunning }
+            guard let record = try self.tracked(targetID) ?? self.adoptFromPIDFile(targetID, servingPath: expected)
+            else { return .notRunning }
+            if let expected, record.mountPath != expected {
+                throw VaultFuseError(
+                    .conflict,
+                    "Target \(targetID)'s s3vaultfuse (PID \(record.pid)) serves \(record.mountPath), not \(expected); nothing was stopped"
+                )
+            }
             return try self.stopLocked(record, lazyIfBusy: lazyIfBusy)
         }
     }
 
-    /// Unmounts a FUSE mount at `path` that no live tracked process serves (a crash or an agent that
-    /// died mid-unmount left it). Returns true when something was cleaned.
+    /// For an unmount job whose target has no process: unmounts a FUSE mount at `path` that no live tracked process
+    /// serves. A dead one (a crash, an agent that died mid-unmount) is cleared; a live one, which only a job may take
+    /// down, is unmounted because this job asks for it (busy: `unmount_busy`). Returns what was done, for the reply.
     @discardableResult
-    public func cleanStaleMount(at rawPath: String) async throws(VaultFuseError) -> Bool {
+    public func cleanStaleMount(at rawPath: String, targetID: String? = nil) async throws(VaultFuseError)
+        -> MountClearing
+    {
         let path = try MountPathPolicy.normalize(rawPath, bases: configuration.mountBases).path
-        return await OSThread.blocking {
+        return try await OSThread.blocking { () throws(VaultFuseError) -> MountClearing in
             let served = self.state.withLock {
                 $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited }
             }
-            guard !served, MountTable.hasFUSEMount(at: path) || Unmounter.isDisconnected(path) else { return false }
-            let outcome = Unmounter.clearStale(path)
-            self.emit(
-                .staleCleaned(
-                    targetID: nil, path: path, detail: "FUSE mount without a live server unmounted (\(outcome))"))
-            return true
+            guard !served, let entry = MountTable.mount(at: path), entry.isFUSE else { return .nothingMounted }
+            switch MountLiveness.probe(entry) {
+            case .dead(let why):
+                let outcome = Unmounter.clearStale(path)
+                let detail = "a dead FUSE mount was cleared (\(why); \(outcome))"
+                self.emit(.staleCleaned(targetID: nil, path: path, detail: detail))
+                return .clearedDead(detail)
+            case .live(let why):
+                let outcome = Unmounter.unmount(path)
+                if outcome == .busy {
+                    throw VaultFuseError(.unmountBusy, "\(path) is busy: a live FUSE mount this agent did not start")
+                }
+                guard outcome == .unmounted || outcome == .notMounted else {
+                    throw VaultFuseError(.unmountFailed, "Cannot unmount \(path): \(outcome)")
+                }
+                self.state.withLock { s in s.leftAlone = s.leftAlone.filter { $0.value.path != path } }
+                let detail =
+                    "a live FUSE mount no process of this agent served (\(why)) was unmounted, as this job asks"
+                self.logger.notice("unmounted a live mount this agent did not start", metadata: ["path": "\(path)"])
+                if let targetID { self.emit(.unmounted(targetID: targetID, pid: nil, mountPath: path)) }
+                return .unmountedLive(detail)
+            }
         }
     }
 
@@ -53,7 +85,7 @@ extension S3VaultFuseManager {
     private func spawnLocked(targetID: String, mountPath: String, environment: [String: String]) throws -> SpawnOutcome
     {
         // 1. memory, 2. PID file (adopting only a process proven ours)
-        if let existing = tracked(targetID) ?? adoptFromPIDFile(targetID) {
+        if let existing = try tracked(targetID) ?? adoptFromPIDFile(targetID, servingPath: mountPath) {
             if existing.handle.hasExited {
                 forgetDead(existing, reason: "exited before this mount request")
             } else if existing.mountPath != mountPath {
@@ -84,6 +116,12 @@ extension S3VaultFuseManager {
         if let entry = MountTable.mount(at: mountPath) {
             guard entry.isFUSE else {
                 throw VaultFuseError(.conflict, "Mount path \(mountPath) already holds a \(entry.fsType) mount")
+            }
+            if case .live(let why) = MountLiveness.probe(entry) {
+                throw VaultFuseError(
+                    .conflict,
+                    "A live FUSE mount this agent did not start is at \(mountPath) (\(why)); it is left alone: an unmount job for this target takes it down, or list its owner in adopt_users"
+                )
             }
             let outcome = Unmounter.clearStale(mountPath)
             logger.notice(

@@ -28,6 +28,8 @@ public final class S3VaultFuseManager: Sendable {
     struct State {
         var processes: [String: TrackedProcess] = [:]
         var spawnedPIDs: [Int32] = []
+        /// Live mounts (or PID files) left alone because nothing proves them this agent's, by mount path or PID file.
+        var leftAlone: [String: ManagerStats.LeftAlone] = [:]
     }
 
     /// Takes the PID-directory lock (a second manager on the same directory refuses to start) and
@@ -97,7 +99,7 @@ public final class S3VaultFuseManager: Sendable {
     /// Memory first, then the PID file (adopting into memory, under the target's lock, when proven ours).
     public func isRunning(targetID: String) async -> Bool {
         guard TargetID.isValid(targetID) else { return false }
-        let record = try? await serialized(targetID) { self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) }
+        let record = try? await serialized(targetID) { try self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) }
         return record.map { !$0.handle.hasExited } ?? false
     }
 
@@ -132,10 +134,17 @@ public final class S3VaultFuseManager: Sendable {
                     uptimeSeconds: isAlive ? ProcFS.uptimeSeconds(pid: record.pid) : nil, adopted: record.adopted))
         }
         let inMemory = Set(records.map(\.targetID))
+        // A mount left alone that has since gone (unmounted by its owner or a job) is no longer reported.
+        let leftAlone = state.withLock { s in
+            s.leftAlone = s.leftAlone.filter { key, entry in
+                key.hasSuffix(".pid") ? onDiskSet.contains(entry.targetID ?? "") : topMounts[entry.path]?.isFUSE == true
+            }
+            return s.leftAlone.values.sorted { $0.path < $1.path }
+        }
         return ManagerStats(
             totalTracked: records.count, alive: alive, dead: records.count - alive, allPIDsEverSpawned: spawned,
             pidFilesOnDisk: onDisk.count, pidDirectory: configuration.pidDirectory, processes: processes,
-            onlyOnDisk: onDisk.filter { !inMemory.contains($0) }.sorted())
+            onlyOnDisk: onDisk.filter { !inMemory.contains($0) }.sorted(), leftAlone: leftAlone)
     }
 
     /// Drops dead processes from memory, deletes their PID files, clears their stale mounts. Never kills.

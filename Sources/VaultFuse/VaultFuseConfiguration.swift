@@ -1,3 +1,5 @@
+import Glibc
+
 /// Where the manager keeps its state and how it runs s3vaultfuse.
 public struct VaultFuseConfiguration: Sendable {
     /// PID files `<target_id>.pid` and the lock file. Default: `/run/dms/s3`.
@@ -24,7 +26,14 @@ public struct VaultFuseConfiguration: Sendable {
     /// How many PIDs `all_pids_ever_spawned` keeps. Default: 1000.
     public var spawnedPIDHistory: Int = 1000
 
+    /// Users besides root and the agent's own whose s3vaultfuse processes (and PID files) the agent may adopt and
+    /// stop: the user a replaced Python server ran as. Default: nova's uid when the user exists.
+    public var adoptableUIDs: Set<UInt32> = []
+
     public init() {}
+
+    /// The owners a PID file and its process may have: root, the agent's own user and the adoptable ones.
+    public var allowedOwners: Set<UInt32> { adoptableUIDs.union([0, getuid()]) }
 
     /// Below one of the mount bases (a normalized path).
     public func isBelowMountBase(_ path: String) -> Bool { mountBases.contains { path.hasPrefix($0 + "/") } }

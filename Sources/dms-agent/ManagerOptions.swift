@@ -15,6 +15,7 @@ struct ManagerOptions: ParsableArguments {
     @Option(name: Settings.logDir.name, help: Settings.logDir.argumentHelp) var logDir: String?
     @Option(name: Settings.killTimeout.name, help: Settings.killTimeout.argumentHelp) var killTimeout: String?
     @Option(name: Settings.mountTimeout.name, help: Settings.mountTimeout.argumentHelp) var mountTimeout: String?
+    @Option(name: Settings.adoptUsers.name, help: Settings.adoptUsers.argumentHelp) var adoptUsers: String?
     @Option(name: Settings.logFormat.name, help: Settings.logFormat.argumentHelp) var logFormat: String?
     @Option(name: Settings.logLevel.name, help: Settings.logLevel.argumentHelp) var logLevel: String?
     @Flag(name: [.customLong(Settings.debug.option), .customShort("d")], help: ArgumentHelp(Settings.debug.help))
@@ -26,6 +27,7 @@ struct ManagerOptions: ParsableArguments {
             Settings.mountBase: mountBase,
             Settings.s3vaultfuseBin: s3vaultfuseBin,
             Settings.logDir: logDir, Settings.killTimeout: killTimeout, Settings.mountTimeout: mountTimeout,
+            Settings.adoptUsers: adoptUsers,
             Settings.logFormat: logFormat,
             Settings.logLevel: logLevel,
         ]

@@ -40,19 +40,23 @@ struct JobExecutorTests {
             state.withLock { $0.mounted[targetID] = (42, mountPath) }
             return .started(pid: 42)
         }
-        func stop(targetID: String) async throws(VaultFuseError) -> KillOutcome {
+        func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome {
             if let error = state.withLock({ $0.stopError }) { throw error }
+            if let other = state.withLock({ $0.mounted[targetID] }), other.path != mountPath {
+                throw VaultFuseError(.conflict, "serves \(other.path), not \(mountPath); nothing was stopped")
+            }
             guard let record = state.withLock({ $0.mounted.removeValue(forKey: targetID) }) else { return .notRunning }
             return .stopped(pid: record.pid, mountPath: record.path)
         }
-        func clearStaleMount(at path: String) async throws(VaultFuseError) {
+        func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing {
             state.withLock { $0.clearedStale.append(path) }
+            return .nothingMounted
         }
         func stats() -> ManagerStats {
             try! JSONDecoder().decode(
                 ManagerStats.self,
                 from: Data(
-                    #"{"total_tracked":0,"alive":0,"dead":0,"all_pids_ever_spawned":[],"pid_files_on_disk":0,"pid_directory":"/run/dms/s3","processes":[],"only_on_disk":[]}"#
+                    #"{"total_tracked":0,"alive":0,"dead":0,"all_pids_ever_spawned":[],"pid_files_on_disk":0,"pid_directory":"/run/dms/s3","processes":[],"only_on_disk":[],"left_alone":[]}"#
                         .utf8))
         }
     }

@@ -226,7 +226,9 @@ struct DisruptiveAckTimeoutTests {
             #expect(run.spawns("h1") == 1 && run.spawns("h2") == 1 && run.spawns("h3") == 1)
             #expect(run.spawns("poison") == 0, "the agent dies before the spawn, every time")
             let deaths = starts.withLock { $0 } - 1
-            #expect(deaths >= 3 && deaths <= 5, "three deaths proven alone (one more if h2 ran beside it): \(deaths)")
+            #expect(
+                deaths >= 3 && deaths <= 4,
+                "three deaths proven alone, at most one shared with the healthy jobs: \(deaths) \(agent.log())")
             let log = agent.log()
             #expect(log.components(separatedBy: "job killed the agent; not run again").count == 2)
             #expect(
