@@ -36,10 +36,12 @@ struct DisruptiveAckTimeoutTests {
         let agent: AgentProcess
         let spawnLog: String
 
-        init(_ name: String, arguments: [String] = [], environment: [String] = [], fuseEnv: String = "") throws {
+        /// `gated`: the slow- targets mount only once `openGate()` is called.
+        init(_ name: String, arguments: [String] = [], environment: [String] = [], gated: Bool = false) throws {
             box = TestEnv.makeSandbox(name)
             spawnLog = box.root + "/spawns"
-            try "FAKE_SPAWN_LOG=\(spawnLog)\nFAKE_DELAY=1\n\(fuseEnv)".write(
+            let gate = gated ? "FAKE_GATE=\(box.root)/gate\n" : ""
+            try "FAKE_SPAWN_LOG=\(spawnLog)\nFAKE_DELAY=1\n\(gate)".write(
                 toFile: box.root + "/fuse.env", atomically: true, encoding: .utf8)
             agent = AgentProcess(
                 box: box,
@@ -48,6 +50,8 @@ struct DisruptiveAckTimeoutTests {
                     "3",
                 ] + arguments, extraEnvironment: ["DMS_RABBITMQ_URL=\(AckTimeoutBroker.url)"] + environment)
         }
+
+        func openGate() { _ = FileManager.default.createFile(atPath: box.root + "/gate", contents: Data()) }
 
         func spawns(_ target: String) -> Int {
             ((try? String(contentsOfFile: spawnLog, encoding: .utf8)) ?? "").split(separator: "\n")
@@ -117,7 +121,7 @@ struct DisruptiveAckTimeoutTests {
 
     @Test func slowTargetsMountUnmountMountUnmountWithADiskAlarmLongerThanTheAckTimeout() async throws {
         async let enforced = Self.brokerEnforcesTheAckTimeout()
-        let run = try Run("alarm")
+        let run = try Run("alarm", arguments: ["--mount-timeout", "60"], gated: true)
         defer { run.box.tearDown() }
         try await run.agent.start()
         defer { run.agent.stop() }
@@ -129,9 +133,15 @@ struct DisruptiveAckTimeoutTests {
                     ids[target, default: []].append(try await requester.send(body, node: node))
                 }
             }
-            // The alarm starts while the first mounts run (each takes a second): every reply meets it.
+            // The first mounts wait for the gate until the alarm is on: every reply meets it.
             AckTimeoutBroker.ctl("set_disk_free_limit 100000GB")
             defer { AckTimeoutBroker.ctl("set_disk_free_limit 50MB") }
+            #expect(
+                await eventually(timeout: 10) {
+                    AckTimeoutBroker.ctl("eval 'rabbit_alarm:get_alarms().'").output.contains("disk")
+                })
+            run.openGate()
+            // The broker blocks a connection when it publishes: the first reply.
             #expect(await eventually(timeout: 10) { run.agent.http("/readyz").1.contains("blocks publishing") })
             try await Task.sleep(for: .seconds(AckTimeoutBroker.timeoutSeconds * 2 + 2))
             #expect(requester.arrivalOrder.isEmpty, "no reply passes the alarm")
@@ -161,7 +171,8 @@ struct DisruptiveAckTimeoutTests {
         defer { run.agent.stop() }
         try await withRequester(url: AckTimeoutBroker.url) { requester in
             let node = run.agent.nodeID
-            let stamp = UInt64(Date().timeIntervalSince1970) - 2
+            // Whole seconds: 3 to 4 s old when the first runs, 6 to 7 s when the next one's turn comes.
+            let stamp = UInt64(Date().timeIntervalSince1970) - 3
             var ids: [String] = []
             for i in 0..<3 {
                 ids.append(try await requester.send(run.mount("hung-e", jobid: i), node: node, timestamp: stamp))
@@ -169,7 +180,7 @@ struct DisruptiveAckTimeoutTests {
             let healthy = try await requester.send(run.mount("ok-e"), node: node, timestamp: stamp)
             for id in ids + [healthy] { _ = await requester.reply(id, timeout: 60) }
             let codes = ids.map { requester.rawReply($0).flatMap { try? JobReply.decode($0) }?.code }
-            // The first runs (2 s old) and times out after 3 s; the others' turn comes after 5 s: expired, not run.
+            // The first runs (3 to 4 s old) and times out after 3 s; the others' turn comes past 5 s: expired, not run.
             #expect(codes == [.mountTimeout, .expired, .expired], "\(run.agent.log())")
             #expect(ids.map { Self.replies(requester, $0) } == [1, 1, 1])
             #expect(run.spawns("hung-e") == 1, "an expired job starts nothing")
