@@ -234,8 +234,9 @@ final class JobJournal: Sendable {
                 close(fd)
             }
         }
-        forget(seq, identity: identity)
+        // Answered before no longer pending: a copy arriving in between is never taken for a new job.
         if let identity { rememberAnswered(identity) }
+        forget(seq, identity: identity)
     }
 
     /// Jobs accepted and not yet answered.
