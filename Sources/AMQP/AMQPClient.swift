@@ -39,6 +39,9 @@ public final class AMQPClient: Sendable {
         var blocked = false
         /// The I/O thread has been woken and not yet drained: no need to write the eventfd again.
         var wakePending = false
+        /// The I/O thread: a command it queues itself (an ack from `onDelivery`) needs no wake-up, as the loop looks
+        /// for commands before it waits.
+        var ioThread: pthread_t?
     }
 
     enum Command {
@@ -263,6 +266,7 @@ public final class AMQPClient: Sendable {
         let rejected = shared.withLock { s -> Bool in
             if s.closed { return true }
             s.commands.append(command)
+            if let io = s.ioThread, pthread_equal(io, pthread_self()) != 0 { return false }
             needsWake = !s.wakePending
             s.wakePending = true
             return false

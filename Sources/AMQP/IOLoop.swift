@@ -46,6 +46,7 @@ final class IOLoop {
     }
 
     func run() {
+        client.shared.withLock { $0.ioThread = pthread_self() }
         while closing == nil && !stopped {
             // Every blocking step below is bounded by this (connect and RPC timeouts, backoff, poll).
             let config = client.configuration
@@ -74,6 +75,8 @@ final class IOLoop {
     func waitForActivity() {
         guard let conn = connection else { return }
         if amqp_frames_enqueued(conn) != 0 || amqp_data_in_buffer(conn) != 0 { return }
+        // Queued by this thread while it handled deliveries (acks): no eventfd was written for them.
+        if client.shared.withLock({ !$0.commands.isEmpty }) { return }
         let heartbeat = client.configuration.heartbeat
         var timeoutMS: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 1000 / 4)) : 1000
         let now = monotonicNanos()

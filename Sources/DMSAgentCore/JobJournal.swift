@@ -64,6 +64,8 @@ final class JobJournal: Sendable {
     let directory: String
     private let answeredCapacity: Int
     private let state = Locked(State())
+    /// The answered log, opened once (O_APPEND) and again after each compaction.
+    private let answeredLog = Locked<Int32>(-1)
     private var answeredPath: String { directory + "/answered" }
 
     init(pidDirectory: String, answeredCapacity: Int = 4096) throws(AgentError) {
@@ -227,15 +229,20 @@ final class JobJournal: Sendable {
     func answered(_ seq: UInt64) {
         let identity = state.withLock { $0.identities[seq] }
         if let identity {
-            let fd = open(answeredPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            if fd >= 0 {
-                let line = Array((identity + "\n").utf8)
-                _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                close(fd)
+            let line = Array((identity + "\n").utf8)
+            // The log's lock is held across the append and the in-memory insert, and across a compaction's snapshot
+            // and rename (lock order: log, then state), so the file never loses an identity to a compaction.
+            answeredLog.withLock { fd in
+                if fd < 0 { fd = open(answeredPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+                if fd >= 0 { _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+                // Answered before no longer pending: a copy arriving in between is never taken for a new job.
+                guard let compact = rememberAnswered(identity) else { return }
+                if rewriteAnsweredLog(compact) {
+                    if fd >= 0 { close(fd) }
+                    fd = -1
+                }
             }
         }
-        // Answered before no longer pending: a copy arriving in between is never taken for a new job.
-        if let identity { rememberAnswered(identity) }
         forget(seq, identity: identity)
     }
 
@@ -254,8 +261,9 @@ final class JobJournal: Sendable {
         }
     }
 
-    private func rememberAnswered(_ identity: String) {
-        let compact = state.withLock { s -> [String]? in
+    /// Remembers the identity; returns the identities to keep when the log has grown to twice the capacity.
+    private func rememberAnswered(_ identity: String) -> [String]? {
+        state.withLock { s -> [String]? in
             s.answered.insert(identity)
             s.answeredOrder.append(identity)
             s.answeredLines += 1
@@ -268,15 +276,22 @@ final class JobJournal: Sendable {
             s.answeredLines = s.answeredOrder.count
             return s.answeredOrder
         }
-        guard let compact else { return }
-        // Rare (every `answeredCapacity` jobs): the log is rewritten with the identities still remembered.
+    }
+
+    /// Rare (every `answeredCapacity` jobs): the log rewritten with the identities still remembered. True when the
+    /// new file replaced the old one.
+    private func rewriteAnsweredLog(_ identities: [String]) -> Bool {
         let temporary = answeredPath + ".tmp"
-        let bytes = Array(compact.map { $0 + "\n" }.joined().utf8)
+        let bytes = Array(identities.map { $0 + "\n" }.joined().utf8)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
-        if written == bytes.count { rename(temporary, answeredPath) } else { unlink(temporary) }
+        guard written == bytes.count, rename(temporary, answeredPath) == 0 else {
+            unlink(temporary)
+            return false
+        }
+        return true
     }
 
     private func path(_ seq: UInt64) -> String { "\(directory)/\(String(seq, radix: 16)).job" }
