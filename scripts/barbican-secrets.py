@@ -15,7 +15,8 @@ import sys
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, required=True, help="0: the kernel picks a free one (see --port-file)")
+    ap.add_argument("--port-file", help="write the port listened on here, once listening (atomically)")
     ap.add_argument("--token", help="the accepted keystone token (visible in ps: prefer --token-file)")
     ap.add_argument("--token-file", help="read the accepted keystone token from this file")
     ap.add_argument("--secret", action="append", default=[])
@@ -69,6 +70,12 @@ def main():
         context.load_cert_chain(args.tls_cert, args.tls_key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
+    args.port = server.server_address[1]
+    if args.port_file:
+        import os
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % args.port)
+        os.rename(args.port_file + ".tmp", args.port_file)
     print("barbican stand-in on %s://127.0.0.1:%d" % (scheme, args.port), flush=True)
     server.serve_forever()
 

@@ -240,19 +240,18 @@ struct BrokerRoundTripTests {
         await client.close()
         // A server whose certificate (same CA) names another address is refused.
         let dir = "/tmp/dms-tls-\(UUID().uuidString.prefix(8))"
-        let port = Int.random(in: 30000...39999)
         let made = Proc.shell(
             """
             set -e; mkdir -p \(dir); cd \(dir)
             openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere -keyout k.pem -out r.csr 2>/dev/null
             printf 'subjectAltName=IP:10.99.99.99,DNS:elsewhere.example\\n' > san.ext
             openssl x509 -req -in r.csr -CA \(ca) -CAkey \(TestEnv.brokerDir)/tls/ca.key -CAcreateserial -days 1 -extfile san.ext -out c.pem 2>/dev/null
-            setsid python3 -c "import socket,ssl;c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);c.load_cert_chain('c.pem','k.pem');s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));s.listen();exec('while True:\\n try:\\n  a,_=s.accept();c.wrap_socket(a,server_side=True).recv(10)\\n except Exception: pass')" > /dev/null 2>&1 < /dev/null &
+            setsid python3 -c "import os,socket,ssl;c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);c.load_cert_chain('c.pem','k.pem');s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',0));s.listen();open('port.tmp','w').write(str(s.getsockname()[1]));os.rename('port.tmp','port');exec('while True:\\n try:\\n  a,_=s.accept();c.wrap_socket(a,server_side=True).recv(10)\\n except Exception: pass')" > /dev/null 2>&1 < /dev/null &
             echo $!
             """)
         let server = Int32(made.output.split(separator: "\n").last.map(String.init) ?? "") ?? 0
         defer { kill(server, SIGKILL) }
-        #expect(await eventually { Proc.shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port)'").status == 0 })
+        let port = try #require(await listeningPort(writtenTo: dir + "/port"), "the TLS stand-in listens")
         let wrongAddress = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(port)/?cafile=\(ca)")
         await #expect(throws: AMQPError.self) { try await wrongAddress.start(timeout: 3) }
         #expect(

@@ -441,14 +441,13 @@ struct DisruptiveChaosTests {
         let token = "tok-\(UUID().uuidString)"
         try #"{"aws_access_key_id": "\#(accessKey)", "aws_secret_access_key": "\#(secretKey)", "bucket": "b"}"#.write(
             toFile: box.root + "/secret.json", atomically: true, encoding: .utf8)
-        let port = Int.random(in: 40000...49999)
         try token.write(toFile: box.root + "/token", atomically: true, encoding: .utf8)  // never on a command line
         let server = Proc.shell(
-            "setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port \(port) --token-file \(box.root)/token --secret s=\(box.root)/secret.json > \(box.root)/barbican.log 2>&1 & echo $!"
+            "setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port 0 --port-file \(box.root)/port --token-file \(box.root)/token --secret s=\(box.root)/secret.json > \(box.root)/barbican.log 2>&1 & echo $!"
         )
         let serverPID = Int32(server.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         defer { kill(serverPID, SIGTERM) }
-        _ = await eventually { Proc.shell("curl -s -o /dev/null http://127.0.0.1:\(port)/").status == 0 }
+        let port = try #require(await listeningPort(writtenTo: box.root + "/port"), "the Barbican stand-in listens")
         let url = TestEnv.amqpURL.replacingOccurrences(of: "guest:guest@", with: "\(user)@")
         let agent = AgentProcess(
             box: box,

@@ -403,14 +403,13 @@ struct BarbicanTLSTests {
         let secretFile = box.root + "/secret.json"
         try #"{"aws_access_key_id": "AKIATLS", "aws_secret_access_key": "tls-secret", "bucket": "b"}"#.write(
             toFile: secretFile, atomically: true, encoding: .utf8)
-        let port = Int.random(in: 30000...39999)
         let tls = TestEnv.brokerDir + "/tls"
         let server = Proc.shell(
-            "setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port \(port) --token \(token) --secret s1=\(secretFile) --tls-cert \(tls)/server.pem --tls-key \(tls)/server.key > \(box.root)/barbican.log 2>&1 & echo $!"
+            "setsid python3 \(TestEnv.repoRoot)/scripts/barbican-secrets.py --port 0 --port-file \(box.root)/port --token \(token) --secret s1=\(secretFile) --tls-cert \(tls)/server.pem --tls-key \(tls)/server.key > \(box.root)/barbican.log 2>&1 & echo $!"
         )
         let serverPID = Int32(server.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         defer { kill(serverPID, SIGTERM) }
-        #expect(await eventually { Proc.shell("curl -sk -o /dev/null https://localhost:\(port)/").status == 0 })
+        let port = try #require(await listeningPort(writtenTo: box.root + "/port"), "the Barbican stand-in listens")
         let ref = "https://localhost:\(port)/v1/secrets/s1"
 
         let trusting = AgentProcess(box: box, extraArguments: ["--barbican-ca-bundle", tls + "/ca.pem"])

@@ -130,6 +130,18 @@ public func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: 
     return condition()
 }
 
+/// The port a test server wrote to `file` once it listens (it bound port 0: never a guess in the ephemeral range).
+public func listeningPort(writtenTo file: String, timeout: Double = 10) async -> Int? {
+    var port: Int?
+    _ = await eventually(timeout: timeout) {
+        port = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return port != nil
+    }
+    return port
+}
+
 public enum Broker {
     /// rabbitmqctl against the test node.
     @discardableResult
