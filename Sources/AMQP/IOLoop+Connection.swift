@@ -131,6 +131,13 @@ extension IOLoop {
         }
     }
 
+    /// The consume channel's delivery tags mean nothing once it is gone: the broker requeues what was not settled.
+    func forgetOutstandingDeliveries() {
+        outstanding.removeAll()
+        outstandingHead = 0
+        settledAhead.removeAll()
+    }
+
     func connectionLost(_ error: AMQPError) {
         guard current != nil else { return }
         // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
@@ -144,9 +151,7 @@ extension IOLoop {
         logger.warning("connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
         current = nil
         consumerTag = nil
-        outstanding.removeAll()
-        outstandingHead = 0
-        settledAhead.removeAll()
+        forgetOutstandingDeliveries()
         client.shared.withLock { s in
             s.connected = false
             s.lastError = error

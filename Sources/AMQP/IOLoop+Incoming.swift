@@ -162,9 +162,7 @@ extension IOLoop {
             metadata: [
                 "error": "\(text)", "amqp.reply_code": "\(code)", "amqp.requeued_by_broker": "\(max(0, unsettled))",
             ])
-        outstanding.removeAll()
-        outstandingHead = 0
-        settledAhead.removeAll()
+        forgetOutstandingDeliveries()
         consumerTag = nil
         generation += 1
         client.shared.withLock { $0.generation = generation }

@@ -10,8 +10,9 @@ public enum Failpoint {
     /// The agent's: after-journal (before the ack), after-start (the effect begins), before-spawn, after-spawn (before
     /// the PID file), after-pidfile (before readiness and reply), after-reply-recorded (before its publish),
     /// after-reply (confirmed, before the job is marked answered); kill-on-target:<id> (any job of that target).
-    public static func hit(_ name: String) {
-        guard let armed, armed == name else { return }
+    /// `name` is built only when a failpoint is armed: a job's `kill-on-target:<id>` costs nothing in production.
+    public static func hit(_ name: @autoclosure () -> String) {
+        guard let armed, armed == name() else { return }
         kill(getpid(), SIGKILL)
     }
 }

@@ -28,7 +28,7 @@ extension S3VaultFuseManager {
     {
         try TargetID.validate(targetID)
         let expected = try mountPath.map { path throws(VaultFuseError) in
-            try MountPathPolicy.normalize(path, bases: configuration.mountBases).path
+            try validate(targetID: targetID, mountPath: path)
         }
         return try await serialized(targetID) {
             guard let record = try self.tracked(targetID) ?? self.adoptFromPIDFile(targetID, servingPath: expected)
