@@ -50,27 +50,24 @@ extension DMSAgentCommand {
                     id: target, type: targetType, mountPath: path, filesystemExport: export,
                     nfsMountOptions: nfsOptions, secretRef: secretRef)
             }
-            let client: DMSClient
-            do { client = try DMSClient(url: url, name: "dms-submit", publishTimeout: timeout) } catch {
-                throw ValidationError(error.description)
-            }
+            let reply: [UInt8]?
             do {
-                try await client.start(timeout: min(timeout, 15))
+                reply = try await withDMSClient(
+                    url: url, name: "dms-submit", publishTimeout: .seconds(timeout),
+                    connectTimeout: .seconds(min(timeout, 15))
+                ) { client in
+                    try await client.reply(
+                        try await client.send(request.encoded, to: node, mandatory: true), timeout: .seconds(timeout))
+                }
+            } catch let error as DMSClientError where error.code == .invalidURL {
+                throw ValidationError(error.description)
+            } catch let error as DMSClientError {
+                printError("\(error)\n")
+                throw ExitCode(ExitStatus.of(error))
             } catch {
-                await client.close()
                 printError("cannot reach the broker: \(error)\n")
                 throw ExitCode(ExitStatus.noAnswer)
             }
-            let reply: [UInt8]?
-            do {
-                reply = await client.reply(
-                    try await client.send(request.encoded, to: node, mandatory: true), timeout: timeout)
-            } catch {
-                await client.close()
-                printError("\(error)\n")
-                throw ExitCode((error as? DMSClientError).map(ExitStatus.of) ?? ExitStatus.noAnswer)
-            }
-            await client.close()
             guard let reply else {
                 printError("no reply from node \(node) within \(timeout) s\n")
                 throw ExitCode(ExitStatus.noAnswer)

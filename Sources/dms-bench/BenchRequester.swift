@@ -9,17 +9,20 @@ struct BenchRequester {
     let client: DMSClient
 
     init(url: String) async throws {
-        client = try DMSClient(url: url, name: "bench-jobs", publishTimeout: 120)
-        try await client.start(timeout: 10)
+        client = try DMSClient(
+            url: url, name: "bench-jobs", publishTimeout: .seconds(120), connectTimeout: .seconds(10))
+        try await client.start()
     }
+
+    func close() async { await client.close() }
 
     func status(node: String, timeout: Double = 120) async -> JobReply? {
         let body = JobRequest(action: .status, host: node, jobID: 1).encoded
-        return try? await client.call(body, to: node, timeout: timeout).flatMap { try? JobReply.decode($0) }
+        return try? await client.call(body, to: node, timeout: .seconds(timeout)).flatMap { try? JobReply.decode($0) }
     }
 
     func call(_ action: JobRequest.Action, node: String, target: String, path: String) async throws -> JobReply? {
         let body = JobRequest(action: action, host: node, jobID: 1, target: .init(id: target, mountPath: path)).encoded
-        return try await client.call(body, to: node, timeout: 120).flatMap { try? JobReply.decode($0) }
+        return try await client.call(body, to: node, timeout: .seconds(120)).flatMap { try? JobReply.decode($0) }
     }
 }

@@ -105,7 +105,7 @@ enum FleetBench {
         line("status jobs sent / answered / lost", "\(sent) / \(answered) / \(sent - answered)")
         line("broker memory per agent", String(format: "%.0f KB", memoryPerAgent / 1024))
         line("agents' total RSS", "\(totalRSS / 1024) MB (\(totalRSS / max(1, count)) KB each)")
-        await requester.client.close()
+        await requester.close()
     }
 
     static func log(_ node: String, _ root: String) -> String {

@@ -2,6 +2,7 @@ import AMQP
 import DMSClient
 import DMSWire
 import Foundation
+import LinuxSupport
 import Synchronization
 
 /// A `dms-agent run` subprocess with its own node id, PID directory and mount base.
@@ -137,13 +138,17 @@ public final class AgentProcess: @unchecked Sendable {
 public final class Requester: Sendable {
     public let client: DMSClient
     public var replyQueue: String { client.replyQueue }
+    /// Every reply as it arrived: (correlation id, body).
+    private let arrivals: Locked<[(id: String, body: [UInt8])]>
 
     /// `quorum`: the reply queue survives the loss of one cluster node.
     public init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
+        let arrivals = Locked<[(id: String, body: [UInt8])]>([])
+        self.arrivals = arrivals
         client = try DMSClient(
-            url: url, name: "test-requester", replyQueue: .durable(quorum: quorum), publishTimeout: 60,
-            reconnectDelay: 0.2)
-        try await client.start(timeout: 15)
+            url: url, name: "test-requester", replyQueue: .durable(quorum: quorum), reconnectDelay: .milliseconds(200),
+            onReply: { id, body in arrivals.withLock { $0.append((id, body)) } })
+        try await client.start()
     }
 
     /// A request as the orchestrator writes it (`JobRequest.fields`), with `extra` fields added or replaced, any JSON.
@@ -176,14 +181,20 @@ public final class Requester: Sendable {
         )
     }
 
+    /// The reply to `correlationID`, decoded, also when it was taken before (the tests look more than once).
     public func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {
-        await client.reply(correlationID, timeout: timeout).flatMap { try? JobReply.decode($0) }
+        if let body = rawReply(correlationID) { return try? JobReply.decode(body) }
+        let body = (try? await client.reply(correlationID, timeout: .seconds(timeout))) ?? rawReply(correlationID)
+        return body.flatMap { try? JobReply.decode($0) }
     }
 
-    public func rawReply(_ correlationID: String) -> [UInt8]? { client.arrivedReply(correlationID) }
+    /// The first reply to `correlationID` if it has arrived, without waiting.
+    public func rawReply(_ correlationID: String) -> [UInt8]? {
+        arrivals.withLock { $0.first { $0.id == correlationID }?.body }
+    }
 
-    /// Correlation ids in the order their replies arrived.
-    public var arrivalOrder: [String] { client.arrivalOrder }
+    /// Correlation ids in the order their replies arrived (an id twice if it was answered twice).
+    public var arrivalOrder: [String] { arrivals.withLock { $0.map(\.id) } }
 
     public func call(_ body: [UInt8], node: String, timeout: Double = 30) async throws -> JobReply? {
         let id = try await send(body, node: node)
