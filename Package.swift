@@ -6,12 +6,10 @@ let package = Package(
     products: [
         .executable(name: "dms-agent", targets: ["dms-agent"]),
         .executable(name: "dms-bench", targets: ["dms-bench"]),
-        .library(name: "VaultFuse", targets: ["VaultFuse"]),
-        .library(name: "AMQP", targets: ["AMQP"]),
+        // What other packages may build on: the wire and the client. Everything else is the agent's own, visible
+        // across its modules as `package` (PackageGraphTests checks both).
         .library(name: "DMSWire", targets: ["DMSWire"]),
         .library(name: "DMSClient", targets: ["DMSClient"]),
-        .library(name: "DMSAgentCore", targets: ["DMSAgentCore"]),
-        .library(name: "DMSNodeTools", targets: ["DMSNodeTools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -131,5 +129,11 @@ if Context.environment["DMS_FUZZ"] != nil {
 
 // Every Swift target of ours treats a warning as an error (the C targets and the packages we use are not ours).
 for target in package.targets where target.type != .system && !target.name.hasPrefix("C") {
-    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+    // Every import means something: a member is usable only from a module the file imports, and an import is
+    // internal unless the file's public API needs it (`public import`).
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .treatAllWarnings(as: .error), .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
 }

@@ -7,9 +7,9 @@ import VaultFuse
 /// The invariants each fuzz target checks on one input: not only that nothing traps, but that what a parser
 /// returns keeps its promise. A broken invariant traps (`check`), which libFuzzer records as a crash with its input;
 /// the normal suites run every committed input through the same functions (FuzzCorpusTests).
-public enum FuzzChecks {
+package enum FuzzChecks {
     /// Every target by name, as `scripts/fuzz.sh` and the corpus folders name them.
-    public static let targets: [String: @Sendable ([UInt8]) -> Void] = [
+    package static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "request": request, "dead-letter": deadLetter, "config-file": configFile, "transport-url": transportURL,
         "pid-file": pidFile, "mountinfo": mountinfo, "env-file": envFile, "barbican-env": barbicanEnvironment,
     ]
@@ -20,7 +20,7 @@ public enum FuzzChecks {
 
     /// A body through the whole parse to a `JobRequest` or a `RequestError`; a request survives being written out
     /// and read again unchanged.
-    @Sendable public static func request(_ bytes: [UInt8]) {
+    @Sendable package static func request(_ bytes: [UInt8]) {
         switch RequestParser.parse(bytes) {
         case .failure(let error): check(!error.message.isEmpty, "an error without a message")
         case .success(let request):
@@ -36,7 +36,7 @@ public enum FuzzChecks {
     }
 
     /// The scrubbed body holds no value of the input's secret keys, at any depth.
-    @Sendable public static func deadLetter(_ bytes: [UInt8]) {
+    @Sendable package static func deadLetter(_ bytes: [UInt8]) {
         let scrubbed = DeadLetter.scrub(bytes)
         guard let input = try? JSONValue.parse(bytes) else {
             let text = String(decoding: bytes, as: UTF8.self).lowercased()
@@ -101,7 +101,7 @@ public enum FuzzChecks {
 
     /// server.conf: every value the reader keeps is on the line its origin names, and the resolved report masks
     /// every secret key.
-    @Sendable public static func configFile(_ bytes: [UInt8]) {
+    @Sendable package static func configFile(_ bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
         var files = ConfigFiles()
         files.add(text, path: "fuzz.conf")
@@ -121,7 +121,7 @@ public enum FuzzChecks {
 
     /// A transport URL: on success every host is named and in range, and the password never reaches the
     /// configuration's description (what the log shows).
-    @Sendable public static func transportURL(_ bytes: [UInt8]) {
+    @Sendable package static func transportURL(_ bytes: [UInt8]) {
         let url = String(decoding: bytes, as: UTF8.self)
         guard let config = try? AMQPConfiguration(url: url) else { return }
         check(!config.endpoints.isEmpty, "no endpoint")
@@ -142,7 +142,7 @@ public enum FuzzChecks {
 
     /// A PID file: a PID is read only from decimal digits and at most one newline, and what the agent writes
     /// reads back as the same PID.
-    @Sendable public static func pidFile(_ bytes: [UInt8]) {
+    @Sendable package static func pidFile(_ bytes: [UInt8]) {
         let digits = bytes.last == UInt8(ascii: "\n") ? bytes.dropLast() : bytes[...]
         let decimal = !digits.isEmpty && digits.allSatisfy { $0 >= 48 && $0 <= 57 } && digits.count <= 10
         let value = decimal ? Int64(String(decoding: digits, as: UTF8.self)) : nil
@@ -156,7 +156,7 @@ public enum FuzzChecks {
     }
 
     /// mountinfo: any text parses without trapping, and a path escaped as the kernel escapes it comes back whole.
-    @Sendable public static func mountinfo(_ bytes: [UInt8]) {
+    @Sendable package static func mountinfo(_ bytes: [UInt8]) {
         _ = MountTable.parse(bytes)
         // The input as a mount point, escaped as the kernel does (`parsesEscapedMountPointsAndOptionalFields`
         // holds the kernel's own `\040`).
@@ -170,7 +170,7 @@ public enum FuzzChecks {
     }
 
     /// An env file: keys are never empty and hold neither `=` nor a line break; values hold no line break.
-    @Sendable public static func envFile(_ bytes: [UInt8]) {
+    @Sendable package static func envFile(_ bytes: [UInt8]) {
         let env = EnvFile.parse(String(decoding: bytes, as: UTF8.self))
         for (key, value) in env {
             check(!key.isEmpty && !key.contains("=") && !key.contains("\n"), "key \(key.debugDescription)")
@@ -180,7 +180,7 @@ public enum FuzzChecks {
 
     /// A Barbican payload becomes an environment execve can take: no empty key, no `=` in a key, no NUL anywhere,
     /// no empty value; the AWS secret is among the values to redact.
-    @Sendable public static func barbicanEnvironment(_ bytes: [UInt8]) {
+    @Sendable package static func barbicanEnvironment(_ bytes: [UInt8]) {
         guard let payload = (try? JSONValue.parse(bytes))?.object else { return }
         let env = S3VaultFuseEnvironment.build(payload: payload, file: [:])
         for (key, value) in env {

@@ -2,19 +2,19 @@ import CRabbitMQ
 import FoundationEssentials
 import Glibc
 import LinuxSupport
-import Logging
+package import Logging
 import Synchronization
 
 /// A RabbitMQ client over rabbitmq-c: one dedicated I/O thread owns the connection and services the
 /// socket continuously (so heartbeats flow while handlers run for minutes); every other task talks to it
 /// through a command queue. It reconnects by itself, declares the topology again and resumes consuming.
-public final class AMQPClient: Sendable {
-    public let configuration: AMQPConfiguration
-    public let topology: AMQPTopology
-    public let consumerOptions: AMQPConsumerOptions?
+package final class AMQPClient: Sendable {
+    package let configuration: AMQPConfiguration
+    package let topology: AMQPTopology
+    package let consumerOptions: AMQPConsumerOptions?
     /// Every delivery of the consumer, across reconnects, unless `onDelivery` takes them. Finishes after
     /// `stopConsuming` or `close`.
-    public let deliveries: AsyncStream<AMQPDelivery>
+    package let deliveries: AsyncStream<AMQPDelivery>
     /// Called on the I/O thread with each delivery instead of `deliveries`; must not block.
     let onDelivery: (@Sendable (AMQPDelivery) -> Void)?
 
@@ -85,7 +85,7 @@ public final class AMQPClient: Sendable {
 
     /// `onDelivery`, when given, takes every delivery on the I/O thread (it must not block: hand the work on) and
     /// `deliveries` only finishes; a consumer that just queues each message saves a task wake-up per message.
-    public init(
+    package init(
         configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
         logger: Logger = Logger(label: "dms.amqp"), onDelivery: (@Sendable (AMQPDelivery) -> Void)? = nil
     ) {
@@ -107,7 +107,7 @@ public final class AMQPClient: Sendable {
     /// Starts the I/O thread and returns once the first connection is up and the topology declared.
     /// Throws at once on a fatal error (a refused declare) and after `timeout` if no broker answered;
     /// the client then keeps retrying in the background until `close`.
-    public func start(timeout: Double? = nil) async throws {
+    package func start(timeout: Double? = nil) async throws {
         let alreadyStarted = shared.withLock { s -> Bool in
             defer { s.started = true }
             return s.started
@@ -153,7 +153,7 @@ public final class AMQPClient: Sendable {
     /// configuration's `publishTimeout`), including while the connection is down.
     /// `.infinity` waits for the confirm while the client lives: across blocked periods and reconnects, the
     /// message is sent again on the next connection if the last one died before confirming it.
-    public func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
+    package func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
         let deadline = publishDeadline(timeout)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             enqueue(.publish(PendingPublish(message: message, deadline: deadline) { continuation.resume(with: $0) }))
@@ -163,7 +163,7 @@ public final class AMQPClient: Sendable {
     /// Queues `message` without waiting for it, for a sender that must not wait (best-effort status events):
     /// `whenAnswered` runs once with the broker's confirm or the reason there is none, on the I/O thread (here when
     /// the client is closed). It must not block.
-    public func publish(
+    package func publish(
         _ message: AMQPOutgoingMessage, timeout: Double? = nil,
         whenAnswered: @escaping @Sendable (Result<Void, Error>) -> Void
     ) {
@@ -176,21 +176,21 @@ public final class AMQPClient: Sendable {
     }
 
     @discardableResult
-    public func ack(_ delivery: AMQPDelivery) async -> SettleOutcome { await settle(delivery, .ack) }
+    package func ack(_ delivery: AMQPDelivery) async -> SettleOutcome { await settle(delivery, .ack) }
 
     @discardableResult
-    public func nack(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
+    package func nack(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
         await settle(delivery, .nack(requeue: requeue))
     }
 
     /// Without requeue the broker dead-letters the message (when the queue has a dead-letter exchange).
     @discardableResult
-    public func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
+    package func reject(_ delivery: AMQPDelivery, requeue: Bool) async -> SettleOutcome {
         await settle(delivery, .reject(requeue: requeue))
     }
 
     /// `ack` for a caller that must not suspend (a consumer's `onDelivery`, on the I/O thread itself).
-    public func queueAck(_ delivery: AMQPDelivery) -> SettleOutcome { settleNow(delivery, .ack) }
+    package func queueAck(_ delivery: AMQPDelivery) -> SettleOutcome { settleNow(delivery, .ack) }
 
     private func settle(_ delivery: AMQPDelivery, _ kind: SettleKind) async -> SettleOutcome {
         settleNow(delivery, kind)
@@ -207,14 +207,14 @@ public final class AMQPClient: Sendable {
     }
 
     /// Cancels the consumer (no new deliveries; unacked ones can still be settled) and finishes `deliveries`.
-    public func stopConsuming() async {
+    package func stopConsuming() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             enqueue(.cancelConsumer(continuation))
         }
     }
 
     /// Closes channel and connection cleanly and stops the I/O thread. Pending publishes fail with `.closed`.
-    public func close() async {
+    package func close() async {
         let running = shared.withLock { $0.started && !$0.closed }
         guard running else {
             deliveryContinuation.finish()
@@ -227,7 +227,7 @@ public final class AMQPClient: Sendable {
 
     /// Whether a queue exists, by a passive declare on the probe channel of the current connection (a queue
     /// exclusive to another connection exists). Throws when not connected.
-    public func queueExists(_ name: String) async throws(AMQPError) -> Bool {
+    package func queueExists(_ name: String) async throws(AMQPError) -> Bool {
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<Bool, AMQPError>, Never>) in
             enqueue(.queueExists(name, continuation))
@@ -235,21 +235,21 @@ public final class AMQPClient: Sendable {
         return try result.get()
     }
 
-    public var isConnected: Bool { shared.withLock { $0.connected } }
+    package var isConnected: Bool { shared.withLock { $0.connected } }
 
     /// The broker has blocked this connection's publishes (memory or disk alarm); they wait in the outbox.
-    public var isBlocked: Bool { shared.withLock { $0.connected && $0.blocked } }
+    package var isBlocked: Bool { shared.withLock { $0.connected && $0.blocked } }
 
     /// Why the client is not connected (the last connect, topology or connection error); nil while connected.
-    public var lastError: AMQPError? { shared.withLock { $0.connected ? nil : $0.lastError } }
+    package var lastError: AMQPError? { shared.withLock { $0.connected ? nil : $0.lastError } }
 
     /// What the broker held at the last connection's set-up.
-    public var topologyReport: AMQPTopologyReport? { shared.withLock { $0.topology } }
+    package var topologyReport: AMQPTopologyReport? { shared.withLock { $0.topology } }
 
     /// Seconds the I/O thread is overdue (0 while it turns normally, or before start / after close).
     /// rabbitmq-c 0.11 can block inside a publish when the broker blocks the TCP connection (#519, #780);
     /// an application that sees this grow past a minute should restart rather than wait forever.
-    public var ioStallSeconds: Double {
+    package var ioStallSeconds: Double {
         let deadline = ioDeadline.load(ordering: .relaxed)
         let running = shared.withLock { $0.started && !$0.closed }
         let now = monotonicNanos()
@@ -257,9 +257,9 @@ public final class AMQPClient: Sendable {
         return Double(now - deadline) / 1e9
     }
     /// Times the broker closed the consume channel and it was reopened on the same connection.
-    public var consumeChannelReopenCount: Int { shared.withLock { $0.consumeChannelReopens } }
+    package var consumeChannelReopenCount: Int { shared.withLock { $0.consumeChannelReopens } }
     /// Connections made after the first one.
-    public var reconnectCount: Int { shared.withLock { $0.reconnects } }
+    package var reconnectCount: Int { shared.withLock { $0.reconnects } }
 
     func enqueue(_ command: Command) {
         var needsWake = false

@@ -2,76 +2,76 @@ import FoundationEssentials
 import Glibc
 
 /// How to reach the broker. Built from an AMQP URI; every field can be changed afterwards.
-public struct AMQPConfiguration: Sendable, CustomStringConvertible {
-    public struct Endpoint: Sendable, Equatable {
-        public var host: String
-        public var port: Int
+package struct AMQPConfiguration: Sendable, CustomStringConvertible {
+    package struct Endpoint: Sendable, Equatable {
+        package var host: String
+        package var port: Int
         /// Per-host credentials (oslo.messaging's `user:pass@h1,user2:pass2@h2`); nil → the configuration's.
-        public var username: String?
-        public var password: String?
+        package var username: String?
+        package var password: String?
         /// The URL named no port: `ssl=1` moves it from 5672 to 5671.
         var defaultPort = false
-        public init(host: String, port: Int, username: String? = nil, password: String? = nil) {
+        package init(host: String, port: Int, username: String? = nil, password: String? = nil) {
             self.host = host
             self.port = port
             self.username = username
             self.password = password
         }
 
-        public static func == (a: Endpoint, b: Endpoint) -> Bool {
+        package static func == (a: Endpoint, b: Endpoint) -> Bool {
             a.host == b.host && a.port == b.port && a.username == b.username && a.password == b.password
         }
     }
 
-    public struct TLS: Sendable, Equatable {
+    package struct TLS: Sendable, Equatable {
         /// CA bundle used to verify the broker. Default: none (the system's is not read by rabbitmq-c).
-        public var caFile: String?
-        public var certificateFile: String?
-        public var keyFile: String?
+        package var caFile: String?
+        package var certificateFile: String?
+        package var keyFile: String?
         /// Default: true.
-        public var verifyPeer: Bool = true
+        package var verifyPeer: Bool = true
         /// Default: true.
-        public var verifyHostname: Bool = true
-        public init() {}
+        package var verifyHostname: Bool = true
+        package init() {}
     }
 
     /// Tried in order: the first that answers wins (cluster failover). `spread(by:)` orders them per node.
-    public var endpoints: [Endpoint]
-    public var username: String = "guest"
+    package var endpoints: [Endpoint]
+    package var username: String = "guest"
     /// Never printed: `description` and every error redact it.
-    public var password: String = "guest"
-    public var virtualHost: String = "/"
+    package var password: String = "guest"
+    package var virtualHost: String = "/"
     /// TLS when set (schemes `amqps`, `rabbit+ssl`).
-    public var tls: TLS?
+    package var tls: TLS?
     /// Log in with SASL EXTERNAL (the broker reads the identity from the client certificate) instead of
     /// PLAIN. Query `login_method=EXTERNAL`, oslo's `rabbit_login_method`. Default: false.
-    public var saslExternal = false
+    package var saslExternal = false
     /// Seconds (oslo's `heartbeat_timeout_threshold`); 0 disables heartbeats. Also the socket's
     /// TCP_USER_TIMEOUT, which bounds a send blocked in the kernel. Default: 60.
-    public var heartbeat: Int = 60
+    package var heartbeat: Int = 60
     /// For TCP connect, for the handshake and for each RPC (declare, qos, close); past it the next host is tried.
     /// Default: 3 s.
-    public var connectTimeout: Duration = .seconds(3)
+    package var connectTimeout: Duration = .seconds(3)
     /// Default: 131072.
-    public var frameMax: Int = 131_072
+    package var frameMax: Int = 131_072
     /// Default: 16.
-    public var channelMax: Int = 16
+    package var channelMax: Int = 16
     /// Shown by `rabbitmqctl list_connections` (client_properties.connection_name).
-    public var connectionName: String = "dms-agent"
+    package var connectionName: String = "dms-agent"
     /// Reconnect backoff: first delay and cap, with full jitter. Defaults: 0.5 s and 30 s.
-    public var reconnectInitialDelay: Duration = .milliseconds(500)
-    public var reconnectMaxDelay: Duration = .seconds(30)
+    package var reconnectInitialDelay: Duration = .milliseconds(500)
+    package var reconnectMaxDelay: Duration = .seconds(30)
     /// How long `publish` may wait (for a connection and for the confirm) before failing. Default: 30 s.
-    public var publishTimeout: Duration = .seconds(30)
+    package var publishTimeout: Duration = .seconds(30)
 
-    public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
+    package init(endpoints: [Endpoint]) { self.endpoints = endpoints }
 
     /// `amqp://user:pass@host[:port][,user2:pass2@host2[:port]]/vhost` (oslo.messaging's `transport_url`:
     /// per-host credentials, `//` or empty vhost = `/`, percent-decoding, IPv6 in brackets, default ports
     /// 5672/5671) and the aliases `amqps`, `rabbit`, `rabbitmq`, `rabbit+ssl`. Query options: `ssl`,
     /// `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`, `heartbeat`, `connection_timeout`, `cafile`,
     /// `certfile`, `keyfile`, `verify` (`verify_none` turns off peer checks).
-    public init(url: String) throws(AMQPError) {
+    package init(url: String) throws(AMQPError) {
         guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else {
             throw AMQPError(.configuration, "Not an AMQP URL: missing scheme")
         }
@@ -165,7 +165,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// `?ssl=1&heartbeat=…` (oslo.messaging and kombu names, which win over the config file's).
-    public mutating func applyQuery(_ query: String) throws(AMQPError) {
+    package mutating func applyQuery(_ query: String) throws(AMQPError) {
         for item in query.split(separator: "&") {
             let kv = item.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { continue }
@@ -217,7 +217,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
 
     /// Reorders the hosts by a stable hash of `key` (the node id): the agents of a cloud spread over the
     /// brokers instead of all sitting on the first one, and one agent always prefers the same host.
-    public mutating func spread(by key: String) {
+    package mutating func spread(by key: String) {
         guard endpoints.count > 1 else { return }
         var state: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a of the key seeds a SplitMix64 shuffle
         for byte in key.utf8 { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -232,7 +232,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// Replaces the password with the first line of a file (e.g. a systemd credential).
-    public mutating func readPassword(fromFile path: String) throws(AMQPError) {
+    package mutating func readPassword(fromFile path: String) throws(AMQPError) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw AMQPError(.configuration, "Cannot read the password file \(path)")
         }
@@ -264,7 +264,7 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public var description: String {
+    package var description: String {
         let hosts = endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ",")
         return "\(tls == nil ? "amqp" : "amqps")://\(username):***@\(hosts)/\(virtualHost == "/" ? "" : virtualHost)"
     }

@@ -3,7 +3,7 @@ import Glibc
 
 /// A value in an AMQP field table (headers, queue arguments). Not `indirect`: the recursive cases are already
 /// behind a Dictionary's or an Array's storage, so a box per value (an allocation for every `.int`) buys nothing.
-public enum AMQPFieldValue: Sendable, Equatable {
+package enum AMQPFieldValue: Sendable, Equatable {
     case string(String)
     case int(Int64)
     case bool(Bool)
@@ -14,11 +14,11 @@ public enum AMQPFieldValue: Sendable, Equatable {
     case bytes([UInt8])
     case void
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
-    public var intValue: Int64? {
+    package var intValue: Int64? {
         if case .int(let i) = self { return i }
         return nil
     }

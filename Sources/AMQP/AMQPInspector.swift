@@ -2,21 +2,21 @@ import CRabbitMQ
 
 /// Read-only looks at a broker for `dms-agent doctor`: one connection per call, passive declares only (an
 /// equivalence probe is made only for a queue that exists, where it changes nothing).
-public enum AMQPInspector {
-    public struct QueueState: Sendable, Equatable {
-        public var messages: Int
-        public var consumers: Int
+package enum AMQPInspector {
+    package struct QueueState: Sendable, Equatable {
+        package var messages: Int
+        package var consumers: Int
         /// nil when the queue's properties equal `expected`, else the broker's words.
-        public var difference: String?
+        package var difference: String?
     }
 
     /// Connects to one endpoint and logs in; throws the broker's refusal (403 login, 530 vhost, TLS).
-    public static func login(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError) {
+    package static func login(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError) {
         try Connector.open(config, endpoint: endpoint).close()
     }
 
     /// The queue's depth and consumers, and whether it was declared like `expected`; nil when it does not exist.
-    public static func queue(_ config: AMQPConfiguration, _ expected: AMQPTopology.Queue) throws(AMQPError)
+    package static func queue(_ config: AMQPConfiguration, _ expected: AMQPTopology.Queue) throws(AMQPError)
         -> QueueState?
     {
         try withProbe(config) { probe throws(AMQPError) -> QueueState? in
@@ -26,7 +26,7 @@ public enum AMQPInspector {
     }
 
     /// Whether an exchange exists (a passive declare).
-    public static func exchangeExists(_ config: AMQPConfiguration, _ name: String) throws(AMQPError) -> Bool {
+    package static func exchangeExists(_ config: AMQPConfiguration, _ name: String) throws(AMQPError) -> Bool {
         try withProbe(config) { probe throws(AMQPError) -> Bool in
             let arena = CArena()
             amqp_exchange_declare(

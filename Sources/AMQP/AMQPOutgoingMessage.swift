@@ -1,15 +1,15 @@
 import FoundationEssentials
 import Glibc
 
-public struct AMQPOutgoingMessage: Sendable {
-    public var exchange: String
-    public var routingKey: String
-    public var body: [UInt8]
-    public var properties: AMQPProperties
+package struct AMQPOutgoingMessage: Sendable {
+    package var exchange: String
+    package var routingKey: String
+    package var body: [UInt8]
+    package var properties: AMQPProperties
     /// Unroutable → `publish` throws `.unroutable` instead of succeeding silently.
-    public var mandatory: Bool
+    package var mandatory: Bool
 
-    public init(
+    package init(
         exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = .init(),
         mandatory: Bool = false
     ) {

@@ -2,28 +2,28 @@ import FoundationEssentials
 import Glibc
 
 /// What to declare on every (re)connect.
-public struct AMQPTopology: Sendable {
-    public struct Exchange: Sendable {
-        public var name: String
-        public var type: String
-        public var durable: Bool
-        public init(name: String, type: String = "direct", durable: Bool = true) {
+package struct AMQPTopology: Sendable {
+    package struct Exchange: Sendable {
+        package var name: String
+        package var type: String
+        package var durable: Bool
+        package init(name: String, type: String = "direct", durable: Bool = true) {
             self.name = name
             self.type = type
             self.durable = durable
         }
     }
 
-    public struct Queue: Sendable {
-        public var name: String
-        public var durable: Bool = true
-        public var exclusive: Bool = false
-        public var autoDelete: Bool = false
-        public var arguments: [String: AMQPFieldValue] = [:]
+    package struct Queue: Sendable {
+        package var name: String
+        package var durable: Bool = true
+        package var exclusive: Bool = false
+        package var autoDelete: Bool = false
+        package var arguments: [String: AMQPFieldValue] = [:]
         /// A queue the set-up may do without: when it is missing and cannot be declared (no configure
         /// permission), the refusal is reported in the topology report instead of failing the set-up.
-        public var required: Bool = true
-        public init(
+        package var required: Bool = true
+        package init(
             name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
             arguments: [String: AMQPFieldValue] = [:], required: Bool = true
         ) {
@@ -36,7 +36,7 @@ public struct AMQPTopology: Sendable {
         }
 
         /// A classic or quorum queue with an optional dead-letter exchange, delivery limit and TTL.
-        public static func make(
+        package static func make(
             name: String, quorum: Bool = false, deadLetterExchange: String? = nil,
             deadLetterRoutingKey: String? = nil, deliveryLimit: Int? = nil,
             messageTTLMilliseconds: Int? = nil
@@ -51,22 +51,22 @@ public struct AMQPTopology: Sendable {
         }
     }
 
-    public struct Binding: Sendable {
-        public var queue: String
-        public var exchange: String
-        public var routingKey: String
-        public init(queue: String, exchange: String, routingKey: String) {
+    package struct Binding: Sendable {
+        package var queue: String
+        package var exchange: String
+        package var routingKey: String
+        package init(queue: String, exchange: String, routingKey: String) {
             self.queue = queue
             self.exchange = exchange
             self.routingKey = routingKey
         }
     }
 
-    public var exchanges: [Exchange] = []
-    public var queues: [Queue] = []
-    public var bindings: [Binding] = []
+    package var exchanges: [Exchange] = []
+    package var queues: [Queue] = []
+    package var bindings: [Binding] = []
 
-    public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
+    package init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
         self.exchanges = exchanges
         self.queues = queues
         self.bindings = bindings

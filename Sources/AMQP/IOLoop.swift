@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import LinuxSupport
 import Logging
+import Synchronization
 
 let consumeChannel: amqp_channel_t = 1
 let publishChannel: amqp_channel_t = 2

@@ -1,7 +1,7 @@
 import FoundationEssentials
 import Glibc
 
-public enum SettleOutcome: Sendable, Equatable {
+package enum SettleOutcome: Sendable, Equatable {
     case settled
     /// The delivery belongs to a connection that is gone; the broker will redeliver it.
     case staleDelivery

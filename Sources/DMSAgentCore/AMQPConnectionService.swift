@@ -1,5 +1,4 @@
 import AMQP
-import DMSWire
 import ServiceLifecycle
 
 /// An AMQP connection as a service of the agent's group: it connects when the group starts (retrying until the

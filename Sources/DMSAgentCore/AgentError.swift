@@ -1,8 +1,6 @@
-import DMSWire
-
 /// Why the agent cannot start or go on. The command line maps each code to its exit status; the library has none.
-public struct AgentError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+package struct AgentError: Error, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
             case pidDirectoryLocked = "pid_directory_locked"
             case pidDirectoryUnusable = "pid_directory_unusable"
@@ -10,21 +8,21 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         }
         private let value: Value
         /// Another agent holds the PID directory's lock.
-        public static let pidDirectoryLocked = Code(value: .pidDirectoryLocked)
+        package static let pidDirectoryLocked = Code(value: .pidDirectoryLocked)
         /// The PID directory cannot be created, locked or read.
-        public static let pidDirectoryUnusable = Code(value: .pidDirectoryUnusable)
+        package static let pidDirectoryUnusable = Code(value: .pidDirectoryUnusable)
         /// The broker refuses this configuration for good (credentials, virtual host, TLS): retrying cannot help.
-        public static let brokerRefusedConfiguration = Code(value: .brokerRefusedConfiguration)
-        public var description: String { value.rawValue }
+        package static let brokerRefusedConfiguration = Code(value: .brokerRefusedConfiguration)
+        package var description: String { value.rawValue }
     }
 
-    public let code: Code
-    public let message: String
+    package let code: Code
+    package let message: String
 
-    public init(_ code: Code, _ message: String) {
+    package init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -1,3 +1,1 @@
-import DMSWire
-
 extension BarbicanClient: SecretFetching {}

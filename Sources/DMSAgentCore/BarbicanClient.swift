@@ -1,29 +1,29 @@
 import CCurl
-import DMSWire
+package import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
 
 /// Reads an S3 target's settings from a Barbican secret: `GET <ref>` (metadata), then `GET <ref>/payload`
 /// with the metadata's default content type, both with the keystone token. Nothing read here is logged.
-public struct BarbicanClient: Sendable {
-    public var timeout: Duration
+package struct BarbicanClient: Sendable {
+    package var timeout: Duration
     /// Verify the server certificate and host name. Default: true (config key `barbican_ssl_verify`).
-    public var verifyTLS: Bool
+    package var verifyTLS: Bool
     /// CA bundle replacing the system's (config key `barbican_ca_bundle`).
-    public var caBundle: String?
+    package var caBundle: String?
 
-    public init(timeout: Duration = .seconds(30), verifyTLS: Bool = true, caBundle: String? = nil) {
+    package init(timeout: Duration = .seconds(30), verifyTLS: Bool = true, caBundle: String? = nil) {
         self.timeout = timeout
         self.verifyTLS = verifyTLS
         self.caBundle = caBundle
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue] {
+    package func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue] {
         let base = secretRef.hasSuffix("/") ? String(secretRef.dropLast()) : secretRef
         guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(),
             scheme == "http" || scheme == "https",
@@ -53,7 +53,7 @@ public struct BarbicanClient: Sendable {
 
     /// For `doctor`: a GET of `url` with no token; any HTTP answer proves the endpoint reachable (and its certificate
     /// verified, for https). Blocks.
-    public func probe(_ url: String) -> Result<Int, Failure> {
+    package func probe(_ url: String) -> Result<Int, Failure> {
         request(url, headers: ["User-Agent: dms-agent doctor"]).map(\.status)
     }
 
@@ -82,7 +82,7 @@ public struct BarbicanClient: Sendable {
     }
 
     /// The values worth redacting.
-    public static func secrets(in payload: [String: JSONValue]) -> [String] {
+    package static func secrets(in payload: [String: JSONValue]) -> [String] {
         [
             "aws_access_key_id", "aws_secret_access_key", "access_key", "secret_key", "vault_s3_access_key_id",
             "vault_s3_secret_access_key",

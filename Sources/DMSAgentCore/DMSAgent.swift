@@ -3,9 +3,9 @@ import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
-import Logging
-import ServiceLifecycle
-import VaultFuse
+package import Logging
+package import ServiceLifecycle
+package import VaultFuse
 
 /// The job bus: consumes `dms.<node_id>`, runs mount/unmount/status jobs through the VaultFuse manager
 /// (S3) or the mount table (NFS), replies to `reply_to` and publishes status events.
@@ -14,9 +14,9 @@ import VaultFuse
 /// answered once the broker confirms it, so a crash resumes the job, or sends the same reply again, and a broker's copy
 /// of a job already taken is recognised and not run again. Jobs of one target run in arrival order, different
 /// targets in parallel.
-public final class DMSAgent: Service, Sendable {
-    public let configuration: AgentConfiguration
-    public let manager: S3VaultFuseManager
+package final class DMSAgent: Service, Sendable {
+    package let configuration: AgentConfiguration
+    package let manager: S3VaultFuseManager
     let logger: Logger
     let consumer: AMQPClient
     let publisher: AMQPClient
@@ -38,7 +38,7 @@ public final class DMSAgent: Service, Sendable {
 
     /// Takes the PID-directory lock: a second agent on the same directory refuses to start.
     /// `onIOStall` runs when an AMQP I/O thread is wedged in a rabbitmq-c call: it should exit the process.
-    public init(
+    package init(
         configuration: AgentConfiguration, logger: Logger, onIOStall: @escaping @Sendable () -> Void
     ) throws(AgentError) {
         self.configuration = configuration
@@ -83,11 +83,11 @@ public final class DMSAgent: Service, Sendable {
     }
 
     /// Broker connected and consuming (`/readyz`).
-    public var isReady: Bool { notReadyReason == nil }
+    package var isReady: Bool { notReadyReason == nil }
 
     /// Why `/readyz` answers 503: the refusal or outage of the consuming or the publishing connection, in the
     /// broker's words, or start-up; nil when ready.
-    public var notReadyReason: String? {
+    package var notReadyReason: String? {
         if publisher.isBlocked {
             return "the broker blocks publishing (memory or disk alarm): replies and events are held"
         }
@@ -100,14 +100,14 @@ public final class DMSAgent: Service, Sendable {
         return "not consuming \(configuration.requestQueue) yet (starting or recovering)"
     }
     /// The process is up and holds the PID-directory lock (`/healthz`).
-    public var isHealthy: Bool { manager.holdsLock }
+    package var isHealthy: Bool { manager.holdsLock }
     let consuming = Locked(false)
     let pendingReplies = InFlightTracker()
     /// Deliveries go from the consuming connection's I/O thread to `dispatch`, once the agent serves.
     let deliveryGate: DeliveryGate
 
     /// Updates the gauges; call right before exporting metrics.
-    public func refreshMetrics() {
+    package func refreshMetrics() {
         metrics.refresh(
             manager: manager, reconnects: consumer.reconnectCount + publisher.reconnectCount,
             connected: consumer.isConnected,
@@ -123,14 +123,14 @@ public final class DMSAgent: Service, Sendable {
     /// Every long-lived part, in the order of a `ServiceGroup` (which stops them in reverse): the manager (its lock
     /// and exit watcher), the publishing and the consuming connection, the agent, the heartbeat. On SIGTERM the
     /// heartbeat stops, the agent drains and says goodbye, the connections close, the manager lets go of the lock.
-    public var services: [any Service] {
+    package var services: [any Service] {
         [
             ManagerService(manager: manager), AMQPConnectionService(client: publisher, role: "publisher"),
             AMQPConnectionService(client: consumer, role: "consumer"), self, Heartbeat(agent: self),
         ]
     }
 
-    public func run() async throws {
+    package func run() async throws {
         // Observed before recovery, so adoptions and cleanups at start are published too. Each event is queued for
         // the publisher on the thread that emits it: no task wakes per event.
         let observation = manager.observeEvents { event in
@@ -226,7 +226,7 @@ public final class DMSAgent: Service, Sendable {
     }
 
     /// Publishes `node.heartbeat` with the manager's figures.
-    public func publishHeartbeat() async {
+    package func publishHeartbeat() async {
         await publishEvent(
             StatusEvent(event: .nodeHeartbeat, nodeID: configuration.nodeID, stats: NodeStats(await manager.stats())))
     }

@@ -1,19 +1,19 @@
-import AMQP
-import DMSWire
+package import AMQP
+package import DMSWire
 
 /// The copy of a refused request kept in the one shared dead-letter queue (`trilio_dms.dead`): the body with every
 /// secret removed, the original correlation id, and headers naming the node and the refusal. The agent publishes it itself (confirmed) and
 /// then acks the original, so the request queue needs no dead-letter arguments and a durable queue never
 /// holds a keystone token.
-public enum DeadLetter {
+package enum DeadLetter {
     /// Keys whose values are secrets, matched case-insensitively as substrings (`keystone_token`,
     /// `aws_secret_access_key`, `db_password`, `credentials`, …).
     static let secretKeyParts = ["token", "password", "passwd", "secret", "credential", "private_key", "access_key"]
     /// Names a Barbican secret without being one: useful to an operator reading the dead letter.
     static let notSecret: Set<String> = ["secret_ref"]
-    public static let redacted = "***"
+    package static let redacted = "***"
 
-    public static func isSecretKey(_ key: String) -> Bool {
+    package static func isSecretKey(_ key: String) -> Bool {
         let k = key.lowercased()
         return !notSecret.contains(k) && secretKeyParts.contains { k.contains($0) }
     }
@@ -21,7 +21,7 @@ public enum DeadLetter {
     /// The body without secrets. JSON: every value under a secret key becomes `"***"`, at any depth. Not JSON
     /// (one reason to refuse a request): kept only when it names no secret key at all, else replaced by a
     /// note — a secret cannot be located reliably in text that does not parse.
-    public static func scrub(_ body: [UInt8]) -> [UInt8] {
+    package static func scrub(_ body: [UInt8]) -> [UInt8] {
         if let json = try? JSONValue.parse(body) { return scrub(json).serialized }
         let lowered = String(decoding: body, as: UTF8.self).lowercased()
         guard secretKeyParts.contains(where: { lowered.contains($0) }) else { return body }
@@ -44,7 +44,7 @@ public enum DeadLetter {
     }
 
     /// The message for the dead-letter queue (default exchange, persistent, mandatory).
-    public static func message(
+    package static func message(
         for delivery: AMQPDelivery, queue: String, code: ReplyCode, error: String,
         nodeID: String, timestamp: UInt64
     ) -> AMQPOutgoingMessage {

@@ -1,13 +1,12 @@
-import DMSWire
 import FoundationEssentials
 
 /// `KEY=VALUE` lines (and `[DEFAULT]`-style INI sections, whose headers are ignored) for every target.
-public enum EnvFile {
-    public static func read(_ path: String) throws -> [String: String] {
+package enum EnvFile {
+    package static func read(_ path: String) throws -> [String: String] {
         parse(try String(contentsOfFile: path, encoding: .utf8))
     }
 
-    public static func parse(_ text: String) -> [String: String] {
+    package static func parse(_ text: String) -> [String: String] {
         var env: [String: String] = [:]
         for line in KeyValueLines.parse(text) where !line.key.isEmpty {
             let (key, raw) = (line.key, line.value)

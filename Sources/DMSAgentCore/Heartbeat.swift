@@ -1,18 +1,17 @@
-import DMSWire
 import ServiceLifecycle
 
 /// `node.heartbeat` every `interval`, a `Service` of the agent's group: stops at the group's graceful shutdown,
 /// before the agent drains.
-public struct Heartbeat: Service {
+package struct Heartbeat: Service {
     let agent: DMSAgent
     let interval: Duration
 
-    public init(agent: DMSAgent) {
+    package init(agent: DMSAgent) {
         self.agent = agent
         interval = agent.configuration.heartbeatInterval
     }
 
-    public func run() async throws {
+    package func run() async throws {
         // Disabled, it still lives until the group stops: a service that returns early stops the group.
         guard interval > .zero else {
             try? await gracefulShutdown()

@@ -1,4 +1,3 @@
-import DMSWire
 import LinuxSupport
 
 /// Work that has begun and not ended, each with its monotonic start: the jobs running (metrics) and the replies

@@ -1,29 +1,29 @@
-import DMSWire
+package import DMSWire
 import FoundationEssentials
 import LinuxSupport
 import VaultFuse
 
 /// Decisions and effects of one request: request in, reply out. Everything it touches is one of the small
 /// protocols it is given, so every reply code and text is unit-tested without a broker, root or FUSE.
-public struct JobExecutor: Sendable {
+package struct JobExecutor: Sendable {
     /// What the executor needs of the agent's configuration.
-    public struct Options: Sendable {
-        public var nodeID: String
+    package struct Options: Sendable {
+        package var nodeID: String
         /// Requests whose AMQP timestamp is older are answered `expired`.
-        public var maxRequestAge: Duration = .seconds(300)
+        package var maxRequestAge: Duration = .seconds(300)
         /// Global s3vaultfuse settings, under each secret's.
-        public var s3EnvFile: String?
-        public init(nodeID: String) { self.nodeID = nodeID }
+        package var s3EnvFile: String?
+        package init(nodeID: String) { self.nodeID = nodeID }
     }
 
     /// What to do with a request.
-    public enum Decision: Sendable, Equatable {
+    package enum Decision: Sendable, Equatable {
         case reply(JobReply)
         /// The requester gave up: not run, no reply.
         case abandoned
     }
 
-    public let options: Options
+    package let options: Options
     let targets: any TargetManaging
     let directories: any MountDirectories
     let secrets: any SecretFetching
@@ -32,7 +32,7 @@ public struct JobExecutor: Sendable {
     /// Seconds since the epoch.
     let now: @Sendable () -> Double
 
-    public init(
+    package init(
         options: Options, targets: any TargetManaging, directories: any MountDirectories, secrets: any SecretFetching,
         nfs: any NFSMounting, requesters: any RequesterChecking,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
@@ -47,7 +47,7 @@ public struct JobExecutor: Sendable {
     }
 
     /// `timestamp` and `replyTo` are the delivery's AMQP properties.
-    public func decide(_ request: JobRequest, timestamp: UInt64?, replyTo: String?) async -> Decision {
+    package func decide(_ request: JobRequest, timestamp: UInt64?, replyTo: String?) async -> Decision {
         if let sent = timestamp, Double(sent) + options.maxRequestAge.seconds < now() {
             return .reply(
                 error(
@@ -68,7 +68,7 @@ public struct JobExecutor: Sendable {
         return .reply(await execute(request))
     }
 
-    public func execute(_ request: JobRequest) async -> JobReply {
+    package func execute(_ request: JobRequest) async -> JobReply {
         guard request.action != .status, let target = request.target else { return await status(request) }
         let path: String
         do {
@@ -88,7 +88,7 @@ public struct JobExecutor: Sendable {
     /// After the reply is out, still inside the target's turn (its next job waits): remove the mount directory of a
     /// target just unmounted when it is empty, as the original does. Kept off the reply's latency: rmdir of a
     /// directory that was a FUSE mount point a moment ago costs about half a millisecond.
-    public func afterReply(_ reply: JobReply, to request: JobRequest) {
+    package func afterReply(_ reply: JobReply, to request: JobRequest) {
         guard request.action == .unmount, reply.code == .ok, let path = reply.mountPath,
             reply.successMsg == ReplyText.unmounted(path)
         else { return }

@@ -1,4 +1,3 @@
-import DMSWire
 import LinuxSupport
 
 /// Runs jobs for one key (a target) strictly in submission order and jobs for different keys in

@@ -2,15 +2,15 @@ import DMSWire
 
 /// `key = value` lines with their `[section]` (DEFAULT before any header) and line number; `#` and `;` start
 /// comments. The config files and the s3vaultfuse environment file are read with it.
-public enum KeyValueLines {
-    public struct Line: Sendable, Equatable {
-        public var section: String
-        public var key: String
-        public var value: String
-        public var number: Int
+package enum KeyValueLines {
+    package struct Line: Sendable, Equatable {
+        package var section: String
+        package var key: String
+        package var value: String
+        package var number: Int
     }
 
-    public static func parse(_ text: String) -> [Line] {
+    package static func parse(_ text: String) -> [Line] {
         var section = "DEFAULT"
         var lines: [Line] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

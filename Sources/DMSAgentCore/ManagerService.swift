@@ -1,4 +1,3 @@
-import DMSWire
 import ServiceLifecycle
 import VaultFuse
 

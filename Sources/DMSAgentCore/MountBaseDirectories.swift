@@ -1,14 +1,13 @@
-import DMSWire
-import VaultFuse
+package import VaultFuse
 
 /// Directories below the configured mount bases.
-public struct MountBaseDirectories: MountDirectories {
-    public let bases: [String]
-    public init(bases: [String]) { self.bases = bases }
+package struct MountBaseDirectories: MountDirectories {
+    package let bases: [String]
+    package init(bases: [String]) { self.bases = bases }
 
-    public func prepare(_ path: String) throws(VaultFuseError) {
+    package func prepare(_ path: String) throws(VaultFuseError) {
         try MountPathPolicy.prepareDirectory(path, base: MountPathPolicy.normalize(path, bases: bases).base)
     }
 
-    public func removeIfEmpty(_ path: String) { MountPathPolicy.removeIfEmpty(path) }
+    package func removeIfEmpty(_ path: String) { MountPathPolicy.removeIfEmpty(path) }
 }

@@ -1,18 +1,17 @@
-import DMSWire
+package import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
-import VaultFuse
 
 /// NFS targets: no process, the mount table is their record.
-public struct NFSMounter: Sendable {
+package struct NFSMounter: Sendable {
     /// Prepended to `mount`/`umount` (e.g. `sudo`, or rootwrap with its config).
-    public var commandPrefix: [String]
+    package var commandPrefix: [String]
     /// Deadline of each mount(8) and umount(8); past it the command is stopped and the job fails.
     /// Default: 60 s (the original's mount timeout).
-    public var timeout: Duration
+    package var timeout: Duration
 
-    public init(commandPrefix: [String] = [], timeout: Duration = .seconds(60)) {
+    package init(commandPrefix: [String] = [], timeout: Duration = .seconds(60)) {
         self.commandPrefix = commandPrefix
         self.timeout = timeout
     }
@@ -33,7 +32,7 @@ public struct NFSMounter: Sendable {
         "exec", "suid", "dev", "remount", "bind", "rbind", "move", "loop", "user", "users", "owner",
     ]
 
-    public static func validateOptions(_ raw: String?) -> Result<String, Refusal> {
+    package static func validateOptions(_ raw: String?) -> Result<String, Refusal> {
         let text = (raw ?? "").trimmed
         if text.isEmpty { return .success("defaults") }
         var kept: [String] = []
@@ -55,7 +54,7 @@ public struct NFSMounter: Sendable {
     }
 
     /// `host:/export` with no option-like or shell-like characters.
-    public static func validateExport(_ export: String?) -> Result<String, Refusal> {
+    package static func validateExport(_ export: String?) -> Result<String, Refusal> {
         guard let export, !export.isEmpty else { return .failure("Missing filesystem_export for NFS mount") }
         guard !export.hasPrefix("-"), export.contains(":/"), export.count < 1024,
             export.allSatisfy({ !$0.isWhitespace && $0 != "\0" && $0 != "," })
@@ -65,11 +64,11 @@ public struct NFSMounter: Sendable {
         return .success(export)
     }
 
-    public func mount(export: String, path: String, options: String) -> (status: Int32, output: String) {
+    package func mount(export: String, path: String, options: String) -> (status: Int32, output: String) {
         run(["mount", "-t", "nfs", "-o", options, export, path])
     }
 
-    public func unmount(path: String) -> (status: Int32, output: String) {
+    package func unmount(path: String) -> (status: Int32, output: String) {
         let plain = run(["umount", path])
         if plain.status == 0 { return plain }
         if plain.output.contains("busy") { return run(["umount", "-l", path]) }

@@ -1,5 +1,3 @@
-import DMSWire
-
-public enum QueueType: String, Sendable, CaseIterable {
+package enum QueueType: String, Sendable, CaseIterable {
     case classic, quorum
 }

@@ -1,4 +1,3 @@
-import DMSWire
 import LinuxSupport
 
 /// Names seen within the last `freshFor`, at most `capacity` of them (the oldest are forgotten first).

@@ -1,6 +1,4 @@
 import AMQP
-import DMSWire
-import LinuxSupport
 import Logging
 
 /// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its connection

@@ -1,6 +1,4 @@
-import DMSWire
-
 /// Whether the requester still waits for its reply.
-public protocol RequesterChecking: Sendable {
+package protocol RequesterChecking: Sendable {
     func isGone(replyTo: String) async -> Bool
 }

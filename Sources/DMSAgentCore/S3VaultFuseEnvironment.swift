@@ -1,20 +1,20 @@
-import DMSWire
+package import DMSWire
 
 /// The environment s3vaultfuse gets for one S3 target, built as the original server's
 /// `prepare_environment` builds it: for each variable the Barbican payload's key, then its alternative key,
 /// then the operator's global file (`--s3-env-file`), then the original's default. Empty values are
 /// dropped; booleans are lower-cased. The manager adds `PATH`, `vault_data_directory` and `DMS_TARGET_ID`.
-public enum S3VaultFuseEnvironment {
-    public struct Variable: Sendable {
-        public var name: String
+package enum S3VaultFuseEnvironment {
+    package struct Variable: Sendable {
+        package var name: String
         /// Payload keys, in order of preference.
-        public var keys: [String]
-        public var fallback: String?
-        public var isBoolean = false
+        package var keys: [String]
+        package var fallback: String?
+        package var isBoolean = false
     }
 
     /// The table README reproduces. `vault_storage_nfs_export` falls back to the bucket (see `build`).
-    public static let variables: [Variable] = [
+    package static let variables: [Variable] = [
         .init(name: "vault_s3_bucket", keys: ["bucket", "vault_s3_bucket"]),
         .init(name: "vault_s3_region_name", keys: ["region", "vault_s3_region_name"], fallback: "us-west-2"),
         .init(name: "vault_s3_endpoint_url", keys: ["endpoint_url", "vault_s3_endpoint_url"]),
@@ -48,7 +48,7 @@ public enum S3VaultFuseEnvironment {
 
     /// `payload` wins over `file`, which wins over the defaults. Keys of `file` that name no variable of the
     /// table (the shipped global settings: `vault_segment_size`, `worker_pool_size`, …) pass through.
-    public static func build(payload: [String: JSONValue], file: [String: String]) -> [String: String] {
+    package static func build(payload: [String: JSONValue], file: [String: String]) -> [String: String] {
         var env = file
         for variable in variables {
             var value =
@@ -64,7 +64,7 @@ public enum S3VaultFuseEnvironment {
     }
 
     /// The values worth redacting from anything the agent writes.
-    public static func secrets(in environment: [String: String]) -> [String] {
+    package static func secrets(in environment: [String: String]) -> [String] {
         ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].compactMap { environment[$0] }.filter { !$0.isEmpty }
     }
 

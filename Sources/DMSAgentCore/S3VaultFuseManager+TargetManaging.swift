@@ -1,19 +1,18 @@
-import DMSWire
-import VaultFuse
+package import VaultFuse
 
 extension S3VaultFuseManager: TargetManaging {
-    public func mountedPID(targetID: String, at path: String) -> Int32? {
+    package func mountedPID(targetID: String, at path: String) -> Int32? {
         guard let pid = trackedPID(targetID: targetID), trackedMountPath(targetID: targetID) == path,
             MountTable.hasFUSEMount(at: path)
         else { return nil }
         return pid
     }
 
-    public func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome {
+    package func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome {
         try await kill(targetID: targetID, mountPath: mountPath, lazyIfBusy: false)
     }
 
-    public func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing {
+    package func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing {
         try await cleanStaleMount(at: path, targetID: targetID)
     }
 }

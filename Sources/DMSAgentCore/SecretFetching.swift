@@ -1,6 +1,6 @@
-import DMSWire
+package import DMSWire
 
 /// The Barbican secret of an S3 target.
-public protocol SecretFetching: Sendable {
+package protocol SecretFetching: Sendable {
     func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue]
 }

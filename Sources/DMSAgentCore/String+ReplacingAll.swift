@@ -1,5 +1,3 @@
-import DMSWire
-
 extension String {
     /// Every occurrence of `target` replaced by `replacement`, compared as bytes.
     func replacingAll(_ target: String, with replacement: String) -> String {

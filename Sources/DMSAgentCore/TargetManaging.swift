@@ -1,11 +1,10 @@
-import DMSWire
-import VaultFuse
+package import VaultFuse
 
 // The effects a job may have are small protocols the executor is given: the real ones in this module, in-memory
 // fakes in the unit tests.
 
 /// S3 targets: one s3vaultfuse per target.
-public protocol TargetManaging: Sendable {
+package protocol TargetManaging: Sendable {
     /// The normalized mount path, or why the id or path is refused.
     func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String
     /// The PID when this target is tracked, at this path, and its FUSE mount is in place.

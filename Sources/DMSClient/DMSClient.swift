@@ -1,6 +1,6 @@
 import AMQP
-import DMSWire
-import FoundationEssentials
+public import DMSWire
+public import FoundationEssentials
 import LinuxSupport
 
 /// Sends jobs to nodes' agents as the orchestrator does and collects each reply by its correlation id: one

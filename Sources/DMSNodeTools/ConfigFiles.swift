@@ -1,5 +1,4 @@
 import DMSAgentCore
-import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
@@ -8,19 +7,19 @@ import LinuxSupport
 /// sorted order. A later file overrides an earlier one key by key; within one file `[server]` wins over
 /// `[DEFAULT]`, so a later file's `[DEFAULT] node_id` (helm's dynamic.conf) still overrides an earlier `[server]` one.
 /// Other sections (`[oslo_messaging_rabbit]`) are layered the same way, section by section.
-public struct ConfigFiles: Sendable {
+package struct ConfigFiles: Sendable {
     /// The files read, in order.
-    public private(set) var paths: [String] = []
+    package private(set) var paths: [String] = []
     /// The agent's keys: `[server]` and `[DEFAULT]` of every file.
-    public private(set) var entries: [String: ConfigValue] = [:]
+    package private(set) var entries: [String: ConfigValue] = [:]
     /// Every other section as written.
-    public private(set) var sections: [String: [String: ConfigValue]] = [:]
+    package private(set) var sections: [String: [String: ConfigValue]] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Reads `files`, then `directory/*.conf`. A file or directory named here that cannot be read is an error
     /// naming it: a configuration silently missing half its keys is the failure this type exists to prevent.
-    public init(files: [String], directory: String? = nil) throws(SettingError) {
+    package init(files: [String], directory: String? = nil) throws(SettingError) {
         var all = files
         if let directory {
             var isDirectory = false
@@ -41,7 +40,7 @@ public struct ConfigFiles: Sendable {
     }
 
     /// Layers one file's text over what was read before.
-    public mutating func add(_ text: String, path: String) {
+    package mutating func add(_ text: String, path: String) {
         paths.append(path)
         var agentKeys: [String: (value: String, origin: ConfigOrigin, section: String)] = [:]
         for line in KeyValueLines.parse(text) {
@@ -70,8 +69,8 @@ public struct ConfigFiles: Sendable {
         return ConfigValue(value: value, origin: origin, overrides: overrides)
     }
 
-    public subscript(key: String) -> String? { entries[key]?.value }
+    package subscript(key: String) -> String? { entries[key]?.value }
 
     /// One section's values (`[oslo_messaging_rabbit]`).
-    public func section(_ name: String) -> [String: String] { (sections[name] ?? [:]).mapValues(\.value) }
+    package func section(_ name: String) -> [String: String] { (sections[name] ?? [:]).mapValues(\.value) }
 }

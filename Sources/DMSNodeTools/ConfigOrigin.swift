@@ -1,9 +1,6 @@
-import DMSAgentCore
-import DMSWire
-
 /// Where a config value was written: a file and its line.
-public struct ConfigOrigin: Sendable, Equatable, CustomStringConvertible {
-    public let path: String
-    public let line: Int
-    public var description: String { "\(path):\(line)" }
+package struct ConfigOrigin: Sendable, Equatable, CustomStringConvertible {
+    package let path: String
+    package let line: Int
+    package var description: String { "\(path):\(line)" }
 }

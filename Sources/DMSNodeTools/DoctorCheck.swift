@@ -1,11 +1,8 @@
-import DMSAgentCore
-import DMSWire
-
 /// One finding of `dms-agent doctor`: what was checked, the verdict, what was seen and how to fix it.
-public struct DoctorCheck: Encodable, Sendable {
-    public enum Verdict: String, Encodable, Sendable {
+package struct DoctorCheck: Encodable, Sendable {
+    package enum Verdict: String, Encodable, Sendable {
         case ok, warn, fail
-        public var label: String {
+        package var label: String {
             switch self {
             case .ok: return "ok  "
             case .warn: return "warn"
@@ -13,10 +10,10 @@ public struct DoctorCheck: Encodable, Sendable {
             }
         }
     }
-    public var check: String
-    public var verdict: Verdict
-    public var detail: String
-    public var fix: String?
+    package var check: String
+    package var verdict: Verdict
+    package var detail: String
+    package var fix: String?
 
     init(check: String, verdict: Verdict, detail: String, fix: String? = nil) {
         self.check = check

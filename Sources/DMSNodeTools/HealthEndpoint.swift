@@ -1,5 +1,3 @@
-import DMSAgentCore
-import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
@@ -12,21 +10,21 @@ import Synchronization
 /// event loops into an agent whose goal is < 25 MB with 1,000 targets). One accepting thread; each connection is
 /// served on a thread of its own, at most `maxConnections` at once (more are answered 503 at once), so an idle or
 /// slow client never delays a probe. The request line must arrive within 2 s and 2 KiB.
-public final class HealthEndpoint: Service, @unchecked Sendable {
+package final class HealthEndpoint: Service, @unchecked Sendable {
     static let maxConnections = 16
     static let maxRequestLine = 2048
     private let fd: Int32
     private let active = Locked(0)
     private let stopped = Atomic<Bool>(false)
     private let source: any HealthSource
-    public let port: Int
+    package let port: Int
     /// The address as bound, `host:port` (`[v6]:port`).
-    public let boundAddress: String
+    package let boundAddress: String
     /// Connections being served now, each on its own thread; a slot is given back after its answer is sent.
-    public var connectionsInService: Int { active.withLock { $0 } }
+    package var connectionsInService: Int { active.withLock { $0 } }
 
     /// `address` is `host:port`, `[ipv6]:port` or `*:port` (every address, IPv6 and IPv4); port 0 picks a free one.
-    public init(address: String, source: any HealthSource) throws(SettingError) {
+    package init(address: String, source: any HealthSource) throws(SettingError) {
         let listener = try Self.listen(on: address)
         (fd, port) = (listener.fd, listener.port)
         boundAddress = listener.description
@@ -34,7 +32,7 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
     }
 
     /// Serves until the group shuts down (the agent is listed after it, so probes answer while the agent drains).
-    public func run() async throws {
+    package func run() async throws {
         OSThread.detach(name: "dms.health", stackSize: 256 * 1024) { [self] in serve() }
         try? await gracefulShutdown()
         stopped.store(true, ordering: .sequentiallyConsistent)
@@ -42,15 +40,15 @@ public final class HealthEndpoint: Service, @unchecked Sendable {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
 
-    public struct Listener: Sendable {
-        public let fd: Int32
-        public let port: Int
-        public let description: String
+    package struct Listener: Sendable {
+        package let fd: Int32
+        package let port: Int
+        package let description: String
     }
 
     /// A listening socket on `host:port`. `*` or an empty host listens on every IPv6 and IPv4 address (one dual-stack
     /// socket, or IPv4 alone where IPv6 is off); a host with a colon, bracketed or not, is IPv6.
-    public static func listen(on address: String) throws(SettingError) -> Listener {
+    package static func listen(on address: String) throws(SettingError) -> Listener {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw SettingError("--metrics-listen expects host:port, [ipv6]:port or none, got \(address)")
         }

@@ -1,8 +1,5 @@
-import DMSAgentCore
-import DMSWire
-
 /// What the health endpoint reports: the agent in `dms-agent run`, a fake in the endpoint's tests.
-public protocol HealthSource: Sendable {
+package protocol HealthSource: Sendable {
     /// `/healthz`: the process is up and holds the PID-directory lock.
     var isHealthy: Bool { get }
     /// `/readyz`: why it answers 503; nil when ready.

@@ -1,6 +1,4 @@
-import DMSAgentCore
-import DMSWire
-import FoundationEssentials
+package import FoundationEssentials
 
 extension JSONEncoder {
     /// Indented, keys sorted: what the commands print with `--json`.

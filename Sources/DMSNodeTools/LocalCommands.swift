@@ -1,16 +1,15 @@
-import DMSAgentCore
 import DMSWire
 import FoundationEssentials
-import Logging
+package import Logging
 import VaultFuse
 
 /// The local commands (`status`, `cleanup`, `mount`, `unmount`), without a broker: the PID directory read as the
 /// agent reads it, or the manager driven directly. Refuses to run beside an agent (the PID-directory lock).
-public final class LocalCommands: Sendable {
+package final class LocalCommands: Sendable {
     let manager: S3VaultFuseManager
 
     /// Takes the PID-directory lock.
-    public init(_ settings: SettingsResolver, logger: Logger) throws(LocalCommandError) {
+    package init(_ settings: SettingsResolver, logger: Logger) throws(LocalCommandError) {
         let configuration: VaultFuseConfiguration
         do { configuration = try settings.vaultFuse() } catch {
             throw LocalCommandError(.invalidSetting, error.description)
@@ -25,19 +24,19 @@ public final class LocalCommands: Sendable {
     deinit { manager.shutdown() }
 
     /// The PID directory checked the way the agent checks it, changing nothing: text, or JSON.
-    public static func status(_ settings: SettingsResolver, json: Bool) throws -> String {
+    package static func status(_ settings: SettingsResolver, json: Bool) throws -> String {
         let report = DirectoryReport.read(try settings.vaultFuse())
         guard json else { return report.text }
         return String(decoding: try JSONEncoder.pretty.encode(report), as: UTF8.self)
     }
 
     /// Adopts what is ours, removes stale PID files and mounts nobody serves; never kills.
-    public func cleanup() async -> String {
+    package func cleanup() async -> String {
         let report = await manager.recover()
         return "adopted=\(report.loaded) cleaned=\(report.cleaned)"
     }
 
-    public func mount(target: String, path: String, environment: [String: String]) async throws(LocalCommandError)
+    package func mount(target: String, path: String, environment: [String: String]) async throws(LocalCommandError)
         -> String
     {
         do {
@@ -50,7 +49,7 @@ public final class LocalCommands: Sendable {
         }
     }
 
-    public func unmount(target: String, lazy: Bool) async throws(LocalCommandError) -> String {
+    package func unmount(target: String, lazy: Bool) async throws(LocalCommandError) -> String {
         do {
             switch try await manager.kill(targetID: target, lazyIfBusy: lazy) {
             case .stopped(let pid, let path): return ReplyText.unmounted(path) + " (pid \(pid))"

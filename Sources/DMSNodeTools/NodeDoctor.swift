@@ -1,5 +1,5 @@
 import AMQP
-import DMSAgentCore
+package import DMSAgentCore
 import DMSWire
 import FoundationEssentials
 import Glibc
@@ -7,17 +7,17 @@ import LinuxSupport
 import VaultFuse
 
 /// `dms-agent doctor`: the checks, in the order an operator would walk them. Read-only (passive declares only).
-public struct NodeDoctor: Sendable {
+package struct NodeDoctor: Sendable {
     let config: AgentConfiguration
     let listen: String
 
-    public init(configuration: AgentConfiguration, metricsListen: String) {
+    package init(configuration: AgentConfiguration, metricsListen: String) {
         config = configuration
         listen = metricsListen
     }
 
     /// Every check, run on the blocking pool (sockets, /proc, stat).
-    public func checks() async -> [DoctorCheck] { await OSThread.blocking { all() } }
+    package func checks() async -> [DoctorCheck] { await OSThread.blocking { all() } }
 
     func all() -> [DoctorCheck] {
         let report = DirectoryReport.read(config.vaultFuse)

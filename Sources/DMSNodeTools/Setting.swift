@@ -1,19 +1,16 @@
-import DMSAgentCore
-import DMSWire
-
 /// One setting of the agent: its option, environment variables, config keys, default and help — the one place
 /// they are named. `--help`, the README's configuration table (checked by a test) and the resolution all read it.
-public struct Setting: Sendable, Hashable {
+package struct Setting: Sendable, Hashable {
     /// The long option without `--`.
-    public let option: String
+    package let option: String
     /// Environment variables, the first set one wins.
-    public let environment: [String]
+    package let environment: [String]
     /// Config-file keys (`[server]` over `[DEFAULT]`), the first present one wins.
-    public let keys: [String]
+    package let keys: [String]
     /// The default as the README and `--help` show it (with a short note in parentheses where useful).
-    public let defaultText: String
-    public let summary: String
-    public let valueName: String
+    package let defaultText: String
+    package let summary: String
+    package let valueName: String
 
     init(
         _ option: String, env: [String], keys: [String], default defaultText: String, value valueName: String,
@@ -28,7 +25,7 @@ public struct Setting: Sendable, Hashable {
     }
 
     /// The option's help: the summary, then where else it may come from and its default.
-    public var help: String {
+    package var help: String {
         var text = summary
         if !environment.isEmpty { text += " Env \(environment.joined(separator: " or "))" }
         if !keys.isEmpty { text += (environment.isEmpty ? " Key " : ", key ") + keys.joined(separator: " or ") }

@@ -1,8 +1,5 @@
-import DMSAgentCore
-import DMSWire
-
 /// A setting that cannot be used, naming where its value came from.
-public struct SettingError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct SettingError: Error, CustomStringConvertible, Equatable {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }

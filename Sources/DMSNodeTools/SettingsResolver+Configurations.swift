@@ -1,13 +1,12 @@
 import AMQP
-import DMSAgentCore
-import DMSWire
+package import DMSAgentCore
 import Glibc
-import VaultFuse
+package import VaultFuse
 
 // From settings to the configurations `run`, `doctor` and the local commands use. Pure but for reading the
 // broker password file when one is named.
 extension SettingsResolver {
-    public func vaultFuse() throws(SettingError) -> VaultFuseConfiguration {
+    package func vaultFuse() throws(SettingError) -> VaultFuseConfiguration {
         var c = VaultFuseConfiguration()
         c.pidDirectory = string(Settings.pidDir, default: c.pidDirectory)
         c.mountBases = string(Settings.mountBase, default: c.mountBase)
@@ -37,10 +36,10 @@ extension SettingsResolver {
     }
 
     /// The broker URL as given, credentials included (`submit` reads it too).
-    public var brokerURL: String { string(Settings.rabbitmqURL, default: Settings.defaultBrokerURL) }
+    package var brokerURL: String { string(Settings.rabbitmqURL, default: Settings.defaultBrokerURL) }
 
     /// Everything `run` needs; `hostName` is the node id's default.
-    public func agent(hostName: String) throws(SettingError) -> AgentConfiguration {
+    package func agent(hostName: String) throws(SettingError) -> AgentConfiguration {
         let url = brokerURL
         var amqp: AMQPConfiguration
         do {

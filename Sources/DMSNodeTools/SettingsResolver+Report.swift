@@ -1,11 +1,10 @@
 import DMSAgentCore
-import DMSWire
 
 /// `dms-agent settings --resolved`: every effective value and where it came from — option, environment variable,
 /// file and line (with the lines it overrides), or the default. The operator's first question when two files
 /// disagree. Secrets are masked: a URL's password, any key naming a password, token or secret.
 extension SettingsResolver {
-    public func resolvedReport() -> String {
+    package func resolvedReport() -> String {
         var rows: [(name: String, value: String, source: String)] = []
         let files = file.paths.isEmpty ? "none" : file.paths.joined(separator: ", ")
         rows.append(("config files", files, "read in this order; a later file overrides an earlier one key by key"))
@@ -48,7 +47,7 @@ extension SettingsResolver {
 
     /// The value as it may be shown: secrets as `***`, a URL's password (every host of a transport_url) as `***`.
     /// A key whose value is a secret (a password, not the path of a password file or a CA bundle).
-    public static func isMaskedKey(_ key: String) -> Bool {
+    package static func isMaskedKey(_ key: String) -> Bool {
         DeadLetter.isSecretKey(key) && !key.hasSuffix("_file") && !key.hasSuffix("_bundle")
     }
 

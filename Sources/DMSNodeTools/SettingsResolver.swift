@@ -1,27 +1,27 @@
-import DMSAgentCore
+package import DMSAgentCore
 import DMSWire
 
 /// Resolution of settings, a pure function of its three sources: command-line option > environment variable >
 /// config files (layered as oslo.config layers them, `ConfigFiles`) > default.
-public struct SettingsResolver: Sendable {
+package struct SettingsResolver: Sendable {
     /// Raw option values by option name (without `--`); nil values are absent options.
-    public var options: [String: String]
-    public var environment: [String: String]
-    public var file: ConfigFiles
+    package var options: [String: String]
+    package var environment: [String: String]
+    package var file: ConfigFiles
 
-    public init(options: [String: String?] = [:], environment: [String: String], file: ConfigFiles = ConfigFiles()) {
+    package init(options: [String: String?] = [:], environment: [String: String], file: ConfigFiles = ConfigFiles()) {
         self.options = options.compactMapValues { $0 }
         self.environment = environment
         self.file = file
     }
 
     /// Where a setting's value came from.
-    public enum Source: Sendable, Equatable, CustomStringConvertible {
+    package enum Source: Sendable, Equatable, CustomStringConvertible {
         case option(String)
         case environment(String)
         case file(key: String, ConfigValue)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .option(let name): return "--\(name)"
             case .environment(let name): return name
@@ -32,7 +32,7 @@ public struct SettingsResolver: Sendable {
 
     /// The raw value and where it came from; nil when unset. An empty value counts as unset (`key =` in a file
     /// means the default).
-    public func lookup(_ setting: Setting) -> (value: String, source: Source)? {
+    package func lookup(_ setting: Setting) -> (value: String, source: Source)? {
         if let v = options[setting.option], !v.trimmed.isEmpty { return (v, .option(setting.option)) }
         for name in setting.environment {
             if let v = environment[name], !v.trimmed.isEmpty { return (v, .environment(name)) }
@@ -46,21 +46,21 @@ public struct SettingsResolver: Sendable {
     }
 
     /// The raw value and where it came from ("--node-id", "DMS_NODE_ID", "config key node_id (path:3)").
-    public func raw(_ setting: Setting) -> (value: String, source: String)? {
+    package func raw(_ setting: Setting) -> (value: String, source: String)? {
         lookup(setting).map { ($0.value, $0.source.description) }
     }
 
-    public func string(_ setting: Setting) -> String? { raw(setting)?.value }
+    package func string(_ setting: Setting) -> String? { raw(setting)?.value }
 
-    public func string(_ setting: Setting, default value: String) -> String { raw(setting)?.value ?? value }
+    package func string(_ setting: Setting, default value: String) -> String { raw(setting)?.value ?? value }
 
     /// true/false, yes/no, 1/0, on/off (any case); anything else is an error naming where it came from.
-    public func bool(_ setting: Setting) throws(SettingError) -> Bool? {
+    package func bool(_ setting: Setting) throws(SettingError) -> Bool? {
         guard let (value, source) = raw(setting) else { return nil }
         return try Self.parseBool(value, source: source)
     }
 
-    public static func parseBool(_ value: String, source: String) throws(SettingError) -> Bool {
+    package static func parseBool(_ value: String, source: String) throws(SettingError) -> Bool {
         switch value.lowercased() {
         case "true", "yes", "1", "on": return true
         case "false", "no", "0", "off": return false
@@ -69,12 +69,12 @@ public struct SettingsResolver: Sendable {
     }
 
     /// A duration: seconds as a number (`30`, `0.5`) or with a unit (`500ms`, `30s`, `2m`, `1h`); never negative.
-    public func duration(_ setting: Setting, default value: Duration) throws(SettingError) -> Duration {
+    package func duration(_ setting: Setting, default value: Duration) throws(SettingError) -> Duration {
         guard let (text, source) = raw(setting) else { return value }
         return try Self.parseDuration(text, source: source)
     }
 
-    public static func parseDuration(_ text: String, source: String) throws(SettingError) -> Duration {
+    package static func parseDuration(_ text: String, source: String) throws(SettingError) -> Duration {
         let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         var number = text.trimmed.lowercased()
         var scale = 1.0
@@ -92,7 +92,7 @@ public struct SettingsResolver: Sendable {
     }
 
     /// A whole number ≥ `minimum` (1 unless said).
-    public func count(_ setting: Setting, default value: Int, atLeast minimum: Int = 1) throws(SettingError) -> Int {
+    package func count(_ setting: Setting, default value: Int, atLeast minimum: Int = 1) throws(SettingError) -> Int {
         guard let (text, source) = raw(setting) else { return value }
         guard let n = Int(text.trimmed), n >= minimum else {
             throw SettingError("\(source): expected a whole number ≥ \(minimum), got \(text.debugDescription)")
@@ -101,12 +101,12 @@ public struct SettingsResolver: Sendable {
     }
 
     /// Comma-separated, blanks dropped.
-    public func list(_ setting: Setting) -> [String] {
+    package func list(_ setting: Setting) -> [String] {
         (string(setting) ?? "").split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
     }
 
     /// Option > environment > file; at one level `rabbitmq-queue-type` before `quorum-queue`; classic when neither is set.
-    public func queueType() throws(SettingError) -> QueueType {
+    package func queueType() throws(SettingError) -> QueueType {
         func level(_ source: String) -> Int { source.hasPrefix("--") ? 0 : source.hasPrefix("config key") ? 2 : 1 }
         let type = raw(Settings.rabbitmqQueueType)
         let quorum = raw(Settings.quorumQueue)
@@ -121,12 +121,12 @@ public struct SettingsResolver: Sendable {
     }
 
     /// Keys of the files that the agent accepts without using (the Python server's `auth_url`, `rootwrap_bin`, …).
-    public var unusedKeys: [String] {
+    package var unusedKeys: [String] {
         file.entries.keys.filter { Settings.acceptedKeys.contains($0) }.sorted()
     }
 
     /// Keys of the files that nothing knows, with where each was written: a typo, or a key in the wrong file.
-    public var unknownKeys: [(key: String, origin: ConfigOrigin)] {
+    package var unknownKeys: [(key: String, origin: ConfigOrigin)] {
         let known = Set(Settings.all.flatMap(\.keys)).union(Settings.acceptedKeys)
         return file.entries.filter { !known.contains($0.key) }.map { ($0.key, $0.value.origin) }.sorted {
             $0.key < $1.key
@@ -134,7 +134,7 @@ public struct SettingsResolver: Sendable {
     }
 
     /// A size in bytes: a whole number, optionally with K, M or G (powers of 1024, `10M`, `10MiB`); 0 allowed.
-    public func bytes(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
+    package func bytes(_ setting: Setting, default value: Int) throws(SettingError) -> Int {
         guard let (text, source) = raw(setting) else { return value }
         var digits = text.trimmed.uppercased()
         for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count {

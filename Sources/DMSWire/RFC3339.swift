@@ -1,4 +1,4 @@
-import FoundationEssentials
+public import FoundationEssentials
 import Glibc
 
 /// RFC 3339 in UTC with milliseconds, the events' `time`. Hand-rolled: ISO8601DateFormatter builds an ICU formatter

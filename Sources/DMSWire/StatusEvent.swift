@@ -1,4 +1,4 @@
-import FoundationEssentials
+public import FoundationEssentials
 
 /// A status event on `trilio_dms.status`.
 public struct StatusEvent: Codable, Sendable, Equatable {

@@ -5,12 +5,12 @@ import Glibc
 /// of a path served by a hung FUSE process, a read of /proc, a wait for a child) stays off the cooperative pool
 /// however deep the blocking call sits. Every job gets a thread when none is idle: a hung operation holds one
 /// thread, never the others' turn.
-public final class BlockingExecutor: TaskExecutor {
-    public static let shared = BlockingExecutor()
+package final class BlockingExecutor: TaskExecutor {
+    package static let shared = BlockingExecutor()
 
     private init() {}
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         BlockingThreads.shared.submit { job.runSynchronously(on: executor) }

@@ -3,7 +3,7 @@ import Glibc
 
 /// Monotonic time in nanoseconds.
 @inline(__always)
-public func monotonicNanos() -> UInt64 {
+package func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

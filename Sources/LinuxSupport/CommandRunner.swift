@@ -2,18 +2,18 @@ import CLinuxProcess
 import Glibc
 
 /// Runs a short helper command (umount helpers, mount) and waits for it. Never for s3vaultfuse.
-public enum CommandRunner {
+package enum CommandRunner {
     /// The status a command gets when its deadline passed (as timeout(1) reports it).
-    public static let timedOut: Int32 = 124
+    package static let timedOut: Int32 = 124
 
     /// How a helper command ended.
-    public struct Result: Sendable, Equatable {
+    package struct Result: Sendable, Equatable {
         /// The exit status; 128 + the signal when a signal ended it; `timedOut` past its deadline; -1 when it could
         /// not be started.
-        public var status: Int32
+        package var status: Int32
         /// stdout and stderr together, the first 64 KiB.
-        public var output: String
-        public var succeeded: Bool { status == 0 }
+        package var output: String
+        package var succeeded: Bool { status == 0 }
     }
 
     /// Runs a helper command, collecting its output. With a `deadline` the command runs in a session
@@ -21,7 +21,7 @@ public enum CommandRunner {
     /// to a dead server must not hold its target and a thread forever); the result is `timedOut`. The group is
     /// signalled while its leader is our unreaped child, so its id cannot have been reused.
     @discardableResult
-    public static func run(
+    package static func run(
         _ path: String, _ arguments: [String], environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
         deadline: Duration? = nil
     ) -> Result {

@@ -2,18 +2,18 @@ import CLinuxProcess
 import Glibc
 
 /// A point on the monotonic clock, for poll(2) timeouts and loops that must end.
-public struct Deadline: Sendable {
-    public let nanos: UInt64
-    public init(after seconds: Double) { nanos = monotonicNanos() &+ UInt64(max(0, seconds) * 1e9) }
-    public init(after duration: Duration) {
+package struct Deadline: Sendable {
+    package let nanos: UInt64
+    package init(after seconds: Double) { nanos = monotonicNanos() &+ UInt64(max(0, seconds) * 1e9) }
+    package init(after duration: Duration) {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = max(0, seconds) * 1_000_000_000 + (seconds < 0 ? 0 : attoseconds / 1_000_000_000)
         nanos = monotonicNanos() &+ UInt64(nanoseconds)
     }
-    public var remainingMilliseconds: Int32 {
+    package var remainingMilliseconds: Int32 {
         let now = monotonicNanos()
         if now >= nanos { return 0 }
         return Int32(min(UInt64(Int32.max), (nanos - now + 999_999) / 1_000_000))
     }
-    public var hasPassed: Bool { monotonicNanos() >= nanos }
+    package var hasPassed: Bool { monotonicNanos() >= nanos }
 }

@@ -1,12 +1,12 @@
 extension Duration {
     /// Whole and fractional seconds, for arithmetic with wall-clock seconds and C APIs that take them.
-    public var seconds: Double {
+    package var seconds: Double {
         let (whole, attoseconds) = components
         return Double(whole) + Double(attoseconds) / 1e18
     }
 
     /// Milliseconds, rounded down, for poll(2) timeouts.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (whole, attoseconds) = components
         return whole * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -1,9 +1,9 @@
 import CLinuxProcess
 import Glibc
 
-public struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code: Int32
-    public init(_ code: Int32) { self.code = code }
-    public static var current: Errno { Errno(errno) }
-    public var description: String { String(cString: strerror(code)) }
+package struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
+    package let code: Int32
+    package init(_ code: Int32) { self.code = code }
+    package static var current: Errno { Errno(errno) }
+    package var description: String { String(cString: strerror(code)) }
 }

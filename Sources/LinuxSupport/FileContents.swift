@@ -1,8 +1,8 @@
 import Glibc
 
 /// A whole file read with open(2)/read(2): works for /proc and character devices, which report no size.
-public enum FileContents {
-    public static func read(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], Errno> {
+package enum FileContents {
+    package static func read(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8], Errno> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(.current) }
         defer { close(fd) }

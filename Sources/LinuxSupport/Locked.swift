@@ -4,11 +4,11 @@ import Glibc
 /// `Synchronization.Mutex`'s do (`withLock { state in … }`), but ThreadSanitizer intercepts pthread mutexes and so
 /// sees the order each unlock → lock gives; on Linux the standard library's Mutex waits on a futex TSan cannot see,
 /// and every access under it is reported as a race. Modelled on NIO's `NIOLockedValueBox`.
-public final class Locked<Value>: @unchecked Sendable {
+package final class Locked<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 
-    public init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -24,7 +24,7 @@ public final class Locked<Value>: @unchecked Sendable {
 
     /// Runs `body` with the value, the lock held; never call back into the same lock from `body`.
     @inline(__always)
-    public func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure)
+    package func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure)
         -> Result
     {
         pthread_mutex_lock(mutex)
@@ -33,7 +33,7 @@ public final class Locked<Value>: @unchecked Sendable {
     }
 
     /// Runs `body` only when the lock is free at once; nil when another thread holds it.
-    public func withLockIfAvailable<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result)
+    package func withLockIfAvailable<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result)
         throws(Failure) -> Result?
     {
         guard pthread_mutex_trylock(mutex) == 0 else { return nil }

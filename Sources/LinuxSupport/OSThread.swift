@@ -5,7 +5,7 @@
 /// Detached POSIX threads for work that blocks (syscalls, C libraries that own a socket), so it never runs
 /// on Swift's cooperative pool. A thin layer over pthreads: Foundation's `Thread` would pull in
 /// libFoundation and ICU, a quarter of the agent's resident memory.
-public enum OSThread {
+package enum OSThread {
     private final class Box {
         let name: String
         let body: () -> Void
@@ -16,7 +16,7 @@ public enum OSThread {
     }
 
     /// Starts `body` on a new detached thread. `name` (≤ 15 bytes shown) appears in `ps -L` and `top -H`.
-    public static func detach(name: String, stackSize: Int = 512 * 1024, _ body: @escaping @Sendable () -> Void) {
+    package static func detach(name: String, stackSize: Int = 512 * 1024, _ body: @escaping @Sendable () -> Void) {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
@@ -49,7 +49,7 @@ extension OSThread {
     /// Runs `body` on a blocking thread and returns its result: every waiting operation gets a thread of its
     /// own (Dispatch's concurrent queues are width-limited on Linux, so a few slow mounts would starve every
     /// other target), and idle threads are kept for reuse (a fresh thread costs a clone and a cold wake-up).
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    package static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             BlockingThreads.shared.submit { continuation.resume(returning: body()) }
         }
@@ -58,7 +58,7 @@ extension OSThread {
 
 extension OSThread {
     /// Runs `body` with the blocking pool as its preferred executor (see `BlockingExecutor`).
-    public static func blocking<T: Sendable, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+    package static func blocking<T: Sendable, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
         try await withTaskExecutorPreference(BlockingExecutor.shared, operation: body)
     }
 }

@@ -1,9 +1,9 @@
 import CLinuxProcess
 import Glibc
 
-public enum Spawn {
+package enum Spawn {
     /// posix_spawn through the C shim: new session on request, stdin /dev/null, only the given environment.
-    public static func start(
+    package static func start(
         path: String, argv: [String], environment: [String], stdout: Int32, stderr: Int32,
         newSession: Bool
     ) -> Result<Int32, Errno> {

@@ -1,18 +1,17 @@
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
 /// A read-only look at a PID directory and the mount base, as `dms-agent status` prints it. Uses the
 /// same identity proof as the manager, but deletes and signals nothing.
-public struct DirectoryReport: Codable, Sendable {
-    public struct Entry: Codable, Sendable {
-        public var targetID: String
-        public var pid: Int32?
-        public var verdict: String
-        public var alive: Bool
-        public var mountPath: String?
-        public var mounted: Bool
-        public var uptimeSeconds: Double?
+package struct DirectoryReport: Codable, Sendable {
+    package struct Entry: Codable, Sendable {
+        package var targetID: String
+        package var pid: Int32?
+        package var verdict: String
+        package var alive: Bool
+        package var mountPath: String?
+        package var mounted: Bool
+        package var uptimeSeconds: Double?
         enum CodingKeys: String, CodingKey {
             case targetID = "target_id"
             case pid, verdict, alive
@@ -22,24 +21,24 @@ public struct DirectoryReport: Codable, Sendable {
         }
     }
 
-    public var pidDirectory: String
-    public var mountBase: String
-    public var agentRunning: Bool
-    public var entries: [Entry]
+    package var pidDirectory: String
+    package var mountBase: String
+    package var agentRunning: Bool
+    package var entries: [Entry]
     /// FUSE mounts below the mount base that no verified PID file accounts for.
-    public var untrackedMounts: [String]
+    package var untrackedMounts: [String]
     /// Of those, the live ones (and live processes whose PID file proves nothing): an agent leaves them alone.
-    public var leftAlone: [ManagerStats.LeftAlone] = []
+    package var leftAlone: [ManagerStats.LeftAlone] = []
 
     // The original manager's `get_stats()` under its own names, for its operators' scripts. Read from disk,
     // not from an agent's memory: "tracked" means a PID file proven to belong to a live s3vaultfuse of ours,
     // and `all_pids_ever_spawned` holds those PIDs (a spawn history lives only in the running agent's stats).
-    public var totalTracked: Int = 0
-    public var alive: Int = 0
-    public var dead: Int = 0
-    public var allPIDsEverSpawned: [Int32] = []
-    public var pidFilesOnDisk: Int = 0
-    public var processes: [ManagerStats.Process] = []
+    package var totalTracked: Int = 0
+    package var alive: Int = 0
+    package var dead: Int = 0
+    package var allPIDsEverSpawned: [Int32] = []
+    package var pidFilesOnDisk: Int = 0
+    package var processes: [ManagerStats.Process] = []
 
     enum CodingKeys: String, CodingKey {
         case pidDirectory = "pid_directory"
@@ -55,7 +54,7 @@ public struct DirectoryReport: Codable, Sendable {
         case processes
     }
 
-    public static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
+    package static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
         var entries: [Entry] = []
         let mounts = MountTable.read()
         for target in PIDFile.targets(in: configuration.pidDirectory).sorted() {
@@ -129,7 +128,7 @@ public struct DirectoryReport: Codable, Sendable {
         return report
     }
 
-    public var text: String {
+    package var text: String {
         var lines = [
             "pid directory: \(pidDirectory)  mount base: \(mountBase)  agent: \(agentRunning ? "running (holds the lock)" : "not running")"
         ]

@@ -1,17 +1,16 @@
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
-public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
-    public var exitCode: Int32?
-    public var signal: Int32?
+package struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    package var exitCode: Int32?
+    package var signal: Int32?
 
     init(siCode: Int32, status: Int32) {
         if siCode == Int32(CLD_EXITED) { exitCode = status } else { signal = status }
     }
 
-    public var description: String {
+    package var description: String {
         if let exitCode { return "exit status \(exitCode)" }
         if let signal { return "killed by signal \(signal)" }
         return "exited"

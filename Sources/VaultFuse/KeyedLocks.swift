@@ -2,7 +2,7 @@ import LinuxSupport
 
 /// One FIFO lock per key: operations on one target run one at a time in arrival order; different
 /// targets never wait for each other.
-public final class KeyedLocks: Sendable {
+package final class KeyedLocks: Sendable {
     private struct Entry {
         var held = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -10,9 +10,9 @@ public final class KeyedLocks: Sendable {
 
     private let entries = Locked<[String: Entry]>([:])
 
-    public init() {}
+    package init() {}
 
-    public func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async rethrows -> T {
+    package func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async rethrows -> T {
         await acquire(key)
         defer { release(key) }
         return try await body()
@@ -20,7 +20,7 @@ public final class KeyedLocks: Sendable {
 
     /// Runs `body` holding the key's lock when nobody holds or waits for it; nil (and `body` not run) otherwise.
     /// Never suspends: for a sweep over thousands of keys that are almost never contended (recovery at start).
-    public func withLockIfFree<T>(_ key: String, _ body: () throws -> T) rethrows -> T? {
+    package func withLockIfFree<T>(_ key: String, _ body: () throws -> T) rethrows -> T? {
         guard tryAcquire(key) else { return nil }
         defer { release(key) }
         return try body()

@@ -1,4 +1,4 @@
-public enum KillOutcome: Sendable, Equatable {
+package enum KillOutcome: Sendable, Equatable {
     case stopped(pid: Int32, mountPath: String)
     case notRunning
 }

@@ -1,5 +1,5 @@
 /// What happened to a target without a caller asking: subscribers publish these.
-public enum ManagerEvent: Sendable, Equatable {
+package enum ManagerEvent: Sendable, Equatable {
     case mounted(targetID: String, pid: Int32, mountPath: String)
     case unmounted(targetID: String, pid: Int32?, mountPath: String?)
     case adopted(targetID: String, pid: Int32, mountPath: String)

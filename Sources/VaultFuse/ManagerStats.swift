@@ -1,15 +1,15 @@
 /// The original manager's stats, same field names on the wire, plus the memory/disk comparison.
-public struct ManagerStats: Codable, Sendable, Equatable {
-    public struct Process: Codable, Sendable, Equatable {
-        public var targetID: String
-        public var pid: Int32
-        public var alive: Bool
-        public var mountPath: String
-        public var mounted: Bool
-        public var pidFile: String
-        public var pidFileExists: Bool
-        public var uptimeSeconds: Double?
-        public var adopted: Bool
+package struct ManagerStats: Codable, Sendable, Equatable {
+    package struct Process: Codable, Sendable, Equatable {
+        package var targetID: String
+        package var pid: Int32
+        package var alive: Bool
+        package var mountPath: String
+        package var mounted: Bool
+        package var pidFile: String
+        package var pidFileExists: Bool
+        package var uptimeSeconds: Double?
+        package var adopted: Bool
 
         enum CodingKeys: String, CodingKey {
             case targetID = "target_id"
@@ -24,13 +24,13 @@ public struct ManagerStats: Codable, Sendable, Equatable {
     }
 
     /// A live mount or process the agent did not prove its own, so left alone; the next job for it decides.
-    public struct LeftAlone: Codable, Sendable, Equatable {
-        public var targetID: String?
-        public var path: String
-        public var pid: Int32?
-        public var reason: String
+    package struct LeftAlone: Codable, Sendable, Equatable {
+        package var targetID: String?
+        package var path: String
+        package var pid: Int32?
+        package var reason: String
 
-        public init(targetID: String?, path: String, pid: Int32?, reason: String) {
+        package init(targetID: String?, path: String, pid: Int32?, reason: String) {
             self.targetID = targetID
             self.path = path
             self.pid = pid
@@ -43,17 +43,17 @@ public struct ManagerStats: Codable, Sendable, Equatable {
         }
     }
 
-    public var totalTracked: Int
-    public var alive: Int
-    public var dead: Int
-    public var allPIDsEverSpawned: [Int32]
-    public var pidFilesOnDisk: Int
-    public var pidDirectory: String
-    public var processes: [Process]
+    package var totalTracked: Int
+    package var alive: Int
+    package var dead: Int
+    package var allPIDsEverSpawned: [Int32]
+    package var pidFilesOnDisk: Int
+    package var pidDirectory: String
+    package var processes: [Process]
     /// PID files whose target is not tracked in memory.
-    public var onlyOnDisk: [String]
+    package var onlyOnDisk: [String]
     /// Live mounts and processes left alone at start (and since), unproven.
-    public var leftAlone: [LeftAlone] = []
+    package var leftAlone: [LeftAlone] = []
 
     enum CodingKeys: String, CodingKey {
         case totalTracked = "total_tracked"

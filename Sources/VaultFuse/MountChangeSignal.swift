@@ -1,7 +1,6 @@
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
 /// A file descriptor on `/proc/self/mountinfo` whose poll(2) reports POLLPRI whenever the mount table
 /// changes: readiness waits on it instead of sleeping.

@@ -1,5 +1,5 @@
 /// What an unmount job found at a path no process of the agent serves.
-public enum MountClearing: Sendable, Equatable {
+package enum MountClearing: Sendable, Equatable {
     case nothingMounted
     /// A FUSE mount whose server was gone, cleared.
     case clearedDead(String)

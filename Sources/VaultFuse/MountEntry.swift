@@ -1,21 +1,20 @@
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
 /// One line of `/proc/self/mountinfo`.
-public struct MountEntry: Sendable, Equatable {
-    public var mountPoint: String
-    public var fsType: String
-    public var source: String
+package struct MountEntry: Sendable, Equatable {
+    package var mountPoint: String
+    package var fsType: String
+    package var source: String
     /// mountinfo's optional fields: propagation (`shared:N`, `master:N`, `unbindable`); none = private.
-    public var propagation: [String] = []
+    package var propagation: [String] = []
     /// The file system's own options (`rw,user_id=42436,group_id=42436` for FUSE).
-    public var superOptions: String = ""
+    package var superOptions: String = ""
 
     /// The `user_id=` and `group_id=` a FUSE mount was made by: the only user its server answers unless it allows
     /// others.
-    public var fuseOwner: (uid: UInt32, gid: UInt32)? {
+    package var fuseOwner: (uid: UInt32, gid: UInt32)? {
         var uid: UInt32?
         var gid: UInt32?
         for option in superOptions.split(separator: ",") {
@@ -26,5 +25,5 @@ public struct MountEntry: Sendable, Equatable {
         return (uid, gid)
     }
 
-    public var isFUSE: Bool { fsType == "fuse" || fsType.hasPrefix("fuse.") || fsType == "fuseblk" }
+    package var isFUSE: Bool { fsType == "fuse" || fsType.hasPrefix("fuse.") || fsType == "fuseblk" }
 }

@@ -2,10 +2,11 @@ import FoundationEssentials
 import Glibc
 import LinuxSupport
 
-public enum MountPathPolicy {
+package enum MountPathPolicy {
     /// Absolute, normalized, strictly below one of `bases`. Returns the normalized path and its base.
-    public static func normalize(_ path: String, bases: [String]) throws(VaultFuseError) -> (path: String, base: String)
-    {
+    package static func normalize(_ path: String, bases: [String]) throws(VaultFuseError) -> (
+        path: String, base: String
+    ) {
         var refusal = VaultFuseError(.pathOutsideBase, "no mount base configured")
         for base in bases {
             do { return (try normalize(path, base: base), base) } catch {
@@ -22,10 +23,10 @@ public enum MountPathPolicy {
     /// After an unmount, as the original server does: rmdir(2) of the mount path itself, which removes it
     /// only when it is an empty directory and no longer a mount point. Nothing else is ever removed.
     @discardableResult
-    public static func removeIfEmpty(_ path: String) -> Bool { rmdir(path) == 0 }
+    package static func removeIfEmpty(_ path: String) -> Bool { rmdir(path) == 0 }
 
     /// Absolute, normalized (no `.`, `..`, empty components), strictly below `base`. Returns the normalized path.
-    public static func normalize(_ path: String, base: String) throws(VaultFuseError) -> String {
+    package static func normalize(_ path: String, base: String) throws(VaultFuseError) -> String {
         guard !path.utf8.contains(0), path.utf8.count <= 4096 else {
             throw VaultFuseError(.invalidPath, "Invalid mount path: contains NUL or is too long")
         }
@@ -47,7 +48,7 @@ public enum MountPathPolicy {
     }
 
     /// Creates the directory (and parents below the base), refusing any symlink that leads outside the base.
-    public static func prepareDirectory(_ path: String, base: String) throws(VaultFuseError) {
+    package static func prepareDirectory(_ path: String, base: String) throws(VaultFuseError) {
         let resolvedBase = realpath(base) ?? base
         let relative = path.dropFirst(base.count).split(separator: "/")
         var current = base
@@ -100,7 +101,7 @@ func ownerUID(of path: String) -> uid_t? {
 }
 
 /// `/a/b/c` → `/a/b`; `/a` → `/`.
-public func parentDirectory(of path: String) -> String {
+package func parentDirectory(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }

@@ -1,17 +1,16 @@
 import CLinuxProcess
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
 /// The kernel's mount table, as this process's mount namespace sees it.
-public enum MountTable {
-    public static func read() -> [MountEntry] {
+package enum MountTable {
+    package static func read() -> [MountEntry] {
         guard let bytes = ProcFS.readFile("/proc/self/mountinfo", limit: 64 << 20) else { return [] }
         return parse(bytes)
     }
 
-    /// `/proc/self/mountinfo`'s text, one entry per well-formed line (public for the fuzzers).
-    public static func parse(_ bytes: [UInt8]) -> [MountEntry] {
+    /// `/proc/self/mountinfo`'s text, one entry per well-formed line (`package` for the fuzzers).
+    package static func parse(_ bytes: [UInt8]) -> [MountEntry] {
         var entries: [MountEntry] = []
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
@@ -54,7 +53,7 @@ public enum MountTable {
     }
 
     /// The mount that holds `path`: the topmost entry whose mount point is the path or its longest prefix.
-    public static func containing(_ path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
+    package static func containing(_ path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
         var holder: MountEntry?
         for entry in entries ?? read()
         where entry.mountPoint == "/" || path == entry.mountPoint || path.hasPrefix(entry.mountPoint + "/") {
@@ -65,7 +64,7 @@ public enum MountTable {
     }
 
     /// The last (topmost) mount at exactly `path`.
-    public static func mount(at path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
+    package static func mount(at path: String, in entries: [MountEntry]? = nil) -> MountEntry? {
         if let entries { return entries.last { $0.mountPoint == path } }
         // Hot path (before every spawn, every readiness wake-up, every unmount): one statx says whether anything is
         // mounted at the path; only a mount root, or a path statx cannot answer for (a disconnected FUSE mount
@@ -105,7 +104,7 @@ public enum MountTable {
     }
 
     /// mountinfo's escaping of a path (space, tab, newline, backslash as `\ooo`).
-    public static func escape(_ path: String) -> [UInt8] {
+    package static func escape(_ path: String) -> [UInt8] {
         var out: [UInt8] = []
         for b in path.utf8 {
             switch b {
@@ -118,14 +117,14 @@ public enum MountTable {
         return out
     }
 
-    public static func fuseMount(at path: String) -> MountEntry? {
+    package static func fuseMount(at path: String) -> MountEntry? {
         guard let entry = mount(at: path), entry.isFUSE else { return nil }
         return entry
     }
 
     /// Whether a FUSE mount is at exactly `path`: `fuseMount(at:) != nil` without reading the table where the kernel
     /// answers for the one mount (statmount(2), Linux 6.8+). The hot path: every readiness wake-up, every spawn.
-    public static func hasFUSEMount(at path: String) -> Bool {
+    package static func hasFUSEMount(at path: String) -> Bool {
         kernelSaysFUSEMountRoot(path) ?? (fuseMount(at: path) != nil)
     }
 

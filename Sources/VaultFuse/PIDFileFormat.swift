@@ -1,11 +1,10 @@
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
 /// A PID file's bytes: the decimal PID (> 1) and at most one newline, nothing else; the original server wrote no
-/// newline. Anything else is malformed (public for the fuzzers).
-public enum PIDFileFormat {
-    public static func pid(in bytes: ArraySlice<UInt8>) -> Int32? {
+/// newline. Anything else is malformed (`package` for the fuzzers).
+package enum PIDFileFormat {
+    package static func pid(in bytes: ArraySlice<UInt8>) -> Int32? {
         var digits = bytes
         if digits.last == UInt8(ascii: "\n") { digits = digits.dropLast() }
         guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
@@ -15,5 +14,5 @@ public enum PIDFileFormat {
     }
 
     /// What `PIDFile.write` puts in the file.
-    public static func bytes(of pid: Int32) -> [UInt8] { Array("\(pid)\n".utf8) }
+    package static func bytes(of pid: Int32) -> [UInt8] { Array("\(pid)\n".utf8) }
 }

@@ -4,8 +4,8 @@ import Glibc
 import LinuxSupport
 
 /// A process pinned by a pidfd: signals reach exactly this process even if its PID is recycled.
-public final class ProcessHandle: Sendable {
-    public let pid: Int32
+package final class ProcessHandle: Sendable {
+    package let pid: Int32
     let pidfd: Int32
 
     private init(pid: Int32, pidfd: Int32) {
@@ -23,7 +23,7 @@ public final class ProcessHandle: Sendable {
     }
 
     /// The process has exited (a zombie counts as exited).
-    public var hasExited: Bool {
+    package var hasExited: Bool {
         var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         return poll(&pfd, 1, 0) > 0
     }

@@ -1,5 +1,5 @@
-public struct RecoveryReport: Sendable, Equatable {
-    public var loaded: Int
-    public var cleaned: Int
-    public var seconds: Double
+package struct RecoveryReport: Sendable, Equatable {
+    package var loaded: Int
+    package var cleaned: Int
+    package var seconds: Double
 }

@@ -1,12 +1,14 @@
 import CLinuxProcess
 import Glibc
 import LinuxSupport
+import Logging
+import Synchronization
 
 // Spawning and stopping: each runs under the target's lock on the blocking pool (`serialized`).
 extension S3VaultFuseManager {
     /// Mounts `targetID` at `mountPath` by starting the configured binary, unless a healthy process for
     /// it already serves that path. Returns once the FUSE mount is in the mount table.
-    public func spawn(targetID: String, mountPath rawPath: String, environment: [String: String] = [:])
+    package func spawn(targetID: String, mountPath rawPath: String, environment: [String: String] = [:])
         async throws(VaultFuseError) -> SpawnOutcome
     {
         let mountPath = try validate(targetID: targetID, mountPath: rawPath)
@@ -23,7 +25,7 @@ extension S3VaultFuseManager {
     /// which detaches it.
     /// With `mountPath`, a process that serves another path is not this job's: nothing is stopped (`conflict`).
     @discardableResult
-    public func kill(targetID: String, mountPath: String? = nil, lazyIfBusy: Bool = false) async throws(VaultFuseError)
+    package func kill(targetID: String, mountPath: String? = nil, lazyIfBusy: Bool = false) async throws(VaultFuseError)
         -> KillOutcome
     {
         try TargetID.validate(targetID)
@@ -47,7 +49,7 @@ extension S3VaultFuseManager {
     /// serves. A dead one (a crash, an agent that died mid-unmount) is cleared; a live one, which only a job may take
     /// down, is unmounted because this job asks for it (busy: `unmount_busy`). Returns what was done, for the reply.
     @discardableResult
-    public func cleanStaleMount(at rawPath: String, targetID: String? = nil) async throws(VaultFuseError)
+    package func cleanStaleMount(at rawPath: String, targetID: String? = nil) async throws(VaultFuseError)
         -> MountClearing
     {
         let path = try MountPathPolicy.normalize(rawPath, bases: configuration.mountBases).path

@@ -1,13 +1,14 @@
 import CLinuxProcess
 import Glibc
 import LinuxSupport
+import Logging
 
 // Start-up: adopt what the PID directory proves ours, clean the rest. Adoption (here and on demand) happens
 // only under the target's lock.
 extension S3VaultFuseManager {
     /// Adopts every live process proven ours from the PID directory (and any of ours that lost its PID
     /// file), deletes stale PID files, and unmounts FUSE mounts under the mount base that nobody serves.
-    public func recover() async -> RecoveryReport {
+    package func recover() async -> RecoveryReport {
         let start = monotonicNanos()
         var (loaded, cleaned) = await OSThread.blocking { adoptFromPIDDirectory() }
         let (orphansAdopted, orphansStopped) = await OSThread.blocking { adoptOrphans() }

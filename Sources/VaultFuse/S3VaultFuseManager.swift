@@ -1,7 +1,7 @@
 import CLinuxProcess
 import Glibc
 import LinuxSupport
-import Logging
+package import Logging
 import Synchronization
 
 /// Starts, tracks, stops and re-finds one s3vaultfuse process per backup target.
@@ -14,8 +14,8 @@ import Synchronization
 ///
 /// The pieces: `PIDDirectory` (lock, files), `IdentityProof`, `MountReadiness`, `StopSequence`,
 /// `EventBroadcaster`; spawning and stopping in `ManagerOperations.swift`, start-up in `Recovery.swift`.
-public final class S3VaultFuseManager: Sendable {
-    public let configuration: VaultFuseConfiguration
+package final class S3VaultFuseManager: Sendable {
+    package let configuration: VaultFuseConfiguration
     let logger: Logger
     let directory: PIDDirectory
     let locks = KeyedLocks()
@@ -34,7 +34,7 @@ public final class S3VaultFuseManager: Sendable {
 
     /// Takes the PID-directory lock (a second manager on the same directory refuses to start) and
     /// creates the directories. Call `recover()` next.
-    public init(configuration: VaultFuseConfiguration, logger: Logger = Logger(label: "dms.vaultfuse"))
+    package init(configuration: VaultFuseConfiguration, logger: Logger = Logger(label: "dms.vaultfuse"))
         throws(VaultFuseError)
     {
         self.configuration = configuration
@@ -50,10 +50,10 @@ public final class S3VaultFuseManager: Sendable {
     deinit { shutdown() }
 
     /// True until `shutdown`: this manager holds the PID-directory lock.
-    public var holdsLock: Bool { !isShutDown.load(ordering: .sequentiallyConsistent) }
+    package var holdsLock: Bool { !isShutDown.load(ordering: .sequentiallyConsistent) }
 
     /// Releases the PID-directory lock and stops watching. Never kills: processes outlive the manager.
-    public func shutdown() {
+    package func shutdown() {
         guard !isShutDown.exchange(true, ordering: .sequentiallyConsistent) else { return }
         watcher.shutdown()
         close(lockFD)
@@ -62,23 +62,23 @@ public final class S3VaultFuseManager: Sendable {
 
     /// A stream of what happens to targets on its own (crashes, adoptions, stale cleanups) and of
     /// successful mounts and unmounts.
-    public func events() -> AsyncStream<ManagerEvent> { broadcaster.subscribe() }
+    package func events() -> AsyncStream<ManagerEvent> { broadcaster.subscribe() }
 
     /// Calls `observer` with each event on the manager's thread that emits it (a job's, often under its target's
     /// lock, or the exit watcher's): it must not block. Returns the token `stopObservingEvents` takes.
-    public func observeEvents(_ observer: @escaping @Sendable (ManagerEvent) -> Void) -> UInt64 {
+    package func observeEvents(_ observer: @escaping @Sendable (ManagerEvent) -> Void) -> UInt64 {
         broadcaster.observe(observer)
     }
 
-    public func stopObservingEvents(_ token: UInt64) { broadcaster.stopObserving(token) }
+    package func stopObservingEvents(_ token: UInt64) { broadcaster.stopObserving(token) }
 
     func emit(_ event: ManagerEvent) { broadcaster.emit(event) }
 
-    public func pidFilePath(for targetID: String) -> String { directory.filePath(for: targetID) }
-    public func logFilePath(for targetID: String) -> String { "\(configuration.logDirectory)/\(targetID).log" }
+    package func pidFilePath(for targetID: String) -> String { directory.filePath(for: targetID) }
+    package func logFilePath(for targetID: String) -> String { "\(configuration.logDirectory)/\(targetID).log" }
 
     /// Validates a target id and a mount path without touching anything.
-    public func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String {
+    package func validate(targetID: String, mountPath: String) throws(VaultFuseError) -> String {
         try TargetID.validate(targetID)
         return try MountPathPolicy.normalize(mountPath, bases: configuration.mountBases).path
     }
@@ -97,25 +97,25 @@ public final class S3VaultFuseManager: Sendable {
     // MARK: Queries
 
     /// Memory first, then the PID file (adopting into memory, under the target's lock, when proven ours).
-    public func isRunning(targetID: String) async -> Bool {
+    package func isRunning(targetID: String) async -> Bool {
         guard TargetID.isValid(targetID) else { return false }
         let record = try? await serialized(targetID) { try self.tracked(targetID) ?? self.adoptFromPIDFile(targetID) }
         return record.map { !$0.handle.hasExited } ?? false
     }
 
     /// The PID of the target's live process, if any (memory only).
-    public func trackedPID(targetID: String) -> Int32? {
+    package func trackedPID(targetID: String) -> Int32? {
         guard let record = tracked(targetID), !record.handle.hasExited else { return nil }
         return record.pid
     }
 
-    public func trackedMountPath(targetID: String) -> String? { tracked(targetID)?.mountPath }
+    package func trackedMountPath(targetID: String) -> String? { tracked(targetID)?.mountPath }
 
     /// What the manager tracks, checked against the mount table and the PID directory, read on the blocking pool.
-    public func stats() async -> ManagerStats { await OSThread.blocking { currentStats() } }
+    package func stats() async -> ManagerStats { await OSThread.blocking { currentStats() } }
 
     /// `stats()` for a caller already on a thread of its own: reads /proc, the mount table and the PID directory.
-    public func currentStats() -> ManagerStats {
+    package func currentStats() -> ManagerStats {
         let (records, spawned) = state.withLock { (Array($0.processes.values), $0.spawnedPIDs) }
         // One read each of the mount table and the PID directory, not one per tracked process.
         let topMounts = Dictionary(MountTable.read().map { ($0.mountPoint, $0) }, uniquingKeysWith: { _, top in top })
@@ -149,7 +149,7 @@ public final class S3VaultFuseManager: Sendable {
 
     /// Drops dead processes from memory, deletes their PID files, clears their stale mounts. Never kills.
     @discardableResult
-    public func cleanupDeadProcesses() async -> Int {
+    package func cleanupDeadProcesses() async -> Int {
         let dead = state.withLock { s in s.processes.values.filter { $0.handle.hasExited } }
         for record in dead {
             _ = try? await serialized(record.targetID) {
@@ -213,7 +213,7 @@ public final class S3VaultFuseManager: Sendable {
     }
 
     /// The last 4 KiB of a fuse log.
-    public static func tail(of path: String, bytes: Int = 4096) -> String {
+    package static func tail(of path: String, bytes: Int = 4096) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 { return "" }
         defer { close(fd) }

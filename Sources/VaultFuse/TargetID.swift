@@ -1,12 +1,11 @@
 import FoundationEssentials
 import Glibc
-import LinuxSupport
 
-public enum TargetID {
-    public static func isValid(_ id: String) -> Bool { (try? validate(id)) != nil }
+package enum TargetID {
+    package static func isValid(_ id: String) -> Bool { (try? validate(id)) != nil }
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, and not `.` or `..`. Checked before any path is built.
-    public static func validate(_ id: String) throws(VaultFuseError) {
+    package static func validate(_ id: String) throws(VaultFuseError) {
         let bytes = Array(id.utf8)
         func allowed(_ b: UInt8, first: Bool) -> Bool {
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)

@@ -1,6 +1,5 @@
 import CLinuxProcess
 import Glibc
-import LinuxSupport
 import Logging
 import Synchronization
 

@@ -1,6 +1,6 @@
 /// Every failure of the manager, with a stable machine-readable code.
-public struct VaultFuseError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+package struct VaultFuseError: Error, Sendable, CustomStringConvertible {
+    package enum Code: String, Sendable {
         case invalidTargetID = "invalid_target_id"
         case pathOutsideBase = "path_outside_base"
         case invalidPath = "invalid_path"
@@ -15,16 +15,16 @@ public struct VaultFuseError: Error, Sendable, CustomStringConvertible {
         case io = "io_error"
     }
 
-    public var code: Code
-    public var message: String
+    package var code: Code
+    package var message: String
     /// The tail of the target's fuse log, when the failure is the fuse's.
-    public var logTail: String?
+    package var logTail: String?
 
-    public init(_ code: Code, _ message: String, logTail: String? = nil) {
+    package init(_ code: Code, _ message: String, logTail: String? = nil) {
         self.code = code
         self.message = message
         self.logTail = logTail
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -8,6 +8,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
+import VaultFuse
 
 struct DMSAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

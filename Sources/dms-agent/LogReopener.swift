@@ -1,7 +1,5 @@
 import ArgumentParser
 import CoreMetrics
-import DMSAgentCore
-import DMSNodeTools
 import FoundationEssentials
 import Glibc
 import Logging

@@ -1,5 +1,3 @@
-import DMSAgentCore
-import DMSNodeTools
 import Glibc
 import LinuxSupport
 

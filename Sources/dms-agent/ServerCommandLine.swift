@@ -1,3 +1,5 @@
+import ArgumentParser
+
 /// The shipped server's command line. Every deploy tool starts `trilio-dms-server --config-file … [--config-file …]`;
 /// the package links that name to this binary, and started under it without a subcommand the binary is
 /// `dms-agent run`. oslo.config's and oslo.log's common flags the agent does not implement are refused by name with

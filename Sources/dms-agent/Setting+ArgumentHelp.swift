@@ -1,5 +1,4 @@
 import ArgumentParser
-import DMSAgentCore
 import DMSNodeTools
 import FoundationEssentials
 import Logging

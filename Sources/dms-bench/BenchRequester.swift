@@ -1,4 +1,3 @@
-import AMQP
 import DMSClient
 import DMSWire
 import Foundation

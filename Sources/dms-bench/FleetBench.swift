@@ -1,6 +1,3 @@
-import AMQP
-import DMSClient
-import DMSWire
 import Foundation
 
 /// N agents (the same binary, each its own node id and directories) against the 3-node cluster of

@@ -1,5 +1,3 @@
-import AMQP
-import DMSClient
 import DMSWire
 import Foundation
 import Logging

@@ -1,6 +1,4 @@
 import Foundation
-import LinuxSupport
-import VaultFuse
 
 struct Samples {
     var values: [Double] = []  // milliseconds

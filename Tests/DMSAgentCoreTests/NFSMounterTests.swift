@@ -1,4 +1,3 @@
-import DMSWire
 import Testing
 
 @testable import DMSAgentCore

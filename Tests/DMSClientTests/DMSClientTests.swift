@@ -1,6 +1,5 @@
 import AMQP
 import DMSClient
-import DMSWire
 import Foundation
 import TestSupport
 import Testing

@@ -1,6 +1,8 @@
+import AMQP
 import DMSAgentCore
 import Foundation
 import Testing
+import VaultFuse
 
 @testable import DMSNodeTools
 

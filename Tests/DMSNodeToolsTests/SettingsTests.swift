@@ -2,6 +2,7 @@ import AMQP
 import DMSAgentCore
 import Foundation
 import Testing
+import VaultFuse
 
 @testable import DMSNodeTools
 

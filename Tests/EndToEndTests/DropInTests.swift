@@ -1,6 +1,4 @@
 import AMQP
-import DMSAgentCore
-import DMSClient
 import DMSWire
 import Foundation
 import TestSupport

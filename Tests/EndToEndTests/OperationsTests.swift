@@ -1,11 +1,7 @@
-import AMQP
-import DMSAgentCore
-import DMSClient
 import DMSWire
 import Foundation
 import TestSupport
 import Testing
-import VaultFuse
 
 @Suite(.timeLimit(.minutes(3)), .needsEverything)
 struct OperationsTests {

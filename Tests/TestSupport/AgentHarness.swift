@@ -1,26 +1,25 @@
-import AMQP
-import DMSClient
-import DMSWire
+package import DMSClient
+package import DMSWire
 import Foundation
 import LinuxSupport
 import Synchronization
 
 /// A `dms-agent run` subprocess with its own node id, PID directory and mount base.
-public final class AgentProcess: @unchecked Sendable {
-    public let nodeID: String
-    public let box: Sandbox
+package final class AgentProcess: @unchecked Sendable {
+    package let nodeID: String
+    package let box: Sandbox
     /// The agent's stderr, which is its log unless `log_file` is set.
-    public let stderrPath: String
+    package let stderrPath: String
     /// Where the agent's log lines land: its stderr, or the `log_file` a test gives it.
-    public var logPath: String
-    public private(set) var pid: Int32 = 0
+    package var logPath: String
+    package private(set) var pid: Int32 = 0
     let arguments: [String]
     var environment: [String]
     /// Runs the agent through this command (e.g. `nsenter --net=… --`), which must exec it in place.
-    public var launcher: [String] = []
+    package var launcher: [String] = []
     /// The whole command line instead of `dms-agent run` and the harness's options (a deploy tool's exact line),
     /// run with nothing but PATH and HOME in its environment.
-    public var commandLine: [String]? {
+    package var commandLine: [String]? {
         didSet { if commandLine != nil { environment = Array(environment.prefix(2)) + Self.sanitizerEnvironment } }
     }
 
@@ -31,12 +30,12 @@ public final class AgentProcess: @unchecked Sendable {
         }
     }
 
-    public static var binary: String {
+    package static var binary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dms-agent")
             .path
     }
 
-    public init(
+    package init(
         nodeID: String = "node-\(UUID().uuidString.prefix(8).lowercased())", box: Sandbox,
         fuse: String = TestEnv.fakeFuse,
         extraArguments: [String] = [], extraEnvironment: [String] = []
@@ -61,7 +60,7 @@ public final class AgentProcess: @unchecked Sendable {
 
     /// Starts the agent and waits until its log says it consumes.
     @discardableResult
-    public func start(waitForConsuming: Bool = true) async throws -> Int32 {
+    package func start(waitForConsuming: Bool = true) async throws -> Int32 {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
@@ -93,25 +92,25 @@ public final class AgentProcess: @unchecked Sendable {
         return child
     }
 
-    public func signal(_ sig: Int32) { if pid > 0 { kill(pid, sig) } }
+    package func signal(_ sig: Int32) { if pid > 0 { kill(pid, sig) } }
 
     /// Waits for the process to exit and returns its status (exit code, or 128+signal).
     @discardableResult
-    public func wait() -> Int32 {
+    package func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
-    public func stop() {
+    package func stop() {
         guard pid > 0 else { return }
         signal(SIGTERM)
         wait()
     }
 
     /// The port of /metrics, /healthz and /readyz, from the agent's log.
-    public var metricsPort: Int? {
+    package var metricsPort: Int? {
         for line in logLines().reversed() where line.contains("metrics and health endpoints") {
             // listen=127.0.0.1:41234, listen=[::1]:41234 or "listen":"127.0.0.1:41234"
             if let range = line.range(of: #"listen"?[=:]"?[^ ",]*:[0-9]+"#, options: .regularExpression) {
@@ -122,27 +121,27 @@ public final class AgentProcess: @unchecked Sendable {
     }
 
     /// GET on the agent's health server: (status code, body).
-    public func http(_ path: String, host: String = "127.0.0.1") -> (Int, String) {
+    package func http(_ path: String, host: String = "127.0.0.1") -> (Int, String) {
         guard let port = metricsPort else { return (0, "no metrics port") }
         let out = Proc.shell("curl -g -s -m 5 -w '\\n%{http_code}' 'http://\(host):\(port)\(path)'").output
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
-    public func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-    public func logLines() -> [Substring] { log().split(separator: "\n") }
+    package func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    package func logLines() -> [Substring] { log().split(separator: "\n") }
 }
 
 /// Sends requests as the orchestrator does and collects replies by correlation id: `DMSClient` with the tests'
 /// request shapes (hostile ones included) and a durable reply queue that survives broker restarts.
-public final class Requester: Sendable {
-    public let client: DMSClient
-    public var replyQueue: String { client.replyQueue }
+package final class Requester: Sendable {
+    package let client: DMSClient
+    package var replyQueue: String { client.replyQueue }
     /// Every reply as it arrived: (correlation id, body).
     private let arrivals: Locked<[(id: String, body: [UInt8])]>
 
     /// `quorum`: the reply queue survives the loss of one cluster node.
-    public init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
+    package init(url: String = TestEnv.amqpURL, quorum: Bool = false) async throws {
         let arrivals = Locked<[(id: String, body: [UInt8])]>([])
         self.arrivals = arrivals
         client = try DMSClient(
@@ -152,7 +151,7 @@ public final class Requester: Sendable {
     }
 
     /// A request as the orchestrator writes it (`JobRequest.fields`), with `extra` fields added or replaced, any JSON.
-    public static func body(
+    package static func body(
         action: String, node: String, target: String? = nil, path: String? = nil, type: String = "s3",
         secretRef: String? = nil, token: String? = nil, jobid: Int = 1, extra: [String: Any] = [:]
     ) -> [UInt8] {
@@ -172,7 +171,7 @@ public final class Requester: Sendable {
 
     /// Publishes a request to `dms.<node>`; returns its correlation id.
     @discardableResult
-    public func send(
+    package func send(
         _ body: [UInt8], node: String, timestamp: UInt64? = UInt64(Date().timeIntervalSince1970),
         correlationID: String = UUID().uuidString, viaExchange: Bool = false, userID: String? = nil
     ) async throws -> String {
@@ -182,33 +181,33 @@ public final class Requester: Sendable {
     }
 
     /// The reply to `correlationID`, decoded, also when it was taken before (the tests look more than once).
-    public func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {
+    package func reply(_ correlationID: String, timeout: Double = 30) async -> JobReply? {
         if let body = rawReply(correlationID) { return try? JobReply.decode(body) }
         let body = (try? await client.reply(correlationID, timeout: .seconds(timeout))) ?? rawReply(correlationID)
         return body.flatMap { try? JobReply.decode($0) }
     }
 
     /// The first reply to `correlationID` if it has arrived, without waiting.
-    public func rawReply(_ correlationID: String) -> [UInt8]? {
+    package func rawReply(_ correlationID: String) -> [UInt8]? {
         arrivals.withLock { $0.first { $0.id == correlationID }?.body }
     }
 
     /// Correlation ids in the order their replies arrived (an id twice if it was answered twice).
-    public var arrivalOrder: [String] { arrivals.withLock { $0.map(\.id) } }
+    package var arrivalOrder: [String] { arrivals.withLock { $0.map(\.id) } }
 
-    public func call(_ body: [UInt8], node: String, timeout: Double = 30) async throws -> JobReply? {
+    package func call(_ body: [UInt8], node: String, timeout: Double = 30) async throws -> JobReply? {
         let id = try await send(body, node: node)
         return await reply(id, timeout: timeout)
     }
 
-    public func close() async {
+    package func close() async {
         await client.close()
         Broker.ctl("delete_queue \(replyQueue)")
     }
 }
 
 /// Runs `body` with a requester and closes it (its reply queue deleted) afterwards, awaited, also when `body` throws.
-public func withRequester<T>(
+package func withRequester<T>(
     url: String = TestEnv.amqpURL, quorum: Bool = false, _ body: (Requester) async throws -> T
 ) async throws -> T {
     let requester = try await Requester(url: url, quorum: quorum)
@@ -224,7 +223,8 @@ public func withRequester<T>(
 
 /// Starts `agent`, runs `body` with it and a requester, then closes the requester and stops the agent, awaited,
 /// also when `body` throws: the set-up of the end-to-end and chaos tests in one place.
-public func withAgent<T>(_ agent: AgentProcess, _ body: (AgentProcess, Requester) async throws -> T) async throws -> T {
+package func withAgent<T>(_ agent: AgentProcess, _ body: (AgentProcess, Requester) async throws -> T) async throws -> T
+{
     try await agent.start()
     defer { agent.stop() }
     return try await withRequester { requester in try await body(agent, requester) }

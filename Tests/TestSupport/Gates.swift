@@ -1,20 +1,20 @@
 import Foundation
-import Testing
+package import Testing
 
 /// What the integration suites need, checked once. Plain `swift test` on a fresh clone runs the hermetic
 /// tests and skips the rest with the reason; `scripts/test.sh` provides everything.
-public enum Gate {
-    public static let isRoot = geteuid() == 0
-    public static let brokerUp = listening(port: TestEnv.amqpPort)
-    public static let s3Up = listening(
+package enum Gate {
+    package static let isRoot = geteuid() == 0
+    package static let brokerUp = listening(port: TestEnv.amqpPort)
+    package static let s3Up = listening(
         port: Int(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690") ?? 5690)
-    public static let fuse =
+    package static let fuse =
         FileManager.default.fileExists(atPath: "/dev/fuse")
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/bindfs")
-    public static let pika = Proc.shell("python3 -c 'import pika' 2>/dev/null").status == 0
-    public static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
+    package static let pika = Proc.shell("python3 -c 'import pika' 2>/dev/null").status == 0
+    package static let disruptive = ProcessInfo.processInfo.environment["DMS_TEST_DISRUPTIVE"] != nil
     /// The sanitizer this test binary was built with, found by its runtime's entry point: nil in a plain build.
-    public static let sanitizer: String? = {
+    package static let sanitizer: String? = {
         guard let handle = dlopen(nil, RTLD_NOW) else { return nil }
         defer { dlclose(handle) }
         if dlsym(handle, "__tsan_init") != nil { return "thread" }
@@ -22,7 +22,7 @@ public enum Gate {
         return nil
     }()
 
-    public static func listening(port: Int) -> Bool {
+    package static func listening(port: Int) -> Bool {
         guard let fd = connectLoopback(port: port) else { return false }
         close(fd)
         return true
@@ -31,7 +31,7 @@ public enum Gate {
 
 extension Trait where Self == ConditionTrait {
     /// The test broker (`scripts/broker.sh start`).
-    public static var needsBroker: Self {
+    package static var needsBroker: Self {
         // rabbitmqctl needs the broker's Erlang cookie, which is root's.
         .enabled(
             if: Gate.isRoot && Gate.brokerUp,
@@ -40,13 +40,13 @@ extension Trait where Self == ConditionTrait {
     }
 
     /// Root and FUSE (bindfs): real mounts.
-    public static var needsFUSE: Self {
+    package static var needsFUSE: Self {
         .enabled(
             if: Gate.isRoot && Gate.fuse, "needs root, /dev/fuse and bindfs (real mounts): run scripts/test.sh as root")
     }
 
     /// The agent end to end: root, FUSE, the broker, the S3 server and pika.
-    public static var needsEverything: Self {
+    package static var needsEverything: Self {
         .enabled(
             if: Gate.isRoot && Gate.fuse && Gate.brokerUp && Gate.s3Up && Gate.pika,
             "needs root, FUSE, the test broker, the S3 server and pika: run scripts/test.sh as root")
@@ -54,28 +54,28 @@ extension Trait where Self == ConditionTrait {
 
     /// Measures memory or time: a sanitizer's shadow memory, quarantine and 5–15× slowdown make the figure
     /// meaningless. The test still runs in scripts/test.sh's uninstrumented phases.
-    public static var notUnderASanitizer: Self {
+    package static var notUnderASanitizer: Self {
         .disabled(
             if: Gate.sanitizer != nil,
             "measures memory or time, which \(Gate.sanitizer ?? "a")-sanitizer instrumentation changes by design")
     }
 
     /// The private node with a 5 s acknowledgement timeout (`scripts/broker.sh start-ack-timeout`).
-    public static var needsAckTimeoutBroker: Self {
+    package static var needsAckTimeoutBroker: Self {
         .enabled(
             if: Gate.isRoot && Gate.fuse && Gate.pika && Gate.listening(port: AckTimeoutBroker.port),
             "needs root, FUSE and the private broker node with a 5 s ack timeout: scripts/broker.sh start-ack-timeout")
     }
 
     /// Stops, alarms or partitions the shared broker: run alone, as scripts/test.sh does.
-    public static var disruptive: Self {
+    package static var disruptive: Self {
         .enabled(
             if: Gate.disruptive, "disrupts the shared broker: scripts/test.sh runs it alone with DMS_TEST_DISRUPTIVE=1")
     }
 }
 
 /// A TCP connection to 127.0.0.1:`port`, or nil when nothing accepts it.
-public func connectLoopback(port: Int) -> Int32? {
+package func connectLoopback(port: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
     var addr = sockaddr_in()

@@ -1,38 +1,40 @@
 import Foundation
 import LinuxSupport
-import VaultFuse
+package import VaultFuse
 
 /// Paths and helpers shared by the test targets. Everything here drives real processes and real mounts.
-public enum TestEnv {
-    public static let repoRoot: String = {
+package enum TestEnv {
+    package static let repoRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
     }()
 
-    public static var fakeFuse: String { repoRoot + "/scripts/fake-s3vaultfuse" }
-    public static var s3fsFuse: String { repoRoot + "/scripts/s3vaultfuse-s3fs" }
-    public static var amqpURL: String {
+    package static var fakeFuse: String { repoRoot + "/scripts/fake-s3vaultfuse" }
+    package static var s3fsFuse: String { repoRoot + "/scripts/s3vaultfuse-s3fs" }
+    package static var amqpURL: String {
         ProcessInfo.processInfo.environment["DMS_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:\(amqpPort)/"
     }
-    public static var amqpPort: Int { Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQP_PORT"] ?? "5682") ?? 5682 }
-    public static var amqpsPort: Int {
+    package static var amqpPort: Int {
+        Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQP_PORT"] ?? "5682") ?? 5682
+    }
+    package static var amqpsPort: Int {
         Int(ProcessInfo.processInfo.environment["DMS_TEST_AMQPS_PORT"] ?? "5681") ?? 5681
     }
-    public static var brokerDir: String { ProcessInfo.processInfo.environment["DMS_BROKER_DIR"] ?? "/tmp/dms-broker" }
-    public static var s3Endpoint: String {
+    package static var brokerDir: String { ProcessInfo.processInfo.environment["DMS_BROKER_DIR"] ?? "/tmp/dms-broker" }
+    package static var s3Endpoint: String {
         "http://127.0.0.1:\(ProcessInfo.processInfo.environment["DMS_TEST_S3_PORT"] ?? "5690")"
     }
 
     /// A fresh directory tree for one test: pid/, mnt/, log/.
-    public static func makeSandbox(_ name: String = #function) -> Sandbox { Sandbox(name: name) }
+    package static func makeSandbox(_ name: String = #function) -> Sandbox { Sandbox(name: name) }
 }
 
-public struct Sandbox: Sendable {
-    public let root: String
-    public var pidDir: String { root + "/pid" }
-    public var mountBase: String { root + "/mnt" }
-    public var logDir: String { root + "/log" }
+package struct Sandbox: Sendable {
+    package let root: String
+    package var pidDir: String { root + "/pid" }
+    package var mountBase: String { root + "/mnt" }
+    package var logDir: String { root + "/log" }
 
     init(name: String) {
         let clean = name.filter { $0.isLetter || $0.isNumber }.prefix(24)
@@ -40,7 +42,7 @@ public struct Sandbox: Sendable {
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
-    public func configuration(
+    package func configuration(
         binary: String = TestEnv.fakeFuse, killTimeout: Duration = .seconds(3), mountTimeout: Duration = .seconds(10)
     )
         -> VaultFuseConfiguration
@@ -55,19 +57,19 @@ public struct Sandbox: Sendable {
         return c
     }
 
-    public func mountPath(_ name: String) -> String { mountBase + "/" + name }
+    package func mountPath(_ name: String) -> String { mountBase + "/" + name }
 
     /// Unmounts whatever a failed test left below the sandbox.
-    public func tearDown() {
+    package func tearDown() {
         for entry in MountTable.read().reversed() where entry.mountPoint.hasPrefix(root + "/") {
             umount2(entry.mountPoint, Int32(MNT_DETACH))
         }
     }
 }
 
-public enum Proc {
+package enum Proc {
     /// True while the PID names a process that is not a zombie.
-    public static func isLive(_ pid: Int32) -> Bool {
+    package static func isLive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return false }
@@ -75,9 +77,9 @@ public enum Proc {
         return state != "Z" && state != "X"
     }
 
-    public static func exists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+    package static func exists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
-    public static func isZombie(_ pid: Int32) -> Bool {
+    package static func isZombie(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return false }
@@ -85,7 +87,7 @@ public enum Proc {
     }
 
     /// Starts a long-lived unrelated process (a `sleep`), returning its PID. Reap it with `reap`.
-    public static func startSleep(seconds: Int = 600) -> Int32 {
+    package static func startSleep(seconds: Int = 600) -> Int32 {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("\(seconds)"), nil]
         defer { argv.forEach { free($0) } }
@@ -93,7 +95,7 @@ public enum Proc {
         return pid
     }
 
-    public static func stopAndReap(_ pid: Int32) {
+    package static func stopAndReap(_ pid: Int32) {
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
@@ -102,7 +104,7 @@ public enum Proc {
     /// Runs a shell command, returning its exit status and output. (Foundation.Process on Linux can miss
     /// its child's exit when another component reaps children by pidfd, so the tests spawn directly.)
     @discardableResult
-    public static func shell(_ command: String) -> (status: Int32, output: String) {
+    package static func shell(_ command: String) -> (status: Int32, output: String) {
         // Through a file: a helper command keeps at most 64 KiB of output, and a listing of a test broker's queues
         // is longer.
         let file = NSTemporaryDirectory() + "dms-shell-\(UUID().uuidString)"
@@ -121,7 +123,7 @@ public enum Proc {
 /// Polls a condition until it holds or the timeout passes (for asserting eventual outcomes, not timing).
 /// `every`: the pause between checks; a check that runs rabbitmqctl (an Erlang VM start, ~0.5 s of CPU) polls
 /// at 0.5 s so that parallel tests do not starve each other.
-public func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: () -> Bool) async -> Bool {
+package func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
         if condition() { return true }
@@ -131,7 +133,7 @@ public func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: 
 }
 
 /// The port a test server wrote to `file` once it listens (it bound port 0: never a guess in the ephemeral range).
-public func listeningPort(writtenTo file: String, timeout: Double = 10) async -> Int? {
+package func listeningPort(writtenTo file: String, timeout: Double = 10) async -> Int? {
     var port: Int?
     _ = await eventually(timeout: timeout) {
         port = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {
@@ -142,16 +144,16 @@ public func listeningPort(writtenTo file: String, timeout: Double = 10) async ->
     return port
 }
 
-public enum Broker {
+package enum Broker {
     /// rabbitmqctl against the test node.
     @discardableResult
-    public static func ctl(_ args: String) -> (status: Int32, output: String) {
+    package static func ctl(_ args: String) -> (status: Int32, output: String) {
         Proc.shell("\(TestEnv.repoRoot)/scripts/broker.sh ctl \(args)")
     }
 
     /// Closes every connection whose connection_name is `name` (as an operator or a network fault would).
     @discardableResult
-    public static func closeConnections(named name: String) -> Int {
+    package static func closeConnections(named name: String) -> Int {
         let list = ctl("list_connections -q --no-table-headers pid client_properties").output
         var closed = 0
         for line in list.split(separator: "\n") where line.contains("\"\(name)\"") {
@@ -161,7 +163,7 @@ public enum Broker {
         return closed
     }
 
-    public static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
+    package static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
         let f = listing(of: queue, "messages_ready messages_unacknowledged")
         guard f.count == 3, let r = Int(f[1]), let u = Int(f[2]) else { return nil }
         return (r, u)
@@ -179,17 +181,17 @@ public enum Broker {
 
 /// The private node whose delivery acknowledgement timeout is 5 s (`scripts/broker.sh start-ack-timeout`), checked
 /// every second: standing in for production's 30 minutes.
-public enum AckTimeoutBroker {
-    public static let port = 5686
-    public static var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
-    public static let timeoutSeconds = 5.0
+package enum AckTimeoutBroker {
+    package static let port = 5686
+    package static var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
+    package static let timeoutSeconds = 5.0
 
     @discardableResult
-    public static func ctl(_ args: String) -> (status: Int32, output: String) {
+    package static func ctl(_ args: String) -> (status: Int32, output: String) {
         Proc.shell("\(TestEnv.repoRoot)/scripts/broker.sh ctl-ack-timeout \(args)")
     }
 
-    public static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
+    package static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
         let out = ctl(
             "list_queues -q --no-table-headers name messages_ready messages_unacknowledged | awk -F'\\t' '$1 == \"\(queue)\"'"
         ).output
@@ -199,7 +201,7 @@ public enum AckTimeoutBroker {
     }
 }
 
-public func residentSetKB() -> Int {
+package func residentSetKB() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
@@ -209,7 +211,7 @@ public func residentSetKB() -> Int {
 
 extension Proc {
     /// Live (non-zombie) processes started for targets below `mountBase`, by target id.
-    public static func fuseProcesses(under mountBase: String) -> [String: [Int32]] {
+    package static func fuseProcesses(under mountBase: String) -> [String: [Int32]] {
         var result: [String: [Int32]] = [:]
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return result }
         for name in entries {
@@ -228,12 +230,12 @@ extension Proc {
 
 /// `scripts/dms_client.py`: a pika peer that behaves on the wire like the original Python `DMSClient`
 /// (`style: "original"`) or the shipped kombu publisher (`style: "shipped"`).
-public enum PythonClient {
-    public struct Outcome {
+package enum PythonClient {
+    package struct Outcome {
         /// One per request: the reply object, or nil with `errors` naming why.
-        public var replies: [[String: Any]?]
-        public var errors: [String]
-        public var status: Int32
+        package var replies: [[String: Any]?]
+        package var errors: [String]
+        package var status: Int32
     }
 
     static func command(
@@ -248,7 +250,7 @@ public enum PythonClient {
     }
 
     /// Sends every body in order on one channel and waits for each reply (`timeout` one-second iterations).
-    public static func run(
+    package static func run(
         node: String, bodies: [[UInt8]], style: String = "original", quorum: Bool = false, timeout: Int = 30,
         publishOnly: Bool = false
     ) throws -> Outcome {
@@ -262,7 +264,7 @@ public enum PythonClient {
     }
 
     /// Starts the client in the background; `outcome(of:)` reads what it printed once it exited.
-    public static func start(node: String, bodies: [[UInt8]], style: String = "original", timeout: Int = 60) throws
+    package static func start(node: String, bodies: [[UInt8]], style: String = "original", timeout: Int = 60) throws
         -> String
     {
         let file = "/tmp/dms-client-\(UUID().uuidString.prefix(8))"
@@ -272,7 +274,7 @@ public enum PythonClient {
         return file
     }
 
-    public static func outcome(of handle: String) -> Outcome? {
+    package static func outcome(of handle: String) -> Outcome? {
         guard let rc = try? String(contentsOfFile: handle + ".rc", encoding: .utf8),
             let status = Int32(rc.trimmingCharacters(in: .whitespacesAndNewlines)),
             let out = try? String(contentsOfFile: handle + ".out", encoding: .utf8)
@@ -301,7 +303,7 @@ extension Broker {
     /// `name type arguments` of a queue as rabbitmqctl prints them, or nil when it does not exist.
     /// The queue's type and arguments as rabbitmqctl lists them; nil when it is not listed. A busy broker's
     /// listing can fail or leave a queue out: asked up to three times before saying it does not exist.
-    public static func queueInfo(_ queue: String) -> (type: String, arguments: String)? {
+    package static func queueInfo(_ queue: String) -> (type: String, arguments: String)? {
         for attempt in 0..<3 {
             if attempt > 0 { usleep(300_000) }
             let f = listing(of: queue, "type arguments")
