@@ -51,12 +51,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // What an operator runs on the node besides the bus: settings and their resolution, doctor, the local
-        // commands, the health endpoint.
+        // Every setting: its option, environment variable, config key and default, and their resolution from the
+        // command line, the environment and the original's config files into the agent's configurations.
+        .target(
+            name: "DMSSettings",
+            dependencies: [
+                "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // What an operator runs on the node besides the bus: doctor, the local commands, the health endpoint.
         .target(
             name: "DMSNodeTools",
             dependencies: [
-                "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
+                "DMSSettings", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -64,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "dms-agent",
             dependencies: [
-                "DMSNodeTools", "DMSAgentCore", "DMSClient", "DMSWire", "LinuxSupport",
+                "DMSNodeTools", "DMSSettings", "DMSAgentCore", "DMSClient", "DMSWire", "LinuxSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -87,7 +95,8 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "VaultFuseTests", dependencies: ["VaultFuse", "TestSupport"]),
         .target(
-            name: "FuzzChecks", dependencies: ["DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse"],
+            name: "FuzzChecks",
+            dependencies: ["DMSWire", "DMSAgentCore", "DMSSettings", "DMSNodeTools", "AMQP", "VaultFuse"],
             path: "Fuzz/Checks"),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzChecks"]),
         .testTarget(name: "LinuxSupportTests", dependencies: ["LinuxSupport"]),
@@ -98,17 +107,22 @@ let package = Package(
             name: "DMSAgentCoreTests",
             dependencies: ["DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport"]),
         .testTarget(
+            name: "DMSSettingsTests",
+            dependencies: [
+                "DMSSettings", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport",
+            ]),
+        .testTarget(
             name: "DMSNodeToolsTests",
             dependencies: [
-                "DMSNodeTools", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport", "TestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "DMSNodeTools", "DMSSettings", "DMSAgentCore", "DMSWire", "AMQP", "VaultFuse", "LinuxSupport",
+                "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "DMSClient", "DMSWire", "DMSAgentCore", "DMSNodeTools", "AMQP", "VaultFuse", "LinuxSupport",
-                "TestSupport",
+                "DMSClient", "DMSWire", "DMSAgentCore", "DMSSettings", "DMSNodeTools", "AMQP", "VaultFuse",
+                "LinuxSupport", "TestSupport",
             ]),
         .testTarget(
             name: "ChaosTests",

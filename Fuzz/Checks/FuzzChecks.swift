@@ -1,6 +1,6 @@
 import AMQP
 import DMSAgentCore
-import DMSNodeTools
+import DMSSettings
 import DMSWire
 import VaultFuse
 

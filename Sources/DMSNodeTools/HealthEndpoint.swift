@@ -1,3 +1,4 @@
+package import DMSSettings
 import FoundationEssentials
 import Glibc
 import LinuxSupport

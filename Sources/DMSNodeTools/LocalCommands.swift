@@ -1,3 +1,4 @@
+package import DMSSettings
 import DMSWire
 import FoundationEssentials
 package import Logging
@@ -51,7 +52,7 @@ package final class LocalCommands: Sendable {
 
     package func unmount(target: String, lazy: Bool) async throws(LocalCommandError) -> String {
         do {
-            switch try await manager.kill(targetID: target, lazyIfBusy: lazy) {
+            switch try await manager.stop(targetID: target, lazyIfBusy: lazy) {
             case .stopped(let pid, let path): return ReplyText.unmounted(path) + " (pid \(pid))"
             case .notRunning: return "Target not mounted"
             }

@@ -17,7 +17,7 @@ package struct NodeDoctor: Sendable {
     }
 
     /// Every check, run on the blocking pool (sockets, /proc, stat).
-    package func checks() async -> [DoctorCheck] { await OSThread.blocking { all() } }
+    package func checks() async -> [DoctorCheck] { await BlockingPool.run { all() } }
 
     func all() -> [DoctorCheck] {
         let report = DirectoryReport.read(config.vaultFuse)

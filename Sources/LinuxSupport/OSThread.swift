@@ -44,21 +44,3 @@ package enum OSThread {
         }
     }
 }
-
-extension OSThread {
-    /// Runs `body` on a blocking thread and returns its result: every waiting operation gets a thread of its
-    /// own (Dispatch's concurrent queues are width-limited on Linux, so a few slow mounts would starve every
-    /// other target), and idle threads are kept for reuse (a fresh thread costs a clone and a cold wake-up).
-    package static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-            BlockingThreads.shared.submit { continuation.resume(returning: body()) }
-        }
-    }
-}
-
-extension OSThread {
-    /// Runs `body` with the blocking pool as its preferred executor (see `BlockingExecutor`).
-    package static func blocking<T: Sendable, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
-        try await withTaskExecutorPreference(BlockingExecutor.shared, operation: body)
-    }
-}

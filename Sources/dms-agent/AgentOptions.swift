@@ -1,6 +1,7 @@
 import ArgumentParser
 import DMSAgentCore
 import DMSNodeTools
+import DMSSettings
 import FoundationEssentials
 import Logging
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import DMSClient
-import DMSNodeTools
+import DMSSettings
 import DMSWire
 import FoundationEssentials
 import Logging

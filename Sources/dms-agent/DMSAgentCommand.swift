@@ -2,6 +2,7 @@ import ArgumentParser
 import CoreMetrics
 import DMSAgentCore
 import DMSNodeTools
+import DMSSettings
 import FoundationEssentials
 import Glibc
 import Logging

@@ -1,5 +1,5 @@
 import ArgumentParser
-import DMSNodeTools
+import DMSSettings
 import FoundationEssentials
 import Logging
 

@@ -36,7 +36,7 @@ enum ManagerBench {
             _ = try await manager.spawn(targetID: id, mountPath: config.mountBase + "/" + id)
             spawnTimes.add(now() - start)
             let k = now()
-            try await manager.kill(targetID: id)
+            try await manager.stop(targetID: id)
             killTimes.add(now() - k)
         }
         line("fuse alone: spawn → mounted", alone.summary)

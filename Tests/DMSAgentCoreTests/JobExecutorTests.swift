@@ -40,7 +40,7 @@ struct JobExecutorTests {
             state.withLock { $0.mounted[targetID] = (42, mountPath) }
             return .started(pid: 42)
         }
-        func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome {
+        func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> StopOutcome {
             if let error = state.withLock({ $0.stopError }) { throw error }
             if let other = state.withLock({ $0.mounted[targetID] }), other.path != mountPath {
                 throw VaultFuseError(.conflict, "serves \(other.path), not \(mountPath); nothing was stopped")
@@ -48,7 +48,7 @@ struct JobExecutorTests {
             guard let record = state.withLock({ $0.mounted.removeValue(forKey: targetID) }) else { return .notRunning }
             return .stopped(pid: record.pid, mountPath: record.path)
         }
-        func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing {
+        func clearStaleMount(at path: String, targetID: String?) async throws(VaultFuseError) -> MountClearing {
             state.withLock { $0.clearedStale.append(path) }
             return .nothingMounted
         }

@@ -31,7 +31,7 @@ import Testing
 
     /// Given the blocking pool, a job runs there from its first step to its last, across its suspensions.
     @Test func aRunnerStaysOnItsExecutorAcrossSuspensions() async {
-        let scheduler = JobScheduler(executor: BlockingExecutor.shared)
+        let scheduler = JobScheduler(executor: BlockingPool.executor)
         let threads = Locked([String]())
         @Sendable func record() {
             let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?"

@@ -75,7 +75,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }
-            try await OSThread.blocking {
+            try await BlockingPool.run {
                 // The group starts the endpoint's accepting thread when the cooperative pool gets to it; the parallel
                 // suites can hold that pool for seconds at start (CI saw 5 s). Every test begins once it serves.
                 let deadline = Deadline(after: 60.0)

@@ -15,7 +15,7 @@ struct StageMarksTests {
         let marks = StageMarks()
         await StageMarks.$current.withValue(marks) {
             StageMarks.mark("before")
-            await OSThread.blocking { StageMarks.mark("on the blocking pool") }
+            await BlockingPool.run { StageMarks.mark("on the blocking pool") }
         }
         StageMarks.mark("outside: nobody's")
         #expect(marks.stages.map(\.name) == ["on the blocking pool"])

@@ -39,13 +39,13 @@ struct ManagerLifecycleTests {
             try await manager.spawn(targetID: "t1", mountPath: box.mountPath("other"))
         }
 
-        let killed = try await manager.kill(targetID: "t1")
+        let killed = try await manager.stop(targetID: "t1")
         #expect(killed == .stopped(pid: pid, mountPath: path))
         #expect(!Proc.exists(pid), "no process and no zombie is left")
         #expect(MountTable.mount(at: path) == nil)
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/t1.pid"))
         #expect(manager.trackedPID(targetID: "t1") == nil)
-        #expect(try await manager.kill(targetID: "t1") == .notRunning, "killing a stopped target is success")
+        #expect(try await manager.stop(targetID: "t1") == .notRunning, "killing a stopped target is success")
     }
 
     @Test func newManagerAdoptsLiveProcessesAndDeletesStaleFiles() async throws {
@@ -74,7 +74,7 @@ struct ManagerLifecycleTests {
         let stats = await second.stats()
         #expect(stats.totalTracked == 1 && stats.alive == 1 && stats.processes.first?.mounted == true)
         // the adopted process is stopped through its pidfd although it is not our child
-        #expect(try await second.kill(targetID: "live") == .stopped(pid: pid, mountPath: box.mountPath("live")))
+        #expect(try await second.stop(targetID: "live") == .stopped(pid: pid, mountPath: box.mountPath("live")))
         #expect(await eventually { !Proc.exists(pid) })
         #expect(MountTable.mount(at: box.mountPath("live")) == nil)
     }
@@ -107,7 +107,7 @@ struct ManagerLifecycleTests {
             Issue.record("the next mount starts a new process")
             return
         }
-        try await manager.kill(targetID: "crashy")
+        try await manager.stop(targetID: "crashy")
     }
 }
 
@@ -124,7 +124,7 @@ struct IdentityTests {
         #expect(!FileManager.default.fileExists(atPath: box.pidDir + "/victim.pid"), "the stale file is deleted")
 
         try "\(stranger)\n".write(toFile: box.pidDir + "/victim.pid", atomically: true, encoding: .utf8)
-        #expect(try await manager.kill(targetID: "victim") == .notRunning)
+        #expect(try await manager.stop(targetID: "victim") == .notRunning)
         try "\(stranger)\n".write(toFile: box.pidDir + "/victim2.pid", atomically: true, encoding: .utf8)
         _ = await manager.cleanupDeadProcesses()
         _ = await manager.recover()
@@ -150,7 +150,7 @@ struct IdentityTests {
             return
         }
         #expect(why.contains("recycled"))
-        #expect(try await manager.kill(targetID: "old") == .notRunning)
+        #expect(try await manager.stop(targetID: "old") == .notRunning)
         #expect(Proc.isLive(newcomer))
     }
 
@@ -174,7 +174,7 @@ struct IdentityTests {
         default: try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false)
         }
         #expect(await !manager.isRunning(targetID: "bad"))
-        #expect(try await manager.kill(targetID: "bad") == .notRunning)
+        #expect(try await manager.stop(targetID: "bad") == .notRunning)
         #expect(Proc.isLive(stranger))
         #expect(FileManager.default.fileExists(atPath: outside), "a symlink's target is never deleted")
         if kind != "dir" {
@@ -270,7 +270,7 @@ struct MisbehavingFuseTests {
         let pid = try await manager.spawn(
             targetID: "stubborn", mountPath: path, environment: ["FAKE_MODE": "ignore-term"]
         ).pid
-        let outcome = try await manager.kill(targetID: "stubborn")
+        let outcome = try await manager.stop(targetID: "stubborn")
         #expect(outcome == .stopped(pid: pid, mountPath: path))
         #expect(!Proc.exists(pid))
         #expect(MountTable.mount(at: path) == nil)
@@ -300,7 +300,7 @@ struct MisbehavingFuseTests {
         #expect(
             MountTable.read().filter { $0.mountPoint == path }.count == 1,
             "the dead mount is gone, one live mount remains")
-        try await manager.kill(targetID: "stale")
+        try await manager.stop(targetID: "stale")
         #expect(!Proc.exists(pid))
     }
 
@@ -338,7 +338,7 @@ struct ConcurrencyAndInputTests {
         #expect(await manager.stats().alive == 50)
         #expect(ids.allSatisfy { MountTable.fuseMount(at: box.mountPath($0)) != nil })
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for id in ids { group.addTask { try await manager.kill(targetID: id) } }
+            for id in ids { group.addTask { try await manager.stop(targetID: id) } }
             try await group.waitForAll()
         }
         #expect(pids.allSatisfy { !Proc.exists($0) })
@@ -356,7 +356,7 @@ struct ConcurrencyAndInputTests {
         await #expect(throws: VaultFuseError.self) {
             try await manager.spawn(targetID: id, mountPath: box.mountPath("ok"))
         }
-        await #expect(throws: VaultFuseError.self) { try await manager.kill(targetID: id) }
+        await #expect(throws: VaultFuseError.self) { try await manager.stop(targetID: id) }
         #expect(await !manager.isRunning(targetID: id))
         #expect(Proc.shell("find \(box.root) | sort").output == before, "nothing is created or deleted")
         #expect(await manager.stats().allPIDsEverSpawned.isEmpty)

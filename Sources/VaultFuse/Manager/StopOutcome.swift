@@ -1,4 +1,4 @@
-package enum KillOutcome: Sendable, Equatable {
+package enum StopOutcome: Sendable, Equatable {
     case stopped(pid: Int32, mountPath: String)
     case notRunning
 }

@@ -46,11 +46,11 @@ package final class ProcessHandle: Sendable {
     /// Reaps the process if it is our child and has exited. For an adopted process this is usually a
     /// no-op (ECHILD: init reaps it), unless this very agent process started it.
     @discardableResult
-    func reap() -> ExitStatus? {
+    func reap() -> TerminationStatus? {
         var code: Int32 = 0
         var status: Int32 = 0
         if dms_reap_pidfd(pidfd, &code, &status) == 1 {
-            return ExitStatus(siCode: code, status: status)
+            return TerminationStatus(siCode: code, status: status)
         }
         return nil
     }

@@ -13,9 +13,9 @@ package protocol TargetManaging: Sendable {
         -> SpawnOutcome
     /// Unmount, wait, SIGTERM, SIGKILL: the manager's stop sequence, when the target's process serves `mountPath`
     /// (`conflict` otherwise, and nothing is stopped).
-    func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> KillOutcome
+    func stop(targetID: String, mountPath: String) async throws(VaultFuseError) -> StopOutcome
     /// For a target without a process: clears a dead FUSE mount left at the path, or unmounts a live one this agent
     /// did not start (the job asks for it). Returns what was done, for the reply.
-    func clearStaleMount(at path: String, targetID: String) async throws(VaultFuseError) -> MountClearing
+    func clearStaleMount(at path: String, targetID: String?) async throws(VaultFuseError) -> MountClearing
     func stats() async -> ManagerStats
 }

@@ -10,8 +10,8 @@ extension S3VaultFuseManager {
     /// file), deletes stale PID files, and unmounts FUSE mounts under the mount base that nobody serves.
     package func recover() async -> RecoveryReport {
         let start = monotonicNanos()
-        var (loaded, cleaned) = await OSThread.blocking { adoptFromPIDDirectory() }
-        let (orphansAdopted, orphansStopped) = await OSThread.blocking { adoptOrphans() }
+        var (loaded, cleaned) = await BlockingPool.run { adoptFromPIDDirectory() }
+        let (orphansAdopted, orphansStopped) = await BlockingPool.run { adoptOrphans() }
         loaded += orphansAdopted
         cleaned += orphansStopped
         if cleaned > 0 {
@@ -20,7 +20,7 @@ extension S3VaultFuseManager {
                     targetID: nil, path: configuration.pidDirectory,
                     detail: "\(cleaned) stale PID files removed at start"))
         }
-        cleaned += await OSThread.blocking { clearUnservedMounts() }
+        cleaned += await BlockingPool.run { clearUnservedMounts() }
         let seconds = Double(monotonicNanos() - start) / 1e9
         logger.info(
             "recovered PID directory",

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 import VaultFuse
 
-@testable import DMSNodeTools
+@testable import DMSSettings
 
 /// The config files as oslo.config reads them: in order, a later file overriding an earlier one key by key.
 @Suite struct ConfigFilesTests {

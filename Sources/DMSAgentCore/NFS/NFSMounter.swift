@@ -2,9 +2,11 @@ package import DMSWire
 import FoundationEssentials
 import Glibc
 import LinuxSupport
+import VaultFuse
 
-/// NFS targets: no process, the mount table is their record.
-package struct NFSMounter: Sendable {
+/// NFS targets: no process, the mount table is their record. mount(8) and umount(8) run on the blocking pool (a hung
+/// NFS server must not hold a cooperative thread).
+package struct NFSMounter: NFSMounting {
     /// Prepended to `mount`/`umount` (e.g. `sudo`, or rootwrap with its config).
     package var commandPrefix: [String]
     /// Deadline of each mount(8) and umount(8); past it the command is stopped and the job fails.
@@ -64,15 +66,19 @@ package struct NFSMounter: Sendable {
         return .success(export)
     }
 
-    package func mount(export: String, path: String, options: String) -> (status: Int32, output: String) {
-        run(["mount", "-t", "nfs", "-o", options, export, path])
+    package func fsType(at path: String) -> String? { MountTable.mount(at: path)?.fsType }
+
+    package func mount(export: String, path: String, options: String) async -> (status: Int32, output: String) {
+        await BlockingPool.run { run(["mount", "-t", "nfs", "-o", options, export, path]) }
     }
 
-    package func unmount(path: String) -> (status: Int32, output: String) {
-        let plain = run(["umount", path])
-        if plain.status == 0 { return plain }
-        if plain.output.contains("busy") { return run(["umount", "-l", path]) }
-        return plain
+    package func unmount(path: String) async -> (status: Int32, output: String) {
+        await BlockingPool.run {
+            let plain = run(["umount", path])
+            if plain.status == 0 { return plain }
+            if plain.output.contains("busy") { return run(["umount", "-l", path]) }
+            return plain
+        }
     }
 
     private func run(_ command: [String]) -> (status: Int32, output: String) {

@@ -2,7 +2,8 @@ import CLinuxProcess
 import FoundationEssentials
 import Glibc
 
-package struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+/// How a child ended, as waitid(2) reports it (the CLI's exit statuses are `dms-agent`'s `ExitStatus`).
+package struct TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     package var exitCode: Int32?
     package var signal: Int32?
 

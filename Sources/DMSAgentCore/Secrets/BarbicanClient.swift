@@ -45,7 +45,7 @@ package struct BarbicanClient: Sendable {
     private func get(_ url: URL, token: String, accept: String) async throws -> Data {
         let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
         let (urlString, path) = (url.absoluteString, url.path)
-        let result = await OSThread.blocking { self.request(urlString, headers: headers) }
+        let result = await BlockingPool.run { self.request(urlString, headers: headers) }
         let (status, body) = try result.mapError { Failure(description: "GET \(path) failed: \($0.description)") }.get()
         guard (200..<300).contains(status) else { throw Failure(description: "GET \(path) answered HTTP \(status)") }
         return body

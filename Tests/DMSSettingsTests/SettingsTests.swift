@@ -4,7 +4,7 @@ import Foundation
 import Testing
 import VaultFuse
 
-@testable import DMSNodeTools
+@testable import DMSSettings
 
 @Suite struct SettingsTests {
     func file(_ text: String, path: String = "server.conf") throws -> ConfigFiles {

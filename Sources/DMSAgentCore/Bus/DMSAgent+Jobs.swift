@@ -353,7 +353,7 @@ extension DMSAgent {
     func runAlone(_ jobs: [TakenJob]) async {
         for job in jobs {
             let work = classify(job, marks: StageMarks()).work
-            await OSThread.blocking { await work() }
+            await BlockingPool.run { await work() }
         }
     }
 }

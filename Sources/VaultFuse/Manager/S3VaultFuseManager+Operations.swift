@@ -25,8 +25,8 @@ extension S3VaultFuseManager {
     /// which detaches it.
     /// With `mountPath`, a process that serves another path is not this job's: nothing is stopped (`conflict`).
     @discardableResult
-    package func kill(targetID: String, mountPath: String? = nil, lazyIfBusy: Bool = false) async throws(VaultFuseError)
-        -> KillOutcome
+    package func stop(targetID: String, mountPath: String? = nil, lazyIfBusy: Bool = false) async throws(VaultFuseError)
+        -> StopOutcome
     {
         try TargetID.validate(targetID)
         let expected = try mountPath.map { path throws(VaultFuseError) in
@@ -49,11 +49,11 @@ extension S3VaultFuseManager {
     /// serves. A dead one (a crash, an agent that died mid-unmount) is cleared; a live one, which only a job may take
     /// down, is unmounted because this job asks for it (busy: `unmount_busy`). Returns what was done, for the reply.
     @discardableResult
-    package func cleanStaleMount(at rawPath: String, targetID: String? = nil) async throws(VaultFuseError)
+    package func clearStaleMount(at rawPath: String, targetID: String? = nil) async throws(VaultFuseError)
         -> MountClearing
     {
         let path = try MountPathPolicy.normalize(rawPath, bases: configuration.mountBases).path
-        return try await OSThread.blocking { () throws(VaultFuseError) -> MountClearing in
+        return try await BlockingPool.run { () throws(VaultFuseError) -> MountClearing in
             let served = self.state.withLock {
                 $0.processes.values.contains { $0.mountPath == path && !$0.handle.hasExited }
             }
@@ -208,7 +208,7 @@ extension S3VaultFuseManager {
         }
     }
 
-    func stopLocked(_ record: TrackedProcess, lazyIfBusy: Bool) throws(VaultFuseError) -> KillOutcome {
+    func stopLocked(_ record: TrackedProcess, lazyIfBusy: Bool) throws(VaultFuseError) -> StopOutcome {
         let previous = record.phase.exchange(TrackedProcess.stopping, ordering: .sequentiallyConsistent)
         let path = record.mountPath
         if case .failure(let error) = StopSequence.standard(grace: configuration.killTimeout).run(

@@ -24,7 +24,7 @@ package final class DMSAgent: Service, Sendable {
     /// mount(8) and the manager may block (a path served by a hung FUSE process or NFS server holds that job's thread,
     /// never the cooperative pool), and a job that stays there makes no hop between the pools at each step.
     /// Held until the agent has recovered: deliveries are journaled and acked meanwhile, and run in order after.
-    let scheduler = JobScheduler(executor: BlockingExecutor.shared, held: true)
+    let scheduler = JobScheduler(executor: BlockingPool.executor, held: true)
     let executor: JobExecutor
     let metrics = AgentMetrics()
     /// Every job taken from the broker until it is answered (`<pid-dir>/.jobs`): a delivery is acked once it is here.
@@ -77,8 +77,7 @@ package final class DMSAgent: Service, Sendable {
             secrets: BarbicanClient(
                 timeout: configuration.barbicanTimeout, verifyTLS: configuration.barbicanVerifyTLS,
                 caBundle: configuration.barbicanCABundle),
-            nfs: SystemNFS(
-                NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout)),
+            nfs: NFSMounter(commandPrefix: configuration.nfsCommandPrefix, timeout: configuration.nfsTimeout),
             requesters: ReplyQueueCheck(consumer: consumer, logger: logger))
     }
 

@@ -9,7 +9,7 @@ import Synchronization
 /// Every process is tracked in memory and in `<pid-dir>/<target_id>.pid`. Creating, dropping or shutting
 /// down a manager never signals a process; only `kill` and a failed spawn do, and only through a pidfd
 /// of a process proven to be ours (`IdentityProof`). One target's operations run one at a time (`KeyedLocks`),
-/// adoption from a PID file included; every operation runs on the blocking pool (`OSThread.blocking`), never
+/// adoption from a PID file included; every operation runs on the blocking pool (`BlockingPool.run`), never
 /// on the cooperative one: a stat of a path served by a hung FUSE process blocks that operation's thread only.
 ///
 /// The pieces: `PIDDirectory` (lock, files), `IdentityProof`, `MountReadiness`, `StopSequence`,
@@ -86,7 +86,7 @@ package final class S3VaultFuseManager: Sendable {
     /// Runs `body` holding the target's lock, on the blocking pool, with every failure as a `VaultFuseError`.
     func serialized<T: Sendable>(_ targetID: String, _ body: () async throws -> T) async throws(VaultFuseError) -> T {
         do {
-            return try await OSThread.blocking { try await locks.withLock(targetID, body) }
+            return try await BlockingPool.run { try await locks.withLock(targetID, body) }
         } catch let error as VaultFuseError {
             throw error
         } catch {
@@ -112,7 +112,7 @@ package final class S3VaultFuseManager: Sendable {
     package func trackedMountPath(targetID: String) -> String? { tracked(targetID)?.mountPath }
 
     /// What the manager tracks, checked against the mount table and the PID directory, read on the blocking pool.
-    package func stats() async -> ManagerStats { await OSThread.blocking { currentStats() } }
+    package func stats() async -> ManagerStats { await BlockingPool.run { currentStats() } }
 
     /// `stats()` for a caller already on a thread of its own: reads /proc, the mount table and the PID directory.
     package func currentStats() -> ManagerStats {
