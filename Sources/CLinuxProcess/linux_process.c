@@ -158,3 +158,7 @@ int dms_is_tmpfs(const char *path) {
     if (statfs(path, &fs) != 0) return -1;
     return fs.f_type == TMPFS_MAGIC ? 1 : 0;
 }
+
+int dms_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowfd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+}

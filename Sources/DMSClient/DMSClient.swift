@@ -93,7 +93,7 @@ public final class DMSClient: Sendable {
     package func start() async throws {
         state.withLock { $0.started = true }
         do {
-            try await client.start(timeout: connectTimeout.seconds)
+            try await client.start(timeout: connectTimeout)
         } catch {
             await close()
             throw error
@@ -216,7 +216,8 @@ public func withDMSClient<Result>(
     }
 }
 
-/// The AMQP client's delivery callback reaches the DMSClient that owns it (set once, before the first delivery).
+/// The AMQP client's delivery callback reaches the DMSClient that owns it: written once in `init`, before `start`
+/// creates the I/O thread that reads it (thread creation orders the write before every read), so no lock is needed.
 private final class ClientBox: @unchecked Sendable {
     weak var client: DMSClient?
 }

@@ -11,7 +11,7 @@ import Synchronization
 /// event loops into an agent whose goal is < 25 MB with 1,000 targets). One accepting thread; each connection is
 /// served on a thread of its own, at most `maxConnections` at once (more are answered 503 at once), so an idle or
 /// slow client never delays a probe. The request line must arrive within 2 s and 2 KiB.
-package final class HealthEndpoint: Service, @unchecked Sendable {
+package final class HealthEndpoint: Service, Sendable {
     static let maxConnections = 16
     static let maxRequestLine = 2048
     private let fd: Int32

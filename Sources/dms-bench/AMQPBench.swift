@@ -21,7 +21,7 @@ enum AMQPBench {
         let publisher = try client(
             url, name: "bench-pub",
             topology: .init(queues: [.init(name: queue, durable: true), .init(name: replies, durable: false)]))
-        try await publisher.start(timeout: 10)
+        try await publisher.start(timeout: .seconds(10))
 
         var start = now()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -40,7 +40,7 @@ enum AMQPBench {
             url, name: "bench-con", topology: .init(queues: [.init(name: queue, durable: true)]),
             consumer: .init(queue: queue, prefetch: 500))
         start = now()
-        try await consumer.start(timeout: 10)
+        try await consumer.start(timeout: .seconds(10))
         var received = 0
         for await d in consumer.deliveries {
             await consumer.ack(d)
@@ -54,7 +54,7 @@ enum AMQPBench {
         let responder = try client(
             url, name: "bench-responder", topology: .init(queues: [.init(name: queue, durable: true)]),
             consumer: .init(queue: queue, prefetch: 50))
-        try await responder.start(timeout: 10)
+        try await responder.start(timeout: .seconds(10))
         let responding = Task {
             for await d in responder.deliveries {
                 try? await responder.publish(
@@ -67,7 +67,7 @@ enum AMQPBench {
         let requester = try client(
             url, name: "bench-req", topology: .init(queues: [.init(name: replies, durable: false)]),
             consumer: .init(queue: replies, prefetch: 50))
-        try await requester.start(timeout: 10)
+        try await requester.start(timeout: .seconds(10))
         var rtt = Samples()
         var iterator = requester.deliveries.makeAsyncIterator()
         for i in 0..<roundTrips {
@@ -102,7 +102,7 @@ enum AMQPBench {
             topology: .init(queues: [
                 .init(name: replies + ".exclusive", durable: false, exclusive: true)
             ]))
-        try await exclusiveOwner.start(timeout: 10)
+        try await exclusiveOwner.start(timeout: .seconds(10))
         var existing = Samples()
         var exclusive = Samples()
         var missing = Samples()

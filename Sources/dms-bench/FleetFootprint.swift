@@ -74,7 +74,7 @@ enum FleetFootprint {
             let declarer = AMQPClient(
                 configuration: config,
                 topology: .init(queues: nodes.map { .init(name: "dms.\($0).dead", arguments: arguments) }))
-            try await declarer.start(timeout: 120)
+            try await declarer.start(timeout: .seconds(120))
             await declarer.close()
         }
         sleep(5)

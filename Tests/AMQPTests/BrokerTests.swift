@@ -47,7 +47,7 @@ final class Inbox: Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsBroker)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsBroker)
 struct BrokerRoundTripTests {
     @Test func declarePublishConsumeRoundTripCarriesEveryProperty() async throws {
         let queue = unique("rt")
@@ -57,7 +57,7 @@ struct BrokerRoundTripTests {
             queues: [.make(name: queue, messageTTLMilliseconds: 60_000)],
             bindings: [.init(queue: queue, exchange: exchange, routingKey: "a.#")])
         let client = try makeClient(topology: topology, consumer: .init(queue: queue, prefetch: 5))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         let props = AMQPProperties(
             contentType: "application/json", correlationID: "corr-1", replyTo: "reply.q", messageID: "m-1",
@@ -85,7 +85,7 @@ struct BrokerRoundTripTests {
             topology: .init(queues: [
                 .init(name: full, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])
             ]))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         await #expect(throws: AMQPError.self) {
             try await client.publish(.init(routingKey: unique("nobody-listens"), body: [1], mandatory: true))
         }
@@ -109,13 +109,13 @@ struct BrokerRoundTripTests {
         let queue = unique("quorum")
         let quorum = try makeClient(
             topology: .init(queues: [.make(name: queue, quorum: true, deadLetterExchange: "dlx", deliveryLimit: 5)]))
-        try await quorum.start(timeout: 10)
+        try await quorum.start(timeout: .seconds(10))
         #expect(quorum.topologyReport?.entries.first?.origin == .declared)
         try await quorum.publish(.init(routingKey: queue, body: Array("left behind".utf8)))
         await quorum.close()
         // Passive first: a classic declaration meets the quorum queue, consumes it, and names the difference.
         let classic = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
-        try await classic.start(timeout: 10)
+        try await classic.start(timeout: .seconds(10))
         let entry = try #require(classic.topologyReport?.entries.first)
         #expect(entry.origin == .existed)
         #expect(entry.difference?.contains("inequivalent arg") == true)
@@ -136,7 +136,7 @@ struct BrokerRoundTripTests {
         let client = try makeClient(
             topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
         do {
-            try await client.start(timeout: 3)
+            try await client.start(timeout: .seconds(3))
             Issue.record("a refused declare cannot make the client ready")
         } catch let error as AMQPError {
             #expect(error.code == .timeout)
@@ -157,7 +157,7 @@ struct BrokerRoundTripTests {
         let queue = unique("prefetch")
         let client = try makeClient(
             topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 3))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         for i in 0..<10 { try await client.publish(.init(routingKey: queue, body: [UInt8(i)])) }
         var held: [AMQPDelivery] = []
@@ -177,7 +177,7 @@ struct BrokerRoundTripTests {
     @Test func nackRequeuesAndRejectDropsFromAnyTask() async throws {
         let queue = unique("nack")
         let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: [5]))
         let first = try #require(await inbox.next(timeout: 5))
@@ -195,7 +195,7 @@ struct BrokerRoundTripTests {
         let url = "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=\(TestEnv.brokerDir)/tls/ca.pem"
         let client = try makeClient(
             topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), url: url)
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: Array("over tls".utf8)))
         let d = try #require(await inbox.next(timeout: 5))
@@ -205,7 +205,7 @@ struct BrokerRoundTripTests {
         // an unknown CA is refused
         let untrusted = try makeClient(
             url: "amqps://guest:guest@localhost:\(TestEnv.amqpsPort)/?cafile=/etc/ssl/certs/ca-certificates.crt")
-        await #expect(throws: AMQPError.self) { try await untrusted.start(timeout: 3) }
+        await #expect(throws: AMQPError.self) { try await untrusted.start(timeout: .seconds(3)) }
         #expect(
             untrusted.lastError?.description.contains("verif") == true, "\(String(describing: untrusted.lastError))")
         await untrusted.close()
@@ -219,11 +219,11 @@ struct BrokerRoundTripTests {
         let tls = "\(TestEnv.brokerDir)/tls"
         let base = "amqps://dms-external@127.0.0.1:\(TestEnv.amqpsPort)/?cafile=\(tls)/ca.pem&login_method=EXTERNAL"
         let client = try makeClient(url: base + "&certfile=\(tls)/client.pem&keyfile=\(tls)/client.key")
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         #expect(client.isConnected)
         await client.close()
         let noCertificate = try makeClient(url: base)
-        await #expect(throws: AMQPError.self) { try await noCertificate.start(timeout: 3) }
+        await #expect(throws: AMQPError.self) { try await noCertificate.start(timeout: .seconds(3)) }
         #expect(
             noCertificate.lastError?.description.contains("EXTERNAL") == true
                 || noCertificate.lastError?.replyCode == 403,
@@ -235,7 +235,7 @@ struct BrokerRoundTripTests {
     @Test func aCertificateForTheBrokersIPAddressVerifies() async throws {
         let ca = "\(TestEnv.brokerDir)/tls/ca.pem"
         let client = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(TestEnv.amqpsPort)/?cafile=\(ca)")
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         #expect(client.isConnected)
         await client.close()
         // A server whose certificate (same CA) names another address is refused.
@@ -253,7 +253,7 @@ struct BrokerRoundTripTests {
         defer { kill(server, SIGKILL) }
         let port = try #require(await listeningPort(writtenTo: dir + "/port"), "the TLS stand-in listens")
         let wrongAddress = try makeClient(url: "amqps://guest:guest@127.0.0.1:\(port)/?cafile=\(ca)")
-        await #expect(throws: AMQPError.self) { try await wrongAddress.start(timeout: 3) }
+        await #expect(throws: AMQPError.self) { try await wrongAddress.start(timeout: .seconds(3)) }
         #expect(
             wrongAddress.lastError?.description.contains("verif") == true,
             "\(String(describing: wrongAddress.lastError))")
@@ -264,7 +264,7 @@ struct BrokerRoundTripTests {
         // the first host refuses connections; the second is the broker
         let port = URL(string: TestEnv.amqpURL.replacingOccurrences(of: "amqp://", with: "http://"))!.port ?? 5682
         let failover = try makeClient(url: "amqp://guest:guest@127.0.0.1:1,127.0.0.1:\(port)/")
-        try await failover.start(timeout: 10)
+        try await failover.start(timeout: .seconds(10))
         #expect(failover.isConnected)
         await failover.close()
 
@@ -277,7 +277,7 @@ struct BrokerRoundTripTests {
         #expect(secret.hasPrefix("not-the-password-") && !config.description.contains(secret))
         let refused = AMQPClient(configuration: config)
         do {
-            try await refused.start(timeout: 3)
+            try await refused.start(timeout: .seconds(3))
             Issue.record("a wrong password must not connect")
         } catch {
             #expect(!"\(error)".contains(secret), "the password is not in the error: \(error)")
@@ -290,7 +290,7 @@ struct BrokerRoundTripTests {
         let queue = unique("slow")
         let client = try makeClient(
             topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue), heartbeat: 1)
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: [7]))
         let d = try #require(await inbox.next(timeout: 5))
@@ -304,7 +304,7 @@ struct BrokerRoundTripTests {
         let queue = unique("bulk")
         let client = try makeClient(
             topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue, prefetch: 500))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let body = [UInt8](repeating: 0x61, count: 1024)
         let total = 100_000
         let publisher = Task {
@@ -333,13 +333,13 @@ struct BrokerRoundTripTests {
 }
 
 /// Tests that stop the broker or cut connections: run on their own (scripts/test.sh), never beside others.
-@Suite(.serialized, .timeLimit(.minutes(3)), .needsBroker, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(3)), .needsBroker, .disruptive)
 struct DisruptiveBrokerTests {
     @Test func closedConnectionReconnectsAndUnackedMessageComesBackRedelivered() async throws {
         let queue = unique("cut")
         let name = unique("cut-conn")
         let client = try makeClient(name, topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         try await client.publish(.init(routingKey: queue, body: [1]))
         let first = try #require(await inbox.next(timeout: 5))
@@ -360,7 +360,7 @@ struct DisruptiveBrokerTests {
     @Test func brokerRestartReconnectsAndResumes() async throws {
         let queue = unique("restart")
         let client = try makeClient(topology: .init(queues: [.make(name: queue)]), consumer: .init(queue: queue))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         let inbox = Inbox(client)
         #expect(Broker.ctl("stop_app").status == 0)
         #expect(await eventually { !client.isConnected })
@@ -378,7 +378,7 @@ struct DisruptiveBrokerTests {
 
     @Test func publishDuringALongOutageFailsClearly() async throws {
         let client = try makeClient()
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         #expect(Broker.ctl("stop_app").status == 0)
         defer { Broker.ctl("start_app") }
         #expect(await eventually { !client.isConnected })
@@ -392,12 +392,12 @@ struct DisruptiveBrokerTests {
     }
 }
 
-@Suite(.needsBroker)
+@Suite(.onTheBlockingPool, .needsBroker)
 struct RefusedPublishClientTests {
     @Test func aPublishToAMissingExchangeFailsAloneAndTheConnectionStays() async throws {
         let queue = unique("after-refusal")
         let client = try makeClient(topology: .init(queues: [.init(name: queue, durable: false, autoDelete: true)]))
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         do {
             try await client.publish(
                 .init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: 10)

@@ -61,7 +61,7 @@ func audit(_ row: inout ChaosRow, box: Sandbox, expectMounted: Set<String>, allT
         .count
 }
 
-@Suite(.serialized, .timeLimit(.minutes(10)), .needsEverything, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(10)), .needsEverything, .disruptive)
 struct DisruptiveChaosTests {
     @Test func chaosTable() async throws {
         var rows: [ChaosRow] = []

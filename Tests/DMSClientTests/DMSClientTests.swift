@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// The client against the test broker; replies are published by hand, as an agent would.
-@Suite(.needsBroker) struct DMSClientTests {
+@Suite(.onTheBlockingPool, .needsBroker) struct DMSClientTests {
     @Test func aRequestToANodeWithoutAQueueIsRefusedByName() async throws {
         try await withDMSClient(url: TestEnv.amqpURL, name: "client-test") { client in
             let error = await #expect(throws: DMSClientError.self) {
@@ -84,7 +84,7 @@ import Testing
     /// Publishes a reply as an agent does: to the default exchange, routed by the reply queue's name.
     func answer(on queue: String, correlationID: String, body: String) async throws {
         let agent = AMQPClient(configuration: try AMQPConfiguration(url: TestEnv.amqpURL))
-        try await agent.start(timeout: 10)
+        try await agent.start(timeout: .seconds(10))
         try await agent.publish(
             AMQPOutgoingMessage(
                 exchange: "", routingKey: queue, body: Array(body.utf8),

@@ -10,7 +10,7 @@ import VaultFuse
 /// every job answered exactly once (counted per correlation id), each fuse started only as often as its jobs need
 /// (counted by the fake fuse itself), each target ending as its last job says, no unrelated target waiting, and the
 /// broker never closing the agent's consume channel. Each test also proves the broker enforces the timeout.
-@Suite(.serialized, .timeLimit(.minutes(4)), .needsAckTimeoutBroker, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(4)), .needsAckTimeoutBroker, .disruptive)
 struct DisruptiveAckTimeoutTests {
     /// A consumer that never acks gets its channel closed by the broker with the 406 of an ack timeout (and the
     /// AMQP client reopens that channel alone).
@@ -22,7 +22,7 @@ struct DisruptiveAckTimeoutTests {
             configuration: config, topology: .init(queues: [.init(name: queue, durable: false)]),
             consumer: .init(queue: queue, prefetch: 1))
         defer { AckTimeoutBroker.ctl("delete_queue \(queue)") }
-        try await client.start(timeout: 10)
+        try await client.start(timeout: .seconds(10))
         try await client.publish(AMQPOutgoingMessage(exchange: "", routingKey: queue, body: [1]))
         let closed = await eventually(timeout: AckTimeoutBroker.timeoutSeconds * 4) {
             client.consumeChannelReopenCount > 0

@@ -8,7 +8,7 @@ import VaultFuse
 /// A memory alarm blocks every publisher of the broker for longer than the publish timeout while one target
 /// has a mount and then an unmount queued. The reply of the mount waits for its confirm (it is never
 /// requeued), the unmount waits behind it, and the target ends as its last job says.
-@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
 struct DisruptiveBlockedBrokerTests {
     @Test func aMemoryAlarmLongerThanThePublishTimeoutKeepsOrderAndEffect() async throws {
         let box = TestEnv.makeSandbox()
@@ -57,7 +57,7 @@ struct DisruptiveBlockedBrokerTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsEverything)
 struct RefusedPublishTests {
     /// A per-node user without write on `trilio_dms.status`: every event is refused (403 closes the publish
     /// channel), yet replies flow, the connection stays, and nothing reconnects in a loop.
@@ -77,7 +77,7 @@ struct RefusedPublishTests {
                 .init(name: "trilio_dms", type: "topic"),
                 .init(name: "trilio_dms.status", type: "topic"),
             ]))
-        try await owner.start(timeout: 10)
+        try await owner.start(timeout: .seconds(10))
         await owner.close()
         let url = TestEnv.amqpURL.replacingOccurrences(of: "guest:guest", with: "\(user):pw")
         let agent = AgentProcess(box: box, extraArguments: ["--rabbitmq-url", url, "--heartbeat-interval", "1"])

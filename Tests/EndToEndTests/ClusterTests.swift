@@ -46,6 +46,7 @@ enum Cluster {
 }
 
 @Suite(
+    .onTheBlockingPool,
     .serialized, .needsEverything, .disruptive,
     .enabled(if: Cluster.enabled, "needs scripts/cluster.sh and DMS_TEST_CLUSTER=1 (scripts/test.sh sets both)"),
     .timeLimit(.minutes(10)))

@@ -5,7 +5,7 @@ import Testing
 import VaultFuse
 
 /// The agent started as the deploy tools start the shipped server: its command name, its config files, its logs.
-@Suite(.serialized, .timeLimit(.minutes(8)), .needsEverything)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(8)), .needsEverything)
 struct DeploymentTests {
     /// `/etc/triliovault-dms`, the directory every deploy tool names, when this machine has none of its own (it is
     /// removed afterwards); else a directory in the sandbox, for the same command line shape.

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `dms-agent doctor`: each check made to fail on purpose, with its verdict and fix.
-@Suite(.serialized, .timeLimit(.minutes(6)), .needsEverything)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(6)), .needsEverything)
 struct DoctorTests {
     struct Result {
         var status: Int32
@@ -47,7 +47,7 @@ struct DoctorTests {
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "old-python-server"
         let old = AMQPClient(configuration: config, consumer: .init(queue: "dms.\(node)", prefetch: 1))
-        try await old.start(timeout: 10)
+        try await old.start(timeout: .seconds(10))
         let shared = doctor(box, node: node)
         #expect(shared.status != 0 && shared.verdict("queue dms.\(node) consumers") == "fail")
         #expect(shared.text("queue dms.\(node) consumers").contains("2: besides this agent"), "\(shared.text("queue"))")
@@ -78,7 +78,7 @@ struct DoctorTests {
         let other = AMQPClient(
             configuration: config,
             topology: .init(queues: [.init(name: "dms.\(node)", arguments: ["x-queue-type": .string("quorum")])]))
-        try await other.start(timeout: 10)
+        try await other.start(timeout: .seconds(10))
         await other.close()
         defer { Broker.ctl("delete_queue dms.\(node)") }
         let classic = doctor(box, node: node)

@@ -8,7 +8,7 @@ import VaultFuse
 /// dms-agent in place of the Python server: the original client and the shipped publisher, queues as the
 /// other side (or an operator, or the old server) left them, the s3vaultfuse environment, and requesters
 /// that gave up.
-@Suite(.serialized, .timeLimit(.minutes(8)), .needsEverything)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(8)), .needsEverything)
 struct DropInTests {
     static func mountBody(
         _ node: String, _ box: Sandbox, target: String, action: String = "mount", jobid: Int = 1,
@@ -110,7 +110,7 @@ struct DropInTests {
         config.connectionName = "old-server"
         let oldServer = AMQPClient(
             configuration: config, topology: .init(queues: [.init(name: "dms.\(node)", arguments: arguments)]))
-        try await oldServer.start(timeout: 10)
+        try await oldServer.start(timeout: .seconds(10))
         await oldServer.close()
         let requester = try await Requester()
         let ids = [
@@ -205,7 +205,7 @@ struct DropInTests {
         var config = try AMQPConfiguration(url: TestEnv.amqpURL)
         config.connectionName = "dead-reader"
         let reader = AMQPClient(configuration: config, consumer: .init(queue: dead))
-        try await reader.start(timeout: 10)
+        try await reader.start(timeout: .seconds(10))
         var iterator = reader.deliveries.makeAsyncIterator()
         var byNode: [String: AMQPDelivery] = [:]
         for _ in 0..<2 {

@@ -6,7 +6,7 @@ import Testing
 import VaultFuse
 
 /// The agent as a subprocess on a real broker, with real FUSE mounts.
-@Suite(.timeLimit(.minutes(5)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(5)), .needsEverything)
 struct JobBusEndToEndTests {
     @Test func s3MountReadUnmountThroughTheBrokerWithBarbicanCredentials() async throws {
         let box = TestEnv.makeSandbox()
@@ -303,7 +303,7 @@ struct JobBusEndToEndTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(5)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(5)), .needsEverything)
 struct StatusEventTests {
     @Test func eventsAreOnTheStatusExchangeWithTheirRoutingKeys() async throws {
         let box = TestEnv.makeSandbox()
@@ -320,7 +320,7 @@ struct StatusEventTests {
                 queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true)],
                 bindings: [.init(queue: queue, exchange: "trilio_dms.status", routingKey: "\(node).#")]),
             consumer: .init(queue: queue, prefetch: 100))
-        try await listener.start(timeout: 10)
+        try await listener.start(timeout: .seconds(10))
         let events = EventLog()
         let collector = Task {
             for await d in listener.deliveries {
@@ -392,7 +392,7 @@ final class EventLog: @unchecked Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsEverything)
 struct BarbicanTLSTests {
     @Test func barbicanOverTLSIsVerifiedAgainstTheConfiguredCABundle() async throws {
         let box = TestEnv.makeSandbox()

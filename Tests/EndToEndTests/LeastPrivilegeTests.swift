@@ -6,7 +6,7 @@ import Testing
 import VaultFuse
 
 /// A broker user per node with exactly the permissions README gives, and `allowed_publishers`.
-@Suite(.serialized, .timeLimit(.minutes(6)), .needsEverything)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(6)), .needsEverything)
 struct LeastPrivilegeTests {
     /// README's lines for node `n`, user `dms-<n>`.
     static func grant(node n: String) -> String {
@@ -55,7 +55,7 @@ struct LeastPrivilegeTests {
                     .init(name: "trilio_dms.status", type: "topic"),
                 ],
                 queues: [.init(name: "dms.\(b)"), .init(name: dead)]))
-        try await op.start(timeout: 10)
+        try await op.start(timeout: .seconds(10))
         await op.close()
         let userA = Self.grant(node: a)
         let userB = Self.grant(node: b)

@@ -3,7 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite(.timeLimit(.minutes(3)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsEverything)
 struct OperationsTests {
     @Test func metricsMoveWithJobsAndHealthEndpointsAnswer() async throws {
         let box = TestEnv.makeSandbox()
@@ -178,7 +178,7 @@ extension OperationsTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)), .needsEverything, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(3)), .needsEverything, .disruptive)
 struct DisruptiveOperationsTests {
     @Test func readinessFollowsTheBroker() async throws {
         let box = TestEnv.makeSandbox()
@@ -196,7 +196,7 @@ struct DisruptiveOperationsTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsFUSE)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsFUSE)
 struct ConfigurationPrecedenceTests {
     /// options > environment > config file > defaults, checked through `dms-agent status --json`, which
     /// reports the PID directory and mount base it resolved.
@@ -228,7 +228,7 @@ struct ConfigurationPrecedenceTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(2)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(2)), .needsEverything)
 struct StopWithoutBrokerTests {
     @Test func sigtermWhileTheBrokerIsUnreachableExitsZeroAndLeavesMountsAlone() async throws {
         let box = TestEnv.makeSandbox()
@@ -245,6 +245,7 @@ struct StopWithoutBrokerTests {
 }
 
 @Suite(
+    .onTheBlockingPool,
     .timeLimit(.minutes(3)), .needsEverything,
     .enabled(
         if: FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"),

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 import VaultFuse
 
-@Suite(.timeLimit(.minutes(5)), .needsEverything)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(5)), .needsEverything)
 struct RestartAndReplayTests {
     @Test func agentKilledWithJobsQueuedAndOneInFlightAnswersEveryJobAfterRestart() async throws {
         let box = TestEnv.makeSandbox()
@@ -133,7 +133,7 @@ struct RestartAndReplayTests {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
 struct DisruptiveJobBusTests {
     @Test func brokerRestartInTheMiddleOfARunLosesNoJob() async throws {
         let box = TestEnv.makeSandbox()

@@ -5,7 +5,7 @@ import Testing
 import VaultFuse
 
 /// The agent as sunbeam runs the shipped server, `User=nova`: its fuses mount through the setuid fusermount3.
-@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(5)), .needsEverything)
 struct UnprivilegedAgentTests {
     static let user = "dmsnova"
 

@@ -10,7 +10,7 @@ import VaultFuse
 /// variables and no `DMS_TARGET_ID`, a PID file holding the decimal PID without a newline, as the server's user.
 /// Runs alone: a fuse of a user other than root needs /dev/fuse readable by all (udev's 0666; this machine has no
 /// udev), which the suite sets for its run and restores.
-@Suite(.serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
+@Suite(.onTheBlockingPool, .serialized, .timeLimit(.minutes(5)), .needsEverything, .disruptive)
 struct DisruptiveUpgradeInPlaceTests {
     static let fuse = TestEnv.repoRoot + "/scripts/fake-s3vaultfuse.py"
     static let nova = "dmsnova"
@@ -58,6 +58,7 @@ struct DisruptiveUpgradeInPlaceTests {
         posix_spawn_file_actions_addopen(
             &actions, 1, box.root + "/\(target).fuse.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        keepOnlyStdio(&actions)
         let cArgv = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]
         defer {

@@ -66,6 +66,7 @@ package final class AgentProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 1, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        keepOnlyStdio(&fileActions)
         let command = launcher + (commandLine ?? [Self.binary] + arguments)
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]

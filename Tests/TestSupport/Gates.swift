@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 package import Testing
 
 /// What the integration suites need, checked once. Plain `swift test` on a fresh clone runs the hermetic
@@ -92,4 +93,22 @@ package func connectLoopback(port: Int) -> Int32? {
         return nil
     }
     return fd
+}
+
+/// Runs every test of a suite on the blocking pool. The real-parts helpers block their thread (rabbitmqctl, waitpid
+/// on an agent that drains, curl, mount): on the cooperative pool — two threads on a 2-core machine — two of them at
+/// once would stall every other test's awaits until they return, and a timeout elsewhere would cry wolf.
+package struct OnTheBlockingPool: SuiteTrait, TestTrait, TestScoping {
+    package var isRecursive: Bool { true }
+
+    package func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await BlockingPool.run { try await function() }
+    }
+}
+
+extension Trait where Self == OnTheBlockingPool {
+    /// The suite's tests may block their thread (see `OnTheBlockingPool`).
+    package static var onTheBlockingPool: Self { OnTheBlockingPool() }
 }

@@ -1,3 +1,4 @@
+package import CLinuxProcess
 import Foundation
 import LinuxSupport
 package import VaultFuse
@@ -91,7 +92,11 @@ package enum Proc {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("\(seconds)"), nil]
         defer { argv.forEach { free($0) } }
-        posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        keepOnlyStdio(&actions)
+        posix_spawn(&pid, "/bin/sleep", &actions, nil, &argv, environ)
         return pid
     }
 
@@ -311,4 +316,10 @@ extension Broker {
         }
         return nil
     }
+}
+
+/// The spawned child keeps only stdio: a descriptor another test has open for writing (a script it is writing) would
+/// otherwise live as long as the child, and exec of that script fails with ETXTBSY.
+package func keepOnlyStdio(_ actions: inout posix_spawn_file_actions_t) {
+    _ = dms_spawn_actions_close_from(&actions, 3)
 }

@@ -4,7 +4,7 @@ import Testing
 
 @testable import VaultFuse
 
-@Suite(.timeLimit(.minutes(3)), .needsFUSE)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsFUSE)
 struct ManagerLifecycleTests {
     @Test func spawnTracksInMemoryAndOnDiskAndKillRemovesEverything() async throws {
         let box = TestEnv.makeSandbox()
@@ -83,6 +83,8 @@ struct ManagerLifecycleTests {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }
         let manager = try S3VaultFuseManager(configuration: box.configuration())
+        async let exitsHandled: Void = manager.run()
+        defer { manager.shutdown() }
         let events = manager.events()
         let path = box.mountPath("crashy")
         let pid = try await manager.spawn(targetID: "crashy", mountPath: path).pid
@@ -108,10 +110,12 @@ struct ManagerLifecycleTests {
             return
         }
         try await manager.stop(targetID: "crashy")
+        manager.shutdown()
+        await exitsHandled
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsFUSE)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsFUSE)
 struct IdentityTests {
     @Test func pidFileOfAnUnrelatedProcessIsNeverAdoptedNorSignalled() async throws {
         let box = TestEnv.makeSandbox()
@@ -184,7 +188,7 @@ struct IdentityTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsFUSE)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsFUSE)
 struct MisbehavingFuseTests {
     @Test func fuseThatExitsAtOnceFailsFastWithItsLogTail() async throws {
         let box = TestEnv.makeSandbox()
@@ -323,7 +327,7 @@ struct MisbehavingFuseTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(3)), .needsFUSE)
+@Suite(.onTheBlockingPool, .timeLimit(.minutes(3)), .needsFUSE)
 struct ConcurrencyAndInputTests {
     @Test func fiftyTargetsSpawnConcurrently() async throws {
         let box = TestEnv.makeSandbox()

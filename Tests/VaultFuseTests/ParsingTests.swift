@@ -54,7 +54,7 @@ struct MountInfoParsingTests {
     }
 }
 
-struct MountLookupTests {
+@Suite(.onTheBlockingPool) struct MountLookupTests {
     @Test func escapesLikeMountinfo() {
         #expect(MountTable.escape("/a b\\c") == Array("/a\\040b\\134c".utf8))
     }

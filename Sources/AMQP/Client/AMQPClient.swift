@@ -34,6 +34,9 @@ package final class AMQPClient: Sendable {
         var started = false
         var closed = false
         var startWaiter: CheckedContinuation<Void, Error>?
+        /// Callers of `untilConnected`, resumed by the I/O thread when a connection is up or the client closes.
+        var connectedWaiters: [UInt64: CheckedContinuation<Void, Error>] = [:]
+        var nextWaiter: UInt64 = 0
         var lastError: AMQPError?
         var topology: AMQPTopologyReport?
         var blocked = false
@@ -47,7 +50,7 @@ package final class AMQPClient: Sendable {
     enum Command {
         case publish(PendingPublish)
         case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>?)
-        case cancelConsumer(CheckedContinuation<Void, Never>)
+        case cancelConsumer(CheckedContinuation<Void, Never>?)
         case close(CheckedContinuation<Void, Never>)
         case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
     }
@@ -107,44 +110,77 @@ package final class AMQPClient: Sendable {
     /// Starts the I/O thread and returns once the first connection is up and the topology declared.
     /// Throws at once on a fatal error (a refused declare) and after `timeout` if no broker answered;
     /// the client then keeps retrying in the background until `close`.
-    package func start(timeout: Double? = nil) async throws {
+    package func start(timeout: Duration? = nil) async throws {
         let alreadyStarted = shared.withLock { s -> Bool in
             defer { s.started = true }
             return s.started
         }
         precondition(!alreadyStarted, "AMQPClient.start called twice")
+        OSThread.detach(name: "amqp.io", stackSize: 1 << 20) { [self] in IOLoop(client: self).run() }
+        guard let timeout else { return try await untilStarted() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.untilStarted() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                let last = self.shared.withLock { $0.lastError }
+                throw AMQPError(
+                    .timeout, "No broker answered within \(timeout)\(last.map { ": \($0)" } ?? "")")
+            }
+            // The first to finish decides; the other is cancelled (a waiting start resumes with CancellationError).
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    /// Until the first connection is up and the topology declared; throws a fatal error (a refused declare) at once.
+    private func untilStarted() async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                shared.withLock { $0.startWaiter = continuation }
-                OSThread.detach(name: "amqp.io", stackSize: 1 << 20) { [self] in IOLoop(client: self).run() }
-                if Task.isCancelled {
-                    // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
-                    let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
-                        defer { s.startWaiter = nil }
-                        return s.startWaiter
-                    }
-                    waiter?.resume(throwing: CancellationError())
+                let settled = shared.withLock { s -> Result<Void, Error>? in
+                    if s.connected || s.generation > 0 { return .success(()) }
+                    if s.closed { return .failure(s.lastError ?? AMQPError(.closed, "The AMQP client is closed")) }
+                    s.startWaiter = continuation
+                    return nil
                 }
-                if let timeout {
-                    Task { [self] in
-                        try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
-                        let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
-                            defer { s.startWaiter = nil }
-                            return s.startWaiter
-                        }
-                        let last = shared.withLock { $0.lastError }
-                        waiter?.resume(
-                            throwing: AMQPError(
-                                .timeout, "No broker answered within \(timeout) s\(last.map { ": \($0)" } ?? "")"))
-                    }
+                if let settled { return continuation.resume(with: settled) }
+                // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
+                if Task.isCancelled { takeStartWaiter()?.resume(throwing: CancellationError()) }
+            }
+        } onCancel: {
+            takeStartWaiter()?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func takeStartWaiter() -> CheckedContinuation<Void, Error>? {
+        shared.withLock { s in
+            defer { s.startWaiter = nil }
+            return s.startWaiter
+        }
+    }
+
+    /// Returns once the client is connected (at once when it is); throws when it closes or the task is cancelled.
+    /// No polling: the I/O thread resumes the waiters when a connection comes up.
+    package func untilConnected() async throws {
+        let id = shared.withLock { s -> UInt64 in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                let settled = shared.withLock { s -> Result<Void, Error>? in
+                    if s.connected { return .success(()) }
+                    if s.closed { return .failure(AMQPError(.closed, "The AMQP client is closed")) }
+                    s.connectedWaiters[id] = continuation
+                    return nil
+                }
+                if let settled { return continuation.resume(with: settled) }
+                if Task.isCancelled {
+                    shared.withLock { $0.connectedWaiters.removeValue(forKey: id) }?.resume(
+                        throwing: CancellationError())
                 }
             }
         } onCancel: {
-            let waiter = shared.withLock { s -> CheckedContinuation<Void, Error>? in
-                defer { s.startWaiter = nil }
-                return s.startWaiter
-            }
-            waiter?.resume(throwing: CancellationError())
+            shared.withLock { $0.connectedWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 
@@ -205,6 +241,10 @@ package final class AMQPClient: Sendable {
         enqueue(.settle(tag: delivery.deliveryTag, generation: delivery.generation, kind: kind, nil))
         return .settled
     }
+
+    /// Asks the I/O thread to cancel the consumer, without waiting (from a synchronous handler, such as a graceful
+    /// shutdown's): `deliveries` finishes once it has.
+    package func requestStopConsuming() { enqueue(.cancelConsumer(nil)) }
 
     /// Cancels the consumer (no new deliveries; unacked ones can still be settled) and finishes `deliveries`.
     package func stopConsuming() async {
@@ -275,7 +315,8 @@ package final class AMQPClient: Sendable {
             switch command {
             case .publish(let p): p.answer(.failure(AMQPError(.closed, "The AMQP client is closed")))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
-            case .cancelConsumer(let c), .close(let c): c.resume()
+            case .cancelConsumer(let c): c?.resume()
+            case .close(let c): c.resume()
             case .queueExists(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
             }
             return

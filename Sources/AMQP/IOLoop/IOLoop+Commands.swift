@@ -54,7 +54,7 @@ extension IOLoop {
                     consumerTag = nil
                 }
                 client.deliveryContinuation.finish()
-                continuation.resume()
+                continuation?.resume()
             case .close(let continuation):
                 closing = continuation
             case .queueExists(let name, let continuation):

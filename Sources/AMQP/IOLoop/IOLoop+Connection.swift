@@ -39,16 +39,19 @@ extension IOLoop {
                     isReconnect ? "reconnected" : "connected",
                     metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
                 logTopology(report)
-                let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                let waiters = client.shared.withLock { s -> [CheckedContinuation<Void, Error>] in
                     s.connected = true
                     s.generation = generation
                     if isReconnect { s.reconnects += 1 }
                     s.lastError = nil
                     s.topology = report
-                    defer { s.startWaiter = nil }
-                    return s.startWaiter
+                    defer {
+                        s.startWaiter = nil
+                        s.connectedWaiters = [:]
+                    }
+                    return Array(s.connectedWaiters.values) + (s.startWaiter.map { [$0] } ?? [])
                 }
-                waiter?.resume()
+                for waiter in waiters { waiter.resume() }
                 // Unconfirmed publishes of the dead connection go out again (at-least-once).
                 flushOutbox()
                 return

@@ -117,10 +117,18 @@ final class IOLoop {
             current = nil
         }
         let continuation = closing
-        client.shared.withLock { s in
+        let closed = AMQPError(.closed, "The AMQP client is closed")
+        let (waiters, start, whyNeverStarted) = client.shared.withLock { s in
             s.closed = true
             s.connected = false
+            defer {
+                s.startWaiter = nil
+                s.connectedWaiters = [:]
+            }
+            return (Array(s.connectedWaiters.values), s.startWaiter, s.lastError)
         }
+        for waiter in waiters { waiter.resume(throwing: closed) }
+        start?.resume(throwing: whyNeverStarted ?? closed)
         failEverything(AMQPError(.closed, "The AMQP client is closed"))
         continuation?.resume()
     }
@@ -143,7 +151,8 @@ final class IOLoop {
             switch command {
             case .publish(let p): p.answer(.failure(error))
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
-            case .cancelConsumer(let c), .close(let c): c.resume()
+            case .cancelConsumer(let c): c?.resume()
+            case .close(let c): c.resume()
             case .queueExists(_, let c): c.resume(returning: .failure(error))
             }
         }

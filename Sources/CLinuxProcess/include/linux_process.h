@@ -1,6 +1,7 @@
 #ifndef DMS_LINUX_PROCESS_H
 #define DMS_LINUX_PROCESS_H
 
+#include <spawn.h>
 #include <sys/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -24,6 +25,10 @@ int dms_spawn(const char *path, char *const argv[], char *const envp[], int stdo
 
 /// pipe2(O_CLOEXEC).
 int dms_pipe_cloexec(int fds[2]);
+
+// posix_spawn_file_actions_addclosefrom_np (glibc 2.34, behind _GNU_SOURCE): the child keeps only descriptors below
+// `lowfd`. For spawns outside dms_spawn (the tests' own).
+int dms_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowfd);
 
 /// mallopt(M_ARENA_MAX, n): glibc malloc.h constants are not visible to Swift.
 int dms_limit_malloc_arenas(int arenas);

@@ -181,7 +181,7 @@ package final class DMSAgent: Service, Sendable {
             // The gate takes every delivery; the stream only finishes, when consuming stops.
             for await _ in consumer.deliveries {}
         } onGracefulShutdown: {
-            Task { await self.consumer.stopConsuming() }
+            self.consumer.requestStopConsuming()
         }
         deliveryGate.close()
         consuming.withLock { $0 = false }
@@ -200,9 +200,7 @@ package final class DMSAgent: Service, Sendable {
     /// Waits until `client` is connected; false when the agent is asked to stop (or cancelled) first.
     private static func untilConnected(_ client: AMQPClient) async -> Bool {
         do {
-            try await cancelWhenGracefulShutdown {
-                while !client.isConnected { try await Task.sleep(for: .milliseconds(10)) }
-            }
+            try await cancelWhenGracefulShutdown { try await client.untilConnected() }
             return true
         } catch {
             return false

@@ -21,6 +21,8 @@ package final class S3VaultFuseManager: Sendable {
     let locks = KeyedLocks()
     let broadcaster = EventBroadcaster()
     private let watcher = ExitWatcher()
+    /// Processes that exited while running, from the exit watcher's thread to `run()`.
+    private let exits = AsyncStream.makeStream(of: TrackedProcess.self)
     let state = Locked(State())
     private let lockFD: Int32
     private let isShutDown = Atomic<Bool>(false)
@@ -58,6 +60,18 @@ package final class S3VaultFuseManager: Sendable {
         watcher.shutdown()
         close(lockFD)
         broadcaster.finish()
+        exits.continuation.finish()
+    }
+
+    /// Handles every process that exits on its own (untracked, PID file deleted, dead mount cleared, `crashed`
+    /// reported), each under its target's lock, until `shutdown()`; returns once the last is handled. The agent runs
+    /// it as part of its manager service.
+    package func run() async {
+        await withDiscardingTaskGroup { group in
+            for await record in exits.stream {
+                group.addTask { await self.handleUnexpectedExit(record) }
+            }
+        }
     }
 
     /// A stream of what happens to targets on its own (crashes, adoptions, stale cleanups) and of
@@ -182,7 +196,7 @@ package final class S3VaultFuseManager: Sendable {
             guard let self, record.phase.load(ordering: .sequentiallyConsistent) == TrackedProcess.running else {
                 return
             }
-            Task { await self.handleUnexpectedExit(record) }
+            self.exits.continuation.yield(record)
         }
         record.watchToken.store(token, ordering: .sequentiallyConsistent)
     }
