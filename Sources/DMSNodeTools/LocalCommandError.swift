@@ -1,5 +1,7 @@
+import LinuxSupport
+
 /// Why a local command failed: what to print, and a code the command line maps to its exit status.
-package struct LocalCommandError: Error, Sendable, CustomStringConvertible {
+package struct LocalCommandError: CodedError {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
             case pidDirectoryLocked = "pid_directory_locked"
@@ -26,6 +28,4 @@ package struct LocalCommandError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.logTail = logTail
     }
-
-    package var description: String { message }
 }

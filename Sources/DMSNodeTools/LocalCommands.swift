@@ -46,7 +46,7 @@ package final class LocalCommands: Sendable {
             case .alreadyRunning(let pid): return ReplyText.alreadyMounted(path) + " (pid \(pid))"
             }
         } catch {
-            throw LocalCommandError(.failed, "error [\(error.code.rawValue)]: \(error.message)", logTail: error.logTail)
+            throw LocalCommandError(.failed, "error [\(error.code)]: \(error.message)", logTail: error.logTail)
         }
     }
 
@@ -57,7 +57,7 @@ package final class LocalCommands: Sendable {
             case .notRunning: return "Target not mounted"
             }
         } catch {
-            throw LocalCommandError(.failed, "error [\(error.code.rawValue)]: \(error.message)")
+            throw LocalCommandError(.failed, "error [\(error.code)]: \(error.message)")
         }
     }
 }

@@ -45,11 +45,9 @@ package struct NodeDoctor: Sendable {
         case .success(let status):
             return DoctorCheck(check: "barbican", verdict: .ok, detail: "\(url) answers (HTTP \(status))\(trust)")
         case .failure(let failure):
-            let text = failure.description
-            let certificate = ["SSL", "certificate", "issuer"].contains { text.contains($0) }
             return DoctorCheck(
-                check: "barbican", verdict: .fail, detail: "\(url): \(text)",
-                fix: certificate
+                check: "barbican", verdict: .fail, detail: "\(url): \(failure.message) [\(failure.code)]",
+                fix: failure.code == .tls
                     ? "set barbican_ca_bundle to the CA that signed Barbican's certificate (or use the name it carries)"
                     : "check barbican_url, DNS and the firewall between this node and Barbican")
         }

@@ -148,12 +148,14 @@ struct DoctorTests {
         let noBundle = doctor(box, node: Self.shortHost, extra: "--barbican-url \(url)")
         #expect(noBundle.status != 0 && noBundle.verdict("barbican") == "fail", "\(noBundle.text("barbican"))")
         #expect(noBundle.text("barbican").contains("set barbican_ca_bundle"), "\(noBundle.text("barbican"))")
+        #expect(noBundle.text("barbican").contains("[tls]"), "classified by libcurl's code, not by its words")
         let bundle = doctor(
             box, node: Self.shortHost, extra: "--barbican-url \(url) --barbican-ca-bundle \(tls)/ca.pem")
         #expect(bundle.verdict("barbican") == "ok", "\(bundle.text("barbican"))")
         #expect(bundle.text("barbican").contains("verified with \(tls)/ca.pem"))
         let closed = doctor(box, node: Self.shortHost, extra: "--barbican-url http://127.0.0.1:9")
         #expect(closed.verdict("barbican") == "fail" && closed.text("barbican").contains("check barbican_url"))
+        #expect(closed.text("barbican").contains("[unreachable]"), "\(closed.text("barbican"))")
         #expect(doctor(box, node: Self.shortHost).verdict("barbican") == "ok", "not configured: nothing to check")
     }
 }

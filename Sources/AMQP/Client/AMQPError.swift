@@ -1,21 +1,33 @@
 import CRabbitMQ
+import LinuxSupport
 
 /// One error type for the client: what failed, with the broker's reply code and text or the library status.
-package struct AMQPError: Error, Sendable, CustomStringConvertible {
+package struct AMQPError: CodedError {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
-        package static let configuration = Code(name: "configuration")
-        package static let connectionFailed = Code(name: "connection_failed")
-        package static let connectionLost = Code(name: "connection_lost")
+        private enum Value: String {
+            case configuration
+            case connectionFailed = "connection_failed"
+            case connectionLost = "connection_lost"
+            case topology
+            case publishNacked = "publish_nacked"
+            case unroutable
+            case refused
+            case timeout
+            case closed
+        }
+        private let value: Value
+        package static let configuration = Code(value: .configuration)
+        package static let connectionFailed = Code(value: .connectionFailed)
+        package static let connectionLost = Code(value: .connectionLost)
         /// The broker refused a declare, bind or consume (403, 404, 405, 406): not ready, retried with backoff.
-        package static let topology = Code(name: "topology")
-        package static let publishNacked = Code(name: "publish_nacked")
-        package static let unroutable = Code(name: "unroutable")
+        package static let topology = Code(value: .topology)
+        package static let publishNacked = Code(value: .publishNacked)
+        package static let unroutable = Code(value: .unroutable)
         /// The broker refused one publish for good (403, 404, 406 closing the publish channel).
-        package static let refused = Code(name: "refused")
-        package static let timeout = Code(name: "timeout")
-        package static let closed = Code(name: "closed")
-        package var description: String { name }
+        package static let refused = Code(value: .refused)
+        package static let timeout = Code(value: .timeout)
+        package static let closed = Code(value: .closed)
+        package var description: String { value.rawValue }
     }
 
     package var code: Code

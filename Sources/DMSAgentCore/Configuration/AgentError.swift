@@ -1,5 +1,7 @@
+import LinuxSupport
+
 /// Why the agent cannot start or go on. The command line maps each code to its exit status; the library has none.
-package struct AgentError: Error, Sendable, CustomStringConvertible {
+package struct AgentError: CodedError {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
             case pidDirectoryLocked = "pid_directory_locked"
@@ -23,6 +25,4 @@ package struct AgentError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
     }
-
-    package var description: String { message }
 }

@@ -212,7 +212,8 @@ package struct JobExecutor: Sendable {
         case .mountTimeout: return .mountTimeout
         case .unmountBusy: return .unmountBusy
         case .unmountFailed: return .unmountFailed
-        case .lockHeld, .io: return .internalError
+        // lockHeld, io and any code added later: the agent's own trouble, not the request's.
+        default: return .internalError
         }
     }
 }

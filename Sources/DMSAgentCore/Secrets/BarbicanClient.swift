@@ -19,26 +19,22 @@ package struct BarbicanClient: Sendable {
         self.caBundle = caBundle
     }
 
-    package struct Failure: Error, CustomStringConvertible {
-        package var description: String
-    }
-
     package func fetchPayload(secretRef: String, token: String) async throws -> [String: JSONValue] {
         let base = secretRef.hasSuffix("/") ? String(secretRef.dropLast()) : secretRef
         guard let metaURL = URL(string: base), let scheme = metaURL.scheme?.lowercased(),
             scheme == "http" || scheme == "https",
             let payloadURL = URL(string: base + "/payload")
         else {
-            throw Failure(description: "secret_ref is not an http(s) URL")
+            throw BarbicanError(.invalidReference, "secret_ref is not an http(s) URL")
         }
         let metadata = try await get(metaURL, token: token, accept: "application/json")
         guard let meta = (try? JSONValue.parse(Array(metadata)))?.object else {
-            throw Failure(description: "secret metadata is not JSON")
+            throw BarbicanError(.malformedSecret, "secret metadata is not JSON")
         }
         let contentType = meta["content_types"]?.object?["default"]?.string ?? "text/plain"
         let payload = try await get(payloadURL, token: token, accept: contentType)
         if let object = (try? JSONValue.parse(Array(payload)))?.object { return object }
-        throw Failure(description: "secret payload is not a JSON object")
+        throw BarbicanError(.malformedSecret, "secret payload is not a JSON object")
     }
 
     /// libcurl on a thread of its own (it blocks): bounded time, TLS verified unless turned off.
@@ -46,19 +42,21 @@ package struct BarbicanClient: Sendable {
         let headers = ["X-Auth-Token: \(token)", "Accept: \(accept)", "User-Agent: dms-agent"]
         let (urlString, path) = (url.absoluteString, url.path)
         let result = await BlockingPool.run { self.request(urlString, headers: headers) }
-        let (status, body) = try result.mapError { Failure(description: "GET \(path) failed: \($0.description)") }.get()
-        guard (200..<300).contains(status) else { throw Failure(description: "GET \(path) answered HTTP \(status)") }
+        let (status, body) = try result.mapError { BarbicanError($0.code, "GET \(path) failed: \($0.message)") }.get()
+        guard (200..<300).contains(status) else {
+            throw BarbicanError(.httpStatus, "GET \(path) answered HTTP \(status)")
+        }
         return body
     }
 
     /// For `doctor`: a GET of `url` with no token; any HTTP answer proves the endpoint reachable (and its certificate
     /// verified, for https). Blocks.
-    package func probe(_ url: String) -> Result<Int, Failure> {
+    package func probe(_ url: String) -> Result<Int, BarbicanError> {
         request(url, headers: ["User-Agent: dms-agent doctor"]).map(\.status)
     }
 
     /// One GET through libcurl (blocks): the HTTP status and body, or libcurl's error.
-    private func request(_ url: String, headers: [String]) -> Result<(status: Int, body: Data), Failure> {
+    private func request(_ url: String, headers: [String]) -> Result<(status: Int, body: Data), BarbicanError> {
         let seconds = max(1, Int(timeout.seconds.rounded(.up)))
         var cHeaders: [UnsafePointer<CChar>?] = headers.map { UnsafePointer(strdup($0)) }
         defer { cHeaders.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
@@ -73,10 +71,8 @@ package struct BarbicanClient: Sendable {
         }
         defer { free(body) }
         if rc != 0 {
-            return .failure(
-                Failure(
-                    description: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                ))
+            let text = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return .failure(BarbicanError(BarbicanError.Code(curlCode: rc), text))
         }
         return .success((status, body.map { Data(bytes: $0, count: length) } ?? Data()))
     }
