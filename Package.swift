@@ -34,7 +34,9 @@ let package = Package(
         ),
         .target(
             name: "VaultFuse",
-            dependencies: ["CLinuxProcess", "LinuxSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CLinuxProcess", "LinuxSupport", "DMSWire", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Requests, replies, events and their JSON: nothing of ours below it, so any Swift program may speak the wire.
         .target(name: "DMSWire"),

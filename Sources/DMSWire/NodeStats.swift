@@ -1,5 +1,6 @@
 /// The node's processes in a `status` reply and in node events: the original manager's stats, same field names,
-/// plus the memory/disk comparison. The agent fills it from the manager's own figures.
+/// plus the memory/disk comparison and what was left alone. The one shape of the node's stats: the manager returns
+/// it and `dms-agent status` prints it.
 public struct NodeStats: Codable, Sendable, Equatable {
     public struct Process: Codable, Sendable, Equatable {
         public var targetID: String
@@ -39,6 +40,26 @@ public struct NodeStats: Codable, Sendable, Equatable {
         }
     }
 
+    /// A live mount or process the agent did not prove its own, so left alone; the next job for it decides.
+    public struct LeftAlone: Codable, Sendable, Equatable {
+        public var targetID: String?
+        public var path: String
+        public var pid: Int32?
+        public var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case targetID = "target_id"
+            case path, pid, reason
+        }
+
+        public init(targetID: String?, path: String, pid: Int32?, reason: String) {
+            self.targetID = targetID
+            self.path = path
+            self.pid = pid
+            self.reason = reason
+        }
+    }
+
     public var totalTracked: Int
     public var alive: Int
     public var dead: Int
@@ -48,6 +69,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var processes: [Process]
     /// PID files whose target is not tracked in memory.
     public var onlyOnDisk: [String]
+    /// Live mounts and processes left alone at start (and since), unproven.
+    public var leftAlone: [LeftAlone]
 
     enum CodingKeys: String, CodingKey {
         case totalTracked = "total_tracked"
@@ -57,11 +80,12 @@ public struct NodeStats: Codable, Sendable, Equatable {
         case pidDirectory = "pid_directory"
         case processes
         case onlyOnDisk = "only_on_disk"
+        case leftAlone = "left_alone"
     }
 
     public init(
         totalTracked: Int, alive: Int, dead: Int, allPIDsEverSpawned: [Int32], pidFilesOnDisk: Int,
-        pidDirectory: String, processes: [Process], onlyOnDisk: [String]
+        pidDirectory: String, processes: [Process], onlyOnDisk: [String], leftAlone: [LeftAlone] = []
     ) {
         self.totalTracked = totalTracked
         self.alive = alive
@@ -71,5 +95,20 @@ public struct NodeStats: Codable, Sendable, Equatable {
         self.pidDirectory = pidDirectory
         self.processes = processes
         self.onlyOnDisk = onlyOnDisk
+        self.leftAlone = leftAlone
+    }
+
+    /// Decodes replies of agents before `left_alone` existed too.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            totalTracked: try c.decode(Int.self, forKey: .totalTracked), alive: try c.decode(Int.self, forKey: .alive),
+            dead: try c.decode(Int.self, forKey: .dead),
+            allPIDsEverSpawned: try c.decode([Int32].self, forKey: .allPIDsEverSpawned),
+            pidFilesOnDisk: try c.decode(Int.self, forKey: .pidFilesOnDisk),
+            pidDirectory: try c.decode(String.self, forKey: .pidDirectory),
+            processes: try c.decode([Process].self, forKey: .processes),
+            onlyOnDisk: try c.decode([String].self, forKey: .onlyOnDisk),
+            leftAlone: try c.decodeIfPresent([LeftAlone].self, forKey: .leftAlone) ?? [])
     }
 }

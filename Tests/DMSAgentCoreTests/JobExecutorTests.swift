@@ -52,9 +52,9 @@ struct JobExecutorTests {
             state.withLock { $0.clearedStale.append(path) }
             return .nothingMounted
         }
-        func stats() -> ManagerStats {
+        func stats() -> NodeStats {
             try! JSONDecoder().decode(
-                ManagerStats.self,
+                NodeStats.self,
                 from: Data(
                     #"{"total_tracked":0,"alive":0,"dead":0,"all_pids_ever_spawned":[],"pid_files_on_disk":0,"pid_directory":"/run/dms/s3","processes":[],"only_on_disk":[],"left_alone":[]}"#
                         .utf8))

@@ -1,3 +1,4 @@
+import DMSWire
 import Foundation
 import TestSupport
 import Testing

@@ -164,7 +164,7 @@ package final class DMSAgent: Service, Sendable {
             event: .nodeStarted, nodeID: configuration.nodeID,
             detail:
                 "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
-            stats: NodeStats(await manager.stats()))
+            stats: await manager.stats())
         background.addTask {
             guard await Self.untilConnected(self.publisher) else { return }
             await self.publishEvent(started)
@@ -192,7 +192,7 @@ package final class DMSAgent: Service, Sendable {
         }
         if publisher.isConnected {
             await publishEvent(
-                StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: NodeStats(await manager.stats()))
+                StatusEvent(event: .nodeStopping, nodeID: configuration.nodeID, stats: await manager.stats())
             )
         }
     }
@@ -225,6 +225,6 @@ package final class DMSAgent: Service, Sendable {
     /// Publishes `node.heartbeat` with the manager's figures.
     package func publishHeartbeat() async {
         await publishEvent(
-            StatusEvent(event: .nodeHeartbeat, nodeID: configuration.nodeID, stats: NodeStats(await manager.stats())))
+            StatusEvent(event: .nodeHeartbeat, nodeID: configuration.nodeID, stats: await manager.stats()))
     }
 }

@@ -97,7 +97,7 @@ package struct JobExecutor: Sendable {
 
     func status(_ request: JobRequest) async -> JobReply {
         var reply = success(request, ReplyText.status(node: options.nodeID))
-        reply.stats = NodeStats(await targets.stats())
+        reply.stats = await targets.stats()
         return reply
     }
 

@@ -1,3 +1,4 @@
+package import DMSWire
 package import VaultFuse
 
 // The effects a job may have are small protocols the executor is given: the real ones in this module, in-memory
@@ -17,5 +18,5 @@ package protocol TargetManaging: Sendable {
     /// For a target without a process: clears a dead FUSE mount left at the path, or unmounts a live one this agent
     /// did not start (the job asks for it). Returns what was done, for the reply.
     func clearStaleMount(at path: String, targetID: String?) async throws(VaultFuseError) -> MountClearing
-    func stats() async -> ManagerStats
+    func stats() async -> NodeStats
 }

@@ -1,3 +1,4 @@
+package import DMSWire
 import FoundationEssentials
 import Glibc
 
@@ -21,37 +22,53 @@ package struct DirectoryReport: Codable, Sendable {
         }
     }
 
-    package var pidDirectory: String
     package var mountBase: String
     package var agentRunning: Bool
     package var entries: [Entry]
     /// FUSE mounts below the mount base that no verified PID file accounts for.
     package var untrackedMounts: [String]
-    /// Of those, the live ones (and live processes whose PID file proves nothing): an agent leaves them alone.
-    package var leftAlone: [ManagerStats.LeftAlone] = []
+    /// The original manager's `get_stats()` under its own names, for its operators' scripts, in the node's one stats
+    /// shape. Read from disk, not from an agent's memory: "tracked" means a PID file proven to belong to a live
+    /// s3vaultfuse of ours, `all_pids_ever_spawned` holds those PIDs (a spawn history lives only in the running agent's
+    /// stats), `only_on_disk` the PID files that prove nothing, and `left_alone` the live mounts and processes an agent
+    /// leaves alone.
+    package var stats: NodeStats
 
-    // The original manager's `get_stats()` under its own names, for its operators' scripts. Read from disk,
-    // not from an agent's memory: "tracked" means a PID file proven to belong to a live s3vaultfuse of ours,
-    // and `all_pids_ever_spawned` holds those PIDs (a spawn history lives only in the running agent's stats).
-    package var totalTracked: Int = 0
-    package var alive: Int = 0
-    package var dead: Int = 0
-    package var allPIDsEverSpawned: [Int32] = []
-    package var pidFilesOnDisk: Int = 0
-    package var processes: [ManagerStats.Process] = []
+    package var pidDirectory: String { stats.pidDirectory }
+    package var leftAlone: [NodeStats.LeftAlone] { stats.leftAlone }
 
     enum CodingKeys: String, CodingKey {
-        case pidDirectory = "pid_directory"
         case mountBase = "mount_base"
         case agentRunning = "agent_running"
         case entries
         case untrackedMounts = "untracked_mounts"
-        case leftAlone = "left_alone"
-        case totalTracked = "total_tracked"
-        case alive, dead
-        case allPIDsEverSpawned = "all_pids_ever_spawned"
-        case pidFilesOnDisk = "pid_files_on_disk"
-        case processes
+    }
+
+    /// One flat object, as the original printed it: the stats' keys beside the report's own.
+    package func encode(to encoder: any Encoder) throws {
+        try stats.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mountBase, forKey: .mountBase)
+        try c.encode(agentRunning, forKey: .agentRunning)
+        try c.encode(entries, forKey: .entries)
+        try c.encode(untrackedMounts, forKey: .untrackedMounts)
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mountBase = try c.decode(String.self, forKey: .mountBase)
+        agentRunning = try c.decode(Bool.self, forKey: .agentRunning)
+        entries = try c.decode([Entry].self, forKey: .entries)
+        untrackedMounts = try c.decode([String].self, forKey: .untrackedMounts)
+        stats = try NodeStats(from: decoder)
+    }
+
+    init(mountBase: String, agentRunning: Bool, entries: [Entry], untrackedMounts: [String], stats: NodeStats) {
+        self.mountBase = mountBase
+        self.agentRunning = agentRunning
+        self.entries = entries
+        self.untrackedMounts = untrackedMounts
+        self.stats = stats
     }
 
     package static func read(_ configuration: VaultFuseConfiguration) -> DirectoryReport {
@@ -93,7 +110,7 @@ package struct DirectoryReport: Codable, Sendable {
             $0.isFUSE && configuration.isBelowMountBase($0.mountPoint) && !served.contains($0.mountPoint)
         }
         let untracked = untrackedEntries.map(\.mountPoint)
-        var leftAlone: [ManagerStats.LeftAlone] = []
+        var leftAlone: [NodeStats.LeftAlone] = []
         for mount in untrackedEntries {
             guard case .live(let why) = MountLiveness.probe(mount) else { continue }
             let entry = entries.first { $0.mountPath == mount.mountPoint }
@@ -108,24 +125,26 @@ package struct DirectoryReport: Codable, Sendable {
             running = flock(lock, LOCK_SH | LOCK_NB) != 0
             close(lock)
         }
-        var report = DirectoryReport(
-            pidDirectory: configuration.pidDirectory, mountBase: configuration.mountBases.joined(separator: ","),
-            agentRunning: running, entries: entries, untrackedMounts: untracked, leftAlone: leftAlone)
-        report.pidFilesOnDisk = PIDFile.targets(in: configuration.pidDirectory).count
+        var processes: [NodeStats.Process] = []
         for entry in entries where entry.verdict == "ours" {
             guard let pid = entry.pid, let path = entry.mountPath else { continue }
             let file = "\(configuration.pidDirectory)/\(entry.targetID).pid"
             // Found on disk, not started by this command: adopted, in the original's sense.
-            report.processes.append(
+            processes.append(
                 .init(
                     targetID: entry.targetID, pid: pid, alive: entry.alive, mountPath: path, mounted: entry.mounted,
                     pidFile: file, pidFileExists: true, uptimeSeconds: entry.uptimeSeconds, adopted: true))
         }
-        report.totalTracked = report.processes.count
-        report.alive = report.processes.filter(\.alive).count
-        report.dead = report.totalTracked - report.alive
-        report.allPIDsEverSpawned = report.processes.map(\.pid)
-        return report
+        let alive = processes.filter(\.alive).count
+        let stats = NodeStats(
+            totalTracked: processes.count, alive: alive, dead: processes.count - alive,
+            allPIDsEverSpawned: processes.map(\.pid),
+            pidFilesOnDisk: PIDFile.targets(in: configuration.pidDirectory).count,
+            pidDirectory: configuration.pidDirectory, processes: processes,
+            onlyOnDisk: entries.filter { $0.verdict != "ours" }.map(\.targetID), leftAlone: leftAlone)
+        return DirectoryReport(
+            mountBase: configuration.mountBases.joined(separator: ","), agentRunning: running, entries: entries,
+            untrackedMounts: untracked, stats: stats)
     }
 
     package var text: String {

@@ -1,4 +1,5 @@
 import CLinuxProcess
+import DMSWire
 import Glibc
 import LinuxSupport
 import Logging

@@ -1,4 +1,5 @@
 import CLinuxProcess
+import DMSWire
 import Glibc
 import LinuxSupport
 import Logging
@@ -124,7 +125,7 @@ extension S3VaultFuseManager {
 
     /// Records, logs and announces what is left alone: never unmounted, never signalled, its PID file kept.
     func leaveAlone(targetID: String?, path: String, pid: Int32?, _ why: String, key: String) {
-        let entry = ManagerStats.LeftAlone(targetID: targetID, path: path, pid: pid, reason: why)
+        let entry = NodeStats.LeftAlone(targetID: targetID, path: path, pid: pid, reason: why)
         let isNew = state.withLock { s -> Bool in
             defer { s.leftAlone[key] = entry }
             return s.leftAlone[key] != entry

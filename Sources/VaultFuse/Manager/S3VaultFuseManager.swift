@@ -1,4 +1,5 @@
 import CLinuxProcess
+package import DMSWire
 import Glibc
 import LinuxSupport
 package import Logging
@@ -31,7 +32,7 @@ package final class S3VaultFuseManager: Sendable {
         var processes: [String: TrackedProcess] = [:]
         var spawnedPIDs: [Int32] = []
         /// Live mounts (or PID files) left alone because nothing proves them this agent's, by mount path or PID file.
-        var leftAlone: [String: ManagerStats.LeftAlone] = [:]
+        var leftAlone: [String: NodeStats.LeftAlone] = [:]
     }
 
     /// Takes the PID-directory lock (a second manager on the same directory refuses to start) and
@@ -126,16 +127,16 @@ package final class S3VaultFuseManager: Sendable {
     package func trackedMountPath(targetID: String) -> String? { tracked(targetID)?.mountPath }
 
     /// What the manager tracks, checked against the mount table and the PID directory, read on the blocking pool.
-    package func stats() async -> ManagerStats { await BlockingPool.run { currentStats() } }
+    package func stats() async -> NodeStats { await BlockingPool.run { currentStats() } }
 
     /// `stats()` for a caller already on a thread of its own: reads /proc, the mount table and the PID directory.
-    package func currentStats() -> ManagerStats {
+    package func currentStats() -> NodeStats {
         let (records, spawned) = state.withLock { (Array($0.processes.values), $0.spawnedPIDs) }
         // One read each of the mount table and the PID directory, not one per tracked process.
         let topMounts = Dictionary(MountTable.read().map { ($0.mountPoint, $0) }, uniquingKeysWith: { _, top in top })
         let onDisk = directory.targets()
         let onDiskSet = Set(onDisk)
-        var processes: [ManagerStats.Process] = []
+        var processes: [NodeStats.Process] = []
         var alive = 0
         for record in records.sorted(by: { $0.targetID < $1.targetID }) {
             let isAlive = !record.handle.hasExited
@@ -155,7 +156,7 @@ package final class S3VaultFuseManager: Sendable {
             }
             return s.leftAlone.values.sorted { $0.path < $1.path }
         }
-        return ManagerStats(
+        return NodeStats(
             totalTracked: records.count, alive: alive, dead: records.count - alive, allPIDsEverSpawned: spawned,
             pidFilesOnDisk: onDisk.count, pidDirectory: configuration.pidDirectory, processes: processes,
             onlyOnDisk: onDisk.filter { !inMemory.contains($0) }.sorted(), leftAlone: leftAlone)
