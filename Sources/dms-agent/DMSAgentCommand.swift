@@ -5,6 +5,7 @@ import DMSNodeTools
 import DMSSettings
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -50,24 +51,26 @@ extension DMSAgentCommand {
             let node = config.nodeID
             if !r.unusedKeys.isEmpty {
                 logger.debug(
-                    "config keys not used by dms-agent", metadata: ["keys": "\(r.unusedKeys.joined(separator: ","))"])
+                    "config keys not used by dms-agent",
+                    metadata: [LogKey.keys: "\(r.unusedKeys.joined(separator: ","))"])
             }
             for (key, origin) in r.unknownKeys {
                 logger.warning(
                     "unknown config key: no setting reads it (a typo, or a key of another service's file?)",
-                    metadata: ["key": "\(key)", "at": "\(origin)"])
+                    metadata: [LogKey.key: "\(key)", LogKey.at: "\(origin)"])
             }
             logger.info(
                 "starting",
                 metadata: [
-                    "node_id": "\(node)", "broker": "\(amqp)", "pid_dir": "\(config.vaultFuse.pidDirectory)",
-                    "mount_base": "\(config.vaultFuse.mountBase)", "workers": "\(config.workers)",
+                    LogKey.nodeID: "\(node)", LogKey.broker: "\(amqp)",
+                    LogKey.pidDirectory: "\(config.vaultFuse.pidDirectory)",
+                    LogKey.mountBase: "\(config.vaultFuse.mountBase)", LogKey.workers: "\(config.workers)",
                 ])
             let service: DMSAgent
             do {
                 service = try DMSAgent(configuration: config, logger: logger) { Glibc.exit(ExitStatus.ioStalled) }
             } catch {
-                logger.critical("cannot start", metadata: ["error": "\(error.message)"])
+                logger.critical("cannot start", metadata: [LogKey.error: "\(error.message)"])
                 throw ExitCode(ExitStatus.of(error))
             }
             // Shut down in reverse order: the heartbeat stops first, the agent drains, the connections close, the
@@ -89,9 +92,9 @@ extension DMSAgentCommand {
                     let server = try HealthEndpoint(
                         address: listen, source: AgentHealth(agent: service, registry: registry))
                     services.append(.init(service: server))
-                    logger.info("metrics and health endpoints", metadata: ["listen": "\(server.boundAddress)"])
+                    logger.info("metrics and health endpoints", metadata: [LogKey.listen: "\(server.boundAddress)"])
                 } catch {
-                    logger.critical("cannot serve metrics", metadata: ["error": "\(error)"])
+                    logger.critical("cannot serve metrics", metadata: [LogKey.error: "\(error)"])
                     throw ExitCode(ExitStatus.cannotListen)
                 }
             }
@@ -102,7 +105,7 @@ extension DMSAgentCommand {
             do {
                 try await group.run()
             } catch let error as AgentError {
-                logger.critical("cannot run", metadata: ["error": "\(error.message)"])
+                logger.critical("cannot run", metadata: [LogKey.error: "\(error.message)"])
                 throw ExitCode(ExitStatus.of(error))
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CoreMetrics
 import FoundationEssentials
 import Glibc
+import LinuxSupport
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -15,7 +16,7 @@ struct LogReopener: Service {
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             sink.reopen()
-            logger.info("log file reopened", metadata: ["log_file": "\(sink.path ?? "")"])
+            logger.info("log file reopened", metadata: [LogKey.logFile: "\(sink.path ?? "")"])
         }
     }
 }

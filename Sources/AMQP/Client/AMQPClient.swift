@@ -97,7 +97,7 @@ package final class AMQPClient: Sendable {
         self.consumerOptions = consumer
         self.onDelivery = onDelivery
         var logger = logger
-        logger[metadataKey: "amqp.connection_name"] = "\(configuration.connectionName)"
+        logger[metadataKey: LogKey.amqpConnection] = "\(configuration.connectionName)"
         self.logger = logger
         self.wakeFD = crmq_wake_fd()
         (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: AMQPDelivery.self)

@@ -23,7 +23,7 @@ extension IOLoop {
                 guard let conn = connection, gen == generation else {
                     logger.notice(
                         "settle of a delivery from an earlier connection dropped; the broker redelivers it",
-                        metadata: ["amqp.delivery_tag": "\(tag)"])
+                        metadata: [LogKey.deliveryTag: "\(tag)"])
                     continuation?.resume(returning: .staleDelivery)
                     continue
                 }

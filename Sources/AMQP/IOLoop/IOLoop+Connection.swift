@@ -37,7 +37,9 @@ extension IOLoop {
                 everConnected = true
                 logger.info(
                     isReconnect ? "reconnected" : "connected",
-                    metadata: ["amqp.host": "\(endpoint.host):\(endpoint.port)", "amqp.generation": "\(generation)"])
+                    metadata: [
+                        LogKey.amqpHost: "\(endpoint.host):\(endpoint.port)", LogKey.amqpGeneration: "\(generation)",
+                    ])
                 logTopology(report)
                 let waiters = client.shared.withLock { s -> [CheckedContinuation<Void, Error>] in
                     s.connected = true
@@ -62,13 +64,14 @@ extension IOLoop {
                     // someone else owns). Say so once per distinct refusal, stay not-ready, and try again later.
                     if error.message != lastTopologyRefusal {
                         logger.error(
-                            "broker refused the topology; not ready, retrying", metadata: ["error": "\(error.message)"])
+                            "broker refused the topology; not ready, retrying",
+                            metadata: [LogKey.error: "\(error.message)"])
                         lastTopologyRefusal = error.message
                     }
                     break
                 }
                 if error.isFatal {
-                    logger.error("invalid AMQP configuration; not retrying", metadata: ["error": "\(error)"])
+                    logger.error("invalid AMQP configuration; not retrying", metadata: [LogKey.error: "\(error)"])
                     let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
                         s.lastError = error
                         defer { s.startWaiter = nil }
@@ -85,8 +88,8 @@ extension IOLoop {
                 logger.warning(
                     "broker endpoint failed; trying the next",
                     metadata: [
-                        "amqp.host": "\(endpoint.host):\(endpoint.port)",
-                        "error": "\(lastError)",
+                        LogKey.amqpHost: "\(endpoint.host):\(endpoint.port)",
+                        LogKey.error: "\(lastError)",
                     ])
             }
         }
@@ -96,8 +99,8 @@ extension IOLoop {
             logger.warning(
                 "broker unreachable; retrying",
                 metadata: [
-                    "error": "\(lastError.map { "\($0)" } ?? "-")",
-                    "retry_in_s": "\(Double(Int(jittered * 100)) / 100)",
+                    LogKey.error: "\(lastError.map { "\($0)" } ?? "-")",
+                    LogKey.retryIn: "\(LogValue.duration(seconds: jittered))",
                 ])
         }
         sleepInterruptibly(seconds: jittered)
@@ -120,12 +123,12 @@ extension IOLoop {
         guard !loggedTopology else { return }
         loggedTopology = true
         for entry in report.entries {
-            var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", "origin": "\(entry.origin.rawValue)"]
+            var metadata: Logger.Metadata = [entry.kind: "\(entry.name)", LogKey.origin: "\(entry.origin.rawValue)"]
             if entry.origin == .unavailable {
-                metadata["broker_says"] = "\(entry.difference ?? "")"
+                metadata[LogKey.brokerSays] = "\(entry.difference ?? "")"
                 logger.warning("\(entry.kind) missing and cannot be declared; going on without it", metadata: metadata)
             } else if let difference = entry.difference {
-                metadata["broker_says"] = "\(difference)"
+                metadata[LogKey.brokerSays] = "\(difference)"
                 logger.warning(
                     "\(entry.kind) exists with other properties than configured; using it as it is", metadata: metadata)
             } else {
@@ -151,7 +154,7 @@ extension IOLoop {
         } else {
             reconnectNotBefore = now + UInt64(backoff() * 1e9)
         }
-        logger.warning("connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
+        logger.warning("connection lost", metadata: [LogKey.error: "\(error)", LogKey.amqpGeneration: "\(generation)"])
         current = nil
         consumerTag = nil
         forgetOutstandingDeliveries()

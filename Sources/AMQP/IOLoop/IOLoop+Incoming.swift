@@ -104,10 +104,10 @@ extension IOLoop {
             let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
             logger.warning(
                 "broker blocked publishing (resource alarm); holding publishes",
-                metadata: ["reason": "\(FieldDecoder.string(blocked.reason))", "held": "\(outbox.count)"])
+                metadata: [LogKey.reason: "\(FieldDecoder.string(blocked.reason))", LogKey.held: "\(outbox.count)"])
             setBlocked(true)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
-            logger.notice("broker unblocked publishing", metadata: ["held": "\(outbox.count)"])
+            logger.notice("broker unblocked publishing", metadata: [LogKey.held: "\(outbox.count)"])
             setBlocked(false)
             flushOutbox()
         default:
@@ -135,7 +135,7 @@ extension IOLoop {
         nextSeq = 1
         logger.error(
             "publish refused by the broker; channel reopened",
-            metadata: ["error": "\(text)", "resent": "\(retry.count)"])
+            metadata: [LogKey.error: "\(text)", LogKey.resent: "\(retry.count)"])
         amqp_channel_open(conn, publishChannel)
         var reply = amqp_get_rpc_reply(conn)
         if reply.reply_type == AMQP_RESPONSE_NORMAL {
@@ -160,7 +160,7 @@ extension IOLoop {
         logger.error(
             "broker closed the consume channel; reopening that channel, the connection stays",
             metadata: [
-                "error": "\(text)", "amqp.reply_code": "\(code)", "amqp.requeued_by_broker": "\(max(0, unsettled))",
+                LogKey.error: "\(text)", LogKey.replyCode: "\(code)", LogKey.requeuedByBroker: "\(max(0, unsettled))",
             ])
         forgetOutstandingDeliveries()
         consumerTag = nil

@@ -1,6 +1,7 @@
 import AMQP
 import DMSWire
 import FoundationEssentials
+import LinuxSupport
 import Logging
 import VaultFuse
 
@@ -46,6 +47,6 @@ extension DMSAgent {
 
     private static func logDropped(_ event: StatusEvent, _ error: any Error, _ logger: Logger) {
         logger.warning(
-            "status event not published", metadata: ["event": "\(event.event.rawValue)", "error": "\(error)"])
+            "status event not published", metadata: [LogKey.event: "\(event.event.rawValue)", LogKey.error: "\(error)"])
     }
 }

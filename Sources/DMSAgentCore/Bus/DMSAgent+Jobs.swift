@@ -30,7 +30,9 @@ extension DMSAgent {
                 if waiting.isEmpty {
                     logger.warning(
                         "job journal full; deliveries wait unacked until jobs end",
-                        metadata: ["pending": "\(journal.pendingCount)", "limit": "\(configuration.maxPendingJobs)"])
+                        metadata: [
+                            LogKey.pending: "\(journal.pendingCount)", LogKey.limit: "\(configuration.maxPendingJobs)",
+                        ])
                 }
                 waiting.append(delivery)
             }
@@ -60,7 +62,7 @@ extension DMSAgent {
         case .unwritable(let why):
             logger.error(
                 "job journal not writable; this job is acked only after its reply",
-                metadata: ["error": "\(why)", "correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+                metadata: [LogKey.error: "\(why)", LogKey.correlationID: "\(delivery.properties.correlationID ?? "-")"])
         case .accepted(let seq):
             job.seq = seq
             Failpoint.hit("after-journal")
@@ -74,9 +76,9 @@ extension DMSAgent {
         logger.notice(
             "\(what)",
             metadata: [
-                "correlation_id": "\(delivery.properties.correlationID ?? "-")",
-                "redelivered": "\(delivery.redelivered)",
-                "journal_seq": "\(seq.map(String.init) ?? "-")",
+                LogKey.correlationID: "\(delivery.properties.correlationID ?? "-")",
+                LogKey.redelivered: "\(delivery.redelivered)",
+                LogKey.journalSeq: "\(seq.map(String.init) ?? "-")",
             ])
         acknowledge(delivery)
     }
@@ -87,7 +89,7 @@ extension DMSAgent {
         if consumer.queueAck(delivery) == .staleDelivery {
             logger.notice(
                 "ack dropped: the delivery came on a connection or channel that is gone; the broker redelivers it and the journal recognises the copy",
-                metadata: ["correlation_id": "\(delivery.properties.correlationID ?? "-")"])
+                metadata: [LogKey.correlationID: "\(delivery.properties.correlationID ?? "-")"])
         }
     }
 
@@ -131,8 +133,8 @@ extension DMSAgent {
         logger.warning(
             "malformed request refused",
             metadata: [
-                "code": "\(error.code.rawValue)", "error": "\(error.message)",
-                "correlation_id": "\(correlation)",
+                LogKey.code: "\(error.code.rawValue)", LogKey.error: "\(error.message)",
+                LogKey.correlationID: "\(correlation)",
             ])
         let reply = JobReply.failure(
             error.code, error.message, nodeID: configuration.nodeID, targetID: error.targetID, jobID: error.jobID)
@@ -151,9 +153,9 @@ extension DMSAgent {
             logger.error(
                 "dead letter not confirmed; its scrubbed body follows",
                 metadata: [
-                    "queue": "\(configuration.deadLetterQueue)",
-                    "correlation_id": "\(delivery.properties.correlationID ?? "-")", "error": "\(error)",
-                    "body": "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))",
+                    LogKey.queue: "\(configuration.deadLetterQueue)",
+                    LogKey.correlationID: "\(delivery.properties.correlationID ?? "-")", LogKey.error: "\(error)",
+                    LogKey.body: "\(String(decoding: copy.body.prefix(4096), as: UTF8.self))",
                 ])
         }
         metrics.deadLettered()
@@ -164,9 +166,9 @@ extension DMSAgent {
         StageMarks.mark("turn")
         let delivery = job.delivery
         var log = logger
-        log[metadataKey: "target_id"] = "\(request.target?.id ?? "-")"
-        log[metadataKey: "jobid"] = "\(request.jobID.map(String.init) ?? "-")"
-        log[metadataKey: "correlation_id"] = "\(delivery.properties.correlationID ?? "-")"
+        log[metadataKey: LogKey.targetID] = "\(request.target?.id ?? "-")"
+        log[metadataKey: LogKey.jobID] = "\(request.jobID.map(String.init) ?? "-")"
+        log[metadataKey: LogKey.correlationID] = "\(delivery.properties.correlationID ?? "-")"
         if job.attempts >= configuration.maxJobAttempts {
             await poisoned(job, request, log: log)
             return
@@ -178,9 +180,9 @@ extension DMSAgent {
         log.info(
             "starting",
             metadata: [
-                "action": "\(request.action.rawValue)", "attempt": "\(job.attempts + 1)",
-                "redelivered": "\(delivery.redelivered)",
-                "delivery_count": "\(JobJournal.deliveryCount(of: delivery))",
+                LogKey.action: "\(request.action.rawValue)", LogKey.attempt: "\(job.attempts + 1)",
+                LogKey.redelivered: "\(delivery.redelivered)",
+                LogKey.deliveryCount: "\(JobJournal.deliveryCount(of: delivery))",
             ])
         Failpoint.hit("after-start")
         if let target = request.target?.id { Failpoint.hit("kill-on-target:\(target)") }
@@ -199,7 +201,8 @@ extension DMSAgent {
             log.notice(
                 "requester gone (reply queue deleted); not executed",
                 metadata: [
-                    "action": "\(request.action.rawValue)", "reply_to": "\(delivery.properties.replyTo ?? "-")",
+                    LogKey.action: "\(request.action.rawValue)",
+                    LogKey.replyTo: "\(delivery.properties.replyTo ?? "-")",
                 ])
             await publishEvent(
                 StatusEvent(
@@ -215,10 +218,10 @@ extension DMSAgent {
         log.info(
             "job done",
             metadata: [
-                "action": "\(request.action.rawValue)", "status": "\(reply.status.rawValue)",
-                "code": "\(reply.code.rawValue)",
-                "redelivered": "\(delivery.redelivered)",
-                "elapsed_ms": "\(Double((monotonicNanos() - started) / 10_000) / 100)",
+                LogKey.action: "\(request.action.rawValue)", LogKey.status: "\(reply.status.rawValue)",
+                LogKey.code: "\(reply.code.rawValue)",
+                LogKey.redelivered: "\(delivery.redelivered)",
+                LogKey.elapsed: "\(LogValue.duration(seconds: Double(monotonicNanos() - started) / 1e9))",
             ])
         _ = await answer(job, with: reply.encoded())
         StageMarks.mark("acked")
@@ -236,8 +239,8 @@ extension DMSAgent {
         log.error(
             "job killed the agent; not run again",
             metadata: [
-                "action": "\(request.action.rawValue)", "attempts": "\(job.attempts)",
-                "limit": "\(configuration.maxJobAttempts)",
+                LogKey.action: "\(request.action.rawValue)", LogKey.attempts: "\(job.attempts)",
+                LogKey.limit: "\(configuration.maxJobAttempts)",
             ])
         metrics.poisoned()
         await publishEvent(
@@ -296,18 +299,18 @@ extension DMSAgent {
             StageMarks.mark("confirmed")
             return .delivered
         } catch let error as AMQPError where error.code == .unroutable {
-            logger.notice("reply queue is gone; requester stopped waiting", metadata: ["reply_to": "\(replyTo)"])
+            logger.notice("reply queue is gone; requester stopped waiting", metadata: [LogKey.replyTo: "\(replyTo)"])
             return .delivered
         } catch let error as AMQPError where error.code == .refused || error.code == .publishNacked {
             logger.error(
                 "reply refused by the broker; the job is answered without it",
-                metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+                metadata: [LogKey.replyTo: "\(replyTo)", LogKey.error: "\(error)"])
             metrics.replyRefused()
             return .refused
         } catch {
             logger.warning(
                 "reply not confirmed before the publisher closed; the next start sends it again",
-                metadata: ["error": "\(error)"])
+                metadata: [LogKey.error: "\(error)"])
             return .unknown
         }
     }
@@ -329,9 +332,9 @@ extension DMSAgent {
         logger.notice(
             "resuming jobs the last agent took",
             metadata: [
-                "jobs": "\(entries.count)", "were_running": "\(running.count)",
-                "replies_to_resend": "\(entries.filter { $0.reply != nil }.count)",
-                "run_alone_first": "\(suspects.count)",
+                LogKey.jobs: "\(entries.count)", LogKey.wereRunning: "\(running.count)",
+                LogKey.repliesToResend: "\(entries.filter { $0.reply != nil }.count)",
+                LogKey.runAloneFirst: "\(suspects.count)",
             ])
         var alone: [TakenJob] = []
         for entry in entries {

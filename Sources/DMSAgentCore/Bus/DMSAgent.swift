@@ -44,7 +44,7 @@ package final class DMSAgent: Service, Sendable {
         self.configuration = configuration
         self.onIOStall = onIOStall
         var logger = logger
-        logger[metadataKey: "node_id"] = "\(configuration.nodeID)"
+        logger[metadataKey: LogKey.nodeID] = "\(configuration.nodeID)"
         self.logger = logger
         // Every blocking wait runs on a thread of the blocking pool; without a cap glibc gives each its own malloc
         // arena and the resident size of a long-running agent creeps up.
@@ -176,7 +176,8 @@ package final class DMSAgent: Service, Sendable {
         }
         consuming.withLock { $0 = true }
         logger.info(
-            "consuming", metadata: ["queue": "\(configuration.requestQueue)", "workers": "\(configuration.workers)"])
+            "consuming",
+            metadata: [LogKey.queue: "\(configuration.requestQueue)", LogKey.workers: "\(configuration.workers)"])
         await withGracefulShutdownHandler {
             // The gate takes every delivery; the stream only finishes, when consuming stops.
             for await _ in consumer.deliveries {}
@@ -185,7 +186,7 @@ package final class DMSAgent: Service, Sendable {
         }
         deliveryGate.close()
         consuming.withLock { $0 = false }
-        logger.info("stopping: waiting for in-flight jobs", metadata: ["in_flight": "\(scheduler.inFlight)"])
+        logger.info("stopping: waiting for in-flight jobs", metadata: [LogKey.inFlight: "\(scheduler.inFlight)"])
         if await !scheduler.waitUntilIdle(within: configuration.shutdownGrace) {
             logger.warning("shutdown grace period over; the next start resumes the unfinished jobs from the journal")
             journal.interruptRunning()
@@ -216,7 +217,7 @@ package final class DMSAgent: Service, Sendable {
             if stall > 0 {
                 logger.critical(
                     "AMQP I/O thread blocked; exiting so the supervisor restarts the agent",
-                    metadata: ["overdue_s": "\(stall)"])
+                    metadata: [LogKey.overdue: "\(LogValue.duration(seconds: stall))"])
                 onIOStall()
             }
         }

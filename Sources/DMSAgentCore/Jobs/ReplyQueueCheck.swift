@@ -1,4 +1,5 @@
 import AMQP
+import LinuxSupport
 import Logging
 
 /// The requester gave up if its reply queue is gone (the Python client's exclusive queue dies with its connection
@@ -19,7 +20,7 @@ struct ReplyQueueCheck: RequesterChecking {
         } catch {
             logger.notice(
                 "could not check the reply queue; running the job",
-                metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
+                metadata: [LogKey.replyTo: "\(replyTo)", LogKey.error: "\(error)"])
             return false
         }
     }

@@ -76,7 +76,8 @@ extension S3VaultFuseManager {
                 self.state.withLock { s in s.leftAlone = s.leftAlone.filter { $0.value.path != path } }
                 let detail =
                     "a live FUSE mount no process of this agent served (\(why)) was unmounted, as this job asks"
-                self.logger.notice("unmounted a live mount this agent did not start", metadata: ["path": "\(path)"])
+                self.logger.notice(
+                    "unmounted a live mount this agent did not start", metadata: [LogKey.path: "\(path)"])
                 if let targetID { self.emit(.unmounted(targetID: targetID, pid: nil, mountPath: path)) }
                 return .unmountedLive(detail)
             }
@@ -104,7 +105,7 @@ extension S3VaultFuseManager {
                 if ready == .mounted { return .alreadyRunning(pid: existing.pid) }
                 logger.warning(
                     "tracked process never mounted; replacing it",
-                    metadata: ["target_id": "\(targetID)", "pid": "\(existing.pid)"])
+                    metadata: [LogKey.targetID: "\(targetID)", LogKey.pid: "\(existing.pid)"])
                 _ = try stopLocked(existing, lazyIfBusy: true)
             }
         }
@@ -129,7 +130,9 @@ extension S3VaultFuseManager {
             let outcome = Unmounter.clearStale(mountPath)
             logger.notice(
                 "cleared stale mount before spawn",
-                metadata: ["target_id": "\(targetID)", "mount_path": "\(mountPath)", "outcome": "\(outcome)"])
+                metadata: [
+                    LogKey.targetID: "\(targetID)", LogKey.mountPath: "\(mountPath)", LogKey.outcome: "\(outcome)",
+                ])
             emit(.staleCleaned(targetID: targetID, path: mountPath, detail: "stale FUSE mount unmounted (\(outcome))"))
         }
         return try startProcess(targetID: targetID, mountPath: mountPath, environment: environment)
@@ -189,7 +192,8 @@ extension S3VaultFuseManager {
             record.phase.store(TrackedProcess.running, ordering: .sequentiallyConsistent)
             watch(record)
             logger.info(
-                "mounted", metadata: ["target_id": "\(targetID)", "pid": "\(pid)", "mount_path": "\(mountPath)"])
+                "mounted",
+                metadata: [LogKey.targetID: "\(targetID)", LogKey.pid: "\(pid)", LogKey.mountPath: "\(mountPath)"])
             emit(.mounted(targetID: targetID, pid: pid, mountPath: mountPath))
             return .started(pid: pid)
         case .exited:
@@ -221,7 +225,8 @@ extension S3VaultFuseManager {
         untrack(record)
         directory.file(for: record.targetID).remove(onlyIfPID: record.pid)
         logger.info(
-            "unmounted", metadata: ["target_id": "\(record.targetID)", "pid": "\(record.pid)", "mount_path": "\(path)"])
+            "unmounted",
+            metadata: [LogKey.targetID: "\(record.targetID)", LogKey.pid: "\(record.pid)", LogKey.mountPath: "\(path)"])
         emit(.unmounted(targetID: record.targetID, pid: record.pid, mountPath: path))
         return .stopped(pid: record.pid, mountPath: path)
     }

@@ -26,8 +26,9 @@ extension S3VaultFuseManager {
         logger.info(
             "recovered PID directory",
             metadata: [
-                "loaded": "\(loaded)", "cleaned": "\(cleaned)", "pid_dir": "\(configuration.pidDirectory)",
-                "seconds": "\(seconds)",
+                LogKey.loaded: "\(loaded)", LogKey.cleaned: "\(cleaned)",
+                LogKey.pidDirectory: "\(configuration.pidDirectory)",
+                LogKey.elapsed: "\(LogValue.duration(seconds: seconds))",
             ])
         return RecoveryReport(loaded: loaded, cleaned: cleaned, seconds: seconds)
     }
@@ -92,10 +93,12 @@ extension S3VaultFuseManager {
             let removed = file.remove()
             if quiet {
                 logger.debug(
-                    "cleaned: removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
+                    "cleaned: removed stale PID file",
+                    metadata: [LogKey.targetID: "\(targetID)", LogKey.reason: "\(why)"])
             } else {
                 logger.info(
-                    "cleaned: removed stale PID file", metadata: ["target_id": "\(targetID)", "reason": "\(why)"])
+                    "cleaned: removed stale PID file",
+                    metadata: [LogKey.targetID: "\(targetID)", LogKey.reason: "\(why)"])
                 emit(.staleCleaned(targetID: targetID, path: file.path, detail: why))
             }
             return removed ? .removed : .nothing
@@ -117,7 +120,10 @@ extension S3VaultFuseManager {
             track(record)
             state.withLock { _ = $0.leftAlone.removeValue(forKey: file.path) }
             logger.info(
-                "adopted", metadata: ["target_id": "\(targetID)", "pid": "\(handle.pid)", "mount_path": "\(mountPath)"])
+                "adopted",
+                metadata: [
+                    LogKey.targetID: "\(targetID)", LogKey.pid: "\(handle.pid)", LogKey.mountPath: "\(mountPath)",
+                ])
             emit(.adopted(targetID: targetID, pid: handle.pid, mountPath: mountPath))
             return .adopted
         }
@@ -134,8 +140,9 @@ extension S3VaultFuseManager {
         logger.notice(
             "left alone: live but not proven this agent's; the next job for it decides",
             metadata: [
-                "target_id": "\(targetID ?? "-")", "path": "\(path)", "pid": "\(pid.map(String.init) ?? "-")",
-                "reason": "\(why)",
+                LogKey.targetID: "\(targetID ?? "-")", LogKey.path: "\(path)",
+                LogKey.pid: "\(pid.map(String.init) ?? "-")",
+                LogKey.reason: "\(why)",
             ])
         emit(.leftAlone(targetID: targetID, path: path, detail: why))
     }
@@ -183,7 +190,8 @@ extension S3VaultFuseManager {
             case .dead(let why):
                 let outcome = Unmounter.clearStale(entry.mountPoint)
                 cleared += 1
-                logger.info("cleaned: dead FUSE mount", metadata: ["path": "\(entry.mountPoint)", "reason": "\(why)"])
+                logger.info(
+                    "cleaned: dead FUSE mount", metadata: [LogKey.path: "\(entry.mountPoint)", LogKey.reason: "\(why)"])
                 emit(
                     .staleCleaned(
                         targetID: nil, path: entry.mountPoint,

@@ -222,7 +222,8 @@ package final class S3VaultFuseManager: Sendable {
         logger.warning(
             "s3vaultfuse exited unexpectedly",
             metadata: [
-                "target_id": "\(record.targetID)", "pid": "\(record.pid)", "detail": "\(detail)", "reason": "\(reason)",
+                LogKey.targetID: "\(record.targetID)", LogKey.pid: "\(record.pid)", LogKey.detail: "\(detail)",
+                LogKey.reason: "\(reason)",
             ])
         emit(.crashed(targetID: record.targetID, pid: record.pid, mountPath: path, detail: detail))
     }
