@@ -150,7 +150,7 @@ package final class HealthEndpoint: Service, Sendable {
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
-        let deadline = Deadline(after: 2)
+        let deadline = Deadline(after: .seconds(2))
         while received.count <= Self.maxRequestLine, !deadline.hasPassed {
             if let end = received.firstIndex(where: { $0 == 13 || $0 == 10 }) {
                 return (String(decoding: received[..<end], as: UTF8.self), true)

@@ -54,7 +54,7 @@ package enum BlockingPool {
                         return
                     }
                     idle += 1
-                    let woke = condition.wait(seconds: 60)
+                    let woke = condition.wait(for: .seconds(60))
                     idle -= 1
                     if !woke && queue.isEmpty {
                         condition.unlock()

@@ -4,7 +4,6 @@ import Glibc
 /// A point on the monotonic clock, for poll(2) timeouts and loops that must end.
 package struct Deadline: Sendable {
     package let nanos: UInt64
-    package init(after seconds: Double) { nanos = monotonicNanos() &+ UInt64(max(0, seconds) * 1e9) }
     package init(after duration: Duration) {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = max(0, seconds) * 1_000_000_000 + (seconds < 0 ? 0 : attoseconds / 1_000_000_000)

@@ -5,6 +5,12 @@ extension Duration {
         return Double(whole) + Double(attoseconds) / 1e18
     }
 
+    /// Nanoseconds, rounded down, for the monotonic clock's arithmetic.
+    package var nanoseconds: Int64 {
+        let (whole, attoseconds) = components
+        return whole * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
     /// Milliseconds, rounded down, for poll(2) timeouts.
     package var milliseconds: Int64 {
         let (whole, attoseconds) = components

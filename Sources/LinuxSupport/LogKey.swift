@@ -116,7 +116,8 @@ package enum LogKey {
 /// Metadata values with their unit.
 package enum LogValue {
     /// `12.3ms` below a second, `4.56s` above.
-    package static func duration(seconds: Double) -> String {
-        seconds < 1 ? "\(Double(Int(seconds * 10_000)) / 10)ms" : "\(Double(Int(seconds * 100)) / 100)s"
+    package static func duration(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        return seconds < 1 ? "\(Double(Int(seconds * 10_000)) / 10)ms" : "\(Double(Int(seconds * 100)) / 100)s"
     }
 }

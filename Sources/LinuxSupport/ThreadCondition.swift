@@ -25,11 +25,11 @@ package final class ThreadCondition: @unchecked Sendable {
     package func unlock() { pthread_mutex_unlock(mutex) }
     package func signal() { pthread_cond_signal(condition) }
 
-    /// Waits (the lock held) until signalled or `seconds` pass; false on timeout.
-    package func wait(seconds: Double) -> Bool {
+    /// Waits (the lock held) until signalled or `timeout` passes; false on timeout.
+    package func wait(for timeout: Duration) -> Bool {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + seconds
+        let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + timeout.seconds
         var deadline = timespec(tv_sec: Int(total), tv_nsec: Int((total - Double(Int(total))) * 1e9))
         return pthread_cond_timedwait(condition, mutex, &deadline) == 0
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 import Logging
 import VaultFuse
 
@@ -74,7 +75,7 @@ enum ManagerBench {
             line(
                 "recovery of \(total) PID files (1,000 live)",
                 String(
-                    format: "%.3f s  loaded=%d cleaned=%d%@", report.seconds, report.loaded, report.cleaned,
+                    format: "%.3f s  loaded=%d cleaned=%d%@", report.elapsed.seconds, report.loaded, report.cleaned,
                     total == 10_000 ? "  (goal < 0.2 s)" : ""))
             recovering.shutdown()
             if total == 1_000 {

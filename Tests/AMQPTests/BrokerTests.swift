@@ -365,7 +365,9 @@ struct DisruptiveBrokerTests {
         #expect(Broker.ctl("stop_app").status == 0)
         #expect(await eventually { !client.isConnected })
         // a publish during the outage waits, then goes out once the broker is back
-        let pending = Task { try await client.publish(.init(routingKey: queue, body: [9]), timeout: 60) }
+        let pending = Task {
+            try await client.publish(.init(routingKey: queue, body: [9]), timeout: .after(.seconds(60)))
+        }
         try await Task.sleep(nanoseconds: 500_000_000)
         #expect(Broker.ctl("start_app").status == 0)
         try await pending.value
@@ -383,7 +385,7 @@ struct DisruptiveBrokerTests {
         defer { Broker.ctl("start_app") }
         #expect(await eventually { !client.isConnected })
         do {
-            try await client.publish(.init(routingKey: "x", body: [1]), timeout: 1)
+            try await client.publish(.init(routingKey: "x", body: [1]), timeout: .after(.seconds(1)))
             Issue.record("must time out")
         } catch let error as AMQPError {
             #expect(error.code == .timeout)
@@ -400,12 +402,12 @@ struct RefusedPublishClientTests {
         try await client.start(timeout: .seconds(10))
         do {
             try await client.publish(
-                .init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: 10)
+                .init(exchange: unique("no-such-exchange"), routingKey: "x", body: [1]), timeout: .after(.seconds(10)))
             Issue.record("a publish to a missing exchange cannot be confirmed")
         } catch let error as AMQPError {
             #expect(error.code == .refused && error.replyCode == 404 && error.message.contains("NOT_FOUND"))
         }
-        try await client.publish(.init(routingKey: queue, body: [2]), timeout: 10)
+        try await client.publish(.init(routingKey: queue, body: [2]), timeout: .after(.seconds(10)))
         #expect(client.reconnectCount == 0 && client.isConnected)
         await client.close()
     }

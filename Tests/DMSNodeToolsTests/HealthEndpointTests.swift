@@ -78,7 +78,7 @@ import Testing
             try await BlockingPool.run {
                 // The group starts the endpoint's accepting thread when the cooperative pool gets to it; the parallel
                 // suites can hold that pool for seconds at start (CI saw 5 s). Every test begins once it serves.
-                let deadline = Deadline(after: 60.0)
+                let deadline = Deadline(after: .seconds(60))
                 var serving = false
                 while !serving && !deadline.hasPassed {
                     if let probe = try? Client(port: endpoint.port, timeoutSeconds: 1) {
@@ -155,7 +155,7 @@ import Testing
             let idle = try (0..<16).map { _ in try Client(port: port) }
             defer { idle.forEach { $0.close() } }
             // The 16 are admitted in accept order; the 17th must come once the accepting thread has counted them.
-            let deadline = Deadline(after: 30.0)
+            let deadline = Deadline(after: .seconds(30))
             while endpoint.connectionsInService < 16 && !deadline.hasPassed { usleep(1000) }
             #expect(endpoint.connectionsInService == 16)
             #expect(try Client.get("/healthz", port: port).hasPrefix("HTTP/1.1 503 Service Unavailable"))

@@ -34,7 +34,7 @@ struct LogKeyTests {
     }
 
     @Test func durationsCarryTheirUnit() {
-        #expect(LogValue.duration(seconds: 0.0123) == "12.3ms")
-        #expect(LogValue.duration(seconds: 4.567) == "4.56s")
+        #expect(LogValue.duration(.microseconds(12_300)) == "12.3ms")
+        #expect(LogValue.duration(.milliseconds(4567)) == "4.56s")
     }
 }

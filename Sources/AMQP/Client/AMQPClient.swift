@@ -187,9 +187,9 @@ package final class AMQPClient: Sendable {
     /// Publishes and returns once the broker has confirmed the message. Throws on a nack, on an
     /// unroutable mandatory message, or when no confirm arrives within `timeout` (default: the
     /// configuration's `publishTimeout`), including while the connection is down.
-    /// `.infinity` waits for the confirm while the client lives: across blocked periods and reconnects, the
+    /// `.never` waits for the confirm while the client lives: across blocked periods and reconnects, the
     /// message is sent again on the next connection if the last one died before confirming it.
-    package func publish(_ message: AMQPOutgoingMessage, timeout: Double? = nil) async throws {
+    package func publish(_ message: AMQPOutgoingMessage, timeout: PublishTimeout = .configured) async throws {
         let deadline = publishDeadline(timeout)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             enqueue(.publish(PendingPublish(message: message, deadline: deadline) { continuation.resume(with: $0) }))
@@ -200,15 +200,27 @@ package final class AMQPClient: Sendable {
     /// `whenAnswered` runs once with the broker's confirm or the reason there is none, on the I/O thread (here when
     /// the client is closed). It must not block.
     package func publish(
-        _ message: AMQPOutgoingMessage, timeout: Double? = nil,
+        _ message: AMQPOutgoingMessage, timeout: PublishTimeout = .configured,
         whenAnswered: @escaping @Sendable (Result<Void, Error>) -> Void
     ) {
         enqueue(.publish(PendingPublish(message: message, deadline: publishDeadline(timeout), onAnswer: whenAnswered)))
     }
 
-    private func publishDeadline(_ timeout: Double?) -> UInt64 {
-        let seconds = timeout ?? configuration.publishTimeout.seconds
-        return seconds.isFinite ? monotonicNanos() + UInt64(seconds * 1e9) : UInt64.max
+    /// How long a publish waits for its confirm.
+    package enum PublishTimeout: Sendable {
+        /// The configuration's `publishTimeout`.
+        case configured
+        case after(Duration)
+        /// While the client lives.
+        case never
+    }
+
+    private func publishDeadline(_ timeout: PublishTimeout) -> UInt64 {
+        switch timeout {
+        case .configured: return Deadline(after: configuration.publishTimeout).nanos
+        case .after(let duration): return Deadline(after: duration).nanos
+        case .never: return UInt64.max
+        }
     }
 
     @discardableResult
@@ -286,15 +298,15 @@ package final class AMQPClient: Sendable {
     /// What the broker held at the last connection's set-up.
     package var topologyReport: AMQPTopologyReport? { shared.withLock { $0.topology } }
 
-    /// Seconds the I/O thread is overdue (0 while it turns normally, or before start / after close).
+    /// How long the I/O thread is overdue (0 while it turns normally, or before start / after close).
     /// rabbitmq-c 0.11 can block inside a publish when the broker blocks the TCP connection (#519, #780);
     /// an application that sees this grow past a minute should restart rather than wait forever.
-    package var ioStallSeconds: Double {
+    package var ioStall: Duration {
         let deadline = ioDeadline.load(ordering: .relaxed)
         let running = shared.withLock { $0.started && !$0.closed }
         let now = monotonicNanos()
-        guard running, deadline > 0, now > deadline else { return 0 }
-        return Double(now - deadline) / 1e9
+        guard running, deadline > 0, now > deadline else { return .zero }
+        return .nanoseconds(Int64(now - deadline))
     }
     /// Times the broker closed the consume channel and it was reopened on the same connection.
     package var consumeChannelReopenCount: Int { shared.withLock { $0.consumeChannelReopens } }

@@ -12,7 +12,7 @@ extension IOLoop {
         if closing != nil { return }
         let now = monotonicNanos()
         if reconnectNotBefore > now {
-            sleepInterruptibly(seconds: Double(reconnectNotBefore - now) / 1e9)
+            sleepInterruptibly(for: .nanoseconds(Int64(reconnectNotBefore - now)))
             reconnectNotBefore = 0
             return
         }
@@ -100,20 +100,20 @@ extension IOLoop {
                 "broker unreachable; retrying",
                 metadata: [
                     LogKey.error: "\(lastError.map { "\($0)" } ?? "-")",
-                    LogKey.retryIn: "\(LogValue.duration(seconds: jittered))",
+                    LogKey.retryIn: "\(LogValue.duration(jittered))",
                 ])
         }
-        sleepInterruptibly(seconds: jittered)
+        sleepInterruptibly(for: jittered)
     }
 
     /// The next delay: exponential from the initial delay up to the cap, jittered over its upper half, so a
     /// fleet of agents that lost the same broker does not come back in step.
-    func backoff() -> Double {
+    func backoff() -> Duration {
         let config = client.configuration
         let delay = min(
             config.reconnectMaxDelay.seconds, config.reconnectInitialDelay.seconds * pow(2, Double(min(attempt, 20))))
         attempt += 1
-        return Double.random(in: delay / 2...delay)
+        return .seconds(Double.random(in: delay / 2...delay))
     }
 
     /// What the broker held, once per process (and a warning for every existing queue that differs from
@@ -152,7 +152,7 @@ extension IOLoop {
         if now - connectedAt > 30_000_000_000 {
             attempt = 0
         } else {
-            reconnectNotBefore = now + UInt64(backoff() * 1e9)
+            reconnectNotBefore = now + UInt64(max(0, backoff().nanoseconds))
         }
         logger.warning("connection lost", metadata: [LogKey.error: "\(error)", LogKey.amqpGeneration: "\(generation)"])
         current = nil

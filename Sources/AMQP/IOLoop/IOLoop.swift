@@ -91,9 +91,9 @@ final class IOLoop {
         _ = poll(&fds, 2, timeoutMS)
     }
 
-    func sleepInterruptibly(seconds: Double) {
+    func sleepInterruptibly(for duration: Duration) {
         var fd = pollfd(fd: client.wakeFD, events: Int16(POLLIN), revents: 0)
-        _ = poll(&fd, 1, Int32(seconds * 1000))
+        _ = poll(&fd, 1, Int32(clamping: duration.milliseconds))
     }
 
     // MARK: Shutdown

@@ -221,7 +221,7 @@ extension DMSAgent {
                 LogKey.action: "\(request.action.rawValue)", LogKey.status: "\(reply.status.rawValue)",
                 LogKey.code: "\(reply.code.rawValue)",
                 LogKey.redelivered: "\(delivery.redelivered)",
-                LogKey.elapsed: "\(LogValue.duration(seconds: Double(monotonicNanos() - started) / 1e9))",
+                LogKey.elapsed: "\(LogValue.duration(.nanoseconds(Int64(monotonicNanos() - started))))",
             ])
         _ = await answer(job, with: reply.encoded())
         StageMarks.mark("acked")
@@ -295,7 +295,7 @@ extension DMSAgent {
         defer { pendingReplies.end(ticket) }
         StageMarks.mark("reply_sent")
         do {
-            try await publisher.publish(message, timeout: .infinity)
+            try await publisher.publish(message, timeout: .never)
             StageMarks.mark("confirmed")
             return .delivered
         } catch let error as AMQPError where error.code == .unroutable {

@@ -163,7 +163,7 @@ package final class DMSAgent: Service, Sendable {
         let started = StatusEvent(
             event: .nodeStarted, nodeID: configuration.nodeID,
             detail:
-                "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.seconds * 1000)) / 1000) s",
+                "recovered loaded=\(report.loaded) cleaned=\(report.cleaned) in \(Double(Int(report.elapsed.seconds * 1000)) / 1000) s",
             stats: await manager.stats())
         background.addTask {
             guard await Self.untilConnected(self.publisher) else { return }
@@ -213,11 +213,11 @@ package final class DMSAgent: Service, Sendable {
     private func watchForStalls() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(5))
-            let stall = max(consumer.ioStallSeconds, publisher.ioStallSeconds)
-            if stall > 0 {
+            let stall = max(consumer.ioStall, publisher.ioStall)
+            if stall > .zero {
                 logger.critical(
                     "AMQP I/O thread blocked; exiting so the supervisor restarts the agent",
-                    metadata: [LogKey.overdue: "\(LogValue.duration(seconds: stall))"])
+                    metadata: [LogKey.overdue: "\(LogValue.duration(stall))"])
                 onIOStall()
             }
         }

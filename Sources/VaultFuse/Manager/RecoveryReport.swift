@@ -1,5 +1,5 @@
 package struct RecoveryReport: Sendable, Equatable {
     package var loaded: Int
     package var cleaned: Int
-    package var seconds: Double
+    package var elapsed: Duration
 }

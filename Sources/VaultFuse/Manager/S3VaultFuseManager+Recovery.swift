@@ -22,15 +22,15 @@ extension S3VaultFuseManager {
                     detail: "\(cleaned) stale PID files removed at start"))
         }
         cleaned += await BlockingPool.run { clearUnservedMounts() }
-        let seconds = Double(monotonicNanos() - start) / 1e9
+        let elapsed = Duration.nanoseconds(Int64(monotonicNanos() - start))
         logger.info(
             "recovered PID directory",
             metadata: [
                 LogKey.loaded: "\(loaded)", LogKey.cleaned: "\(cleaned)",
                 LogKey.pidDirectory: "\(configuration.pidDirectory)",
-                LogKey.elapsed: "\(LogValue.duration(seconds: seconds))",
+                LogKey.elapsed: "\(LogValue.duration(elapsed))",
             ])
-        return RecoveryReport(loaded: loaded, cleaned: cleaned, seconds: seconds)
+        return RecoveryReport(loaded: loaded, cleaned: cleaned, elapsed: elapsed)
     }
 
     /// Every PID file proven ours is adopted, every stale one removed, each under its target's lock (taken without

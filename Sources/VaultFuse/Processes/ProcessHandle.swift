@@ -33,7 +33,7 @@ package final class ProcessHandle: Sendable {
 
     /// Blocks until the process exits or the timeout passes; true when it exited.
     func waitForExit(timeoutMilliseconds: Int32) -> Bool {
-        let deadline = Deadline(after: Double(timeoutMilliseconds) / 1000)
+        let deadline = Deadline(after: .milliseconds(timeoutMilliseconds))
         var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         while true {
             let rc = poll(&pfd, 1, deadline.remainingMilliseconds)
