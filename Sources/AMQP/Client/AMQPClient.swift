@@ -61,7 +61,7 @@ package final class AMQPClient: Sendable {
         case reject(requeue: Bool)
     }
 
-    final class PendingPublish: @unchecked Sendable {
+    final class PendingPublish: ConfirmablePublish, @unchecked Sendable {
         // Touched only by the I/O thread after it is enqueued.
         let message: AMQPOutgoingMessage
         let deadline: UInt64

@@ -18,7 +18,7 @@ extension IOLoop {
         for command in commands {
             switch command {
             case .publish(let p):
-                outbox.append(p)
+                confirms.enqueue(p)
             case .settle(let tag, let gen, let kind, let continuation):
                 guard let conn = connection, gen == generation else {
                     logger.notice(
@@ -36,7 +36,7 @@ extension IOLoop {
                 case .nack(let requeue): rc = amqp_basic_nack(conn, consumeChannel, tag, 0, requeue ? 1 : 0)
                 case .reject(let requeue): rc = amqp_basic_reject(conn, consumeChannel, tag, requeue ? 1 : 0)
                 }
-                settledAhead.insert(tag)
+                deliveries.settledAlone(tag)
                 if rc == 0 {
                     continuation?.resume(returning: .settled)
                 } else {
@@ -74,44 +74,26 @@ extension IOLoop {
         flushOutbox()
     }
 
-    /// Acks a batch: the in-order prefix of outstanding tags with one `multiple` ack, the rest one by one
-    /// (so a long-running job holding the oldest tag never keeps later prefetch slots busy). Tags already
-    /// settled individually are no longer outstanding at the broker, so a later `multiple` ack skips them.
+    /// Acks a batch as `DeliveryLedger` plans it: one `multiple` ack for the settled prefix, single acks for the rest.
     func sendAcks(_ acks: Set<UInt64>) {
         guard let conn = connection else { return }
-        settledAhead.formUnion(acks)
-        var prefixEnd: UInt64?
-        var coveredByPrefix: Set<UInt64> = []
-        while outstandingHead < outstanding.count, settledAhead.contains(outstanding[outstandingHead]) {
-            let tag = outstanding[outstandingHead]
-            settledAhead.remove(tag)
-            if acks.contains(tag) {
-                prefixEnd = tag
-                coveredByPrefix.insert(tag)
-            }
-            outstandingHead += 1
-        }
-        if outstandingHead > 4096 {
-            outstanding.removeFirst(outstandingHead)
-            outstandingHead = 0
-        }
+        let plan = deliveries.acknowledge(acks)
         var rc: Int32 = 0
-        if let prefixEnd { rc = amqp_basic_ack(conn, consumeChannel, prefixEnd, 1) }
-        for tag in acks where !coveredByPrefix.contains(tag) && rc == 0 {
-            rc = amqp_basic_ack(conn, consumeChannel, tag, 0)
-        }
+        if let last = plan.multipleUpTo { rc = amqp_basic_ack(conn, consumeChannel, last, 1) }
+        for tag in plan.singles where rc == 0 { rc = amqp_basic_ack(conn, consumeChannel, tag, 0) }
         if rc != 0 { connectionLost(AMQPError(.connectionLost, "ack failed", libraryStatus: rc)) }
     }
 
+    /// connection.blocked: publishes stay in the outbox and amqp_basic_publish is not called (it would block in the
+    /// kernel once the broker stops reading, rabbitmq-c #519).
     func setBlocked(_ value: Bool) {
-        blocked = value
+        confirms.setBlocked(value)
         client.shared.withLock { $0.blocked = value }
     }
 
     func flushOutbox() {
-        guard let conn = connection, !outbox.isEmpty, !blocked else { return }
-        let pending = outbox
-        outbox.removeAll()
+        guard let conn = connection else { return }
+        let pending = confirms.takeOutbox()
         for (i, p) in pending.enumerated() {
             let arena = CArena()
             var props = FieldDecoder.encode(p.message.properties, arena: arena)
@@ -119,25 +101,19 @@ extension IOLoop {
                 conn, publishChannel, arena.bytes(p.message.exchange), arena.bytes(p.message.routingKey),
                 p.message.mandatory ? 1 : 0, 0, &props, arena.bytes(p.message.body))
             if rc != 0 {
-                outbox = Array(pending[i...])
+                confirms.unsent(pending[i...])
                 connectionLost(AMQPError(.connectionLost, "publish failed", libraryStatus: rc))
                 return
             }
-            unconfirmed.append((nextSeq, p))
-            nextSeq += 1
+            confirms.sent(p)
         }
     }
 
     func expireDeadlines() {
-        let now = monotonicNanos()
+        let expired = confirms.expire(now: monotonicNanos())
+        guard !expired.isEmpty else { return }
         let timedOut = AMQPError(
             .timeout, "No publisher confirm within the publish timeout (broker unreachable or blocked)")
-        outbox.removeAll { p in
-            guard p.deadline <= now else { return false }
-            p.answer(.failure(timedOut))
-            return true
-        }
-        // Unconfirmed ones keep their sequence entries so later confirms still line up.
-        for entry in unconfirmed where entry.publish.deadline <= now { entry.publish.answer(.failure(timedOut)) }
+        for publish in expired { publish.answer(.failure(timedOut)) }
     }
 }

@@ -10,15 +10,15 @@ extension IOLoop {
         drainCommands()
         expireDeadlines()
         if closing != nil { return }
-        let now = monotonicNanos()
-        if reconnectNotBefore > now {
-            sleepInterruptibly(for: .nanoseconds(Int64(reconnectNotBefore - now)))
-            reconnectNotBefore = 0
+        let wait = reconnect.wait(at: monotonicNanos())
+        if wait > .zero {
+            sleepInterruptibly(for: wait)
             return
         }
         let config = client.configuration
         var lastError: AMQPError?
-        for endpoint in config.endpoints {
+        for index in reconnect.endpointOrder(count: config.endpoints.count) {
+            let endpoint = config.endpoints[index]
             do {
                 let conn = try Connector.open(config, endpoint: endpoint)
                 let report: AMQPTopologyReport
@@ -31,7 +31,7 @@ extension IOLoop {
                 }
                 current = conn
                 generation += 1
-                connectedAt = monotonicNanos()
+                reconnect.connected(at: monotonicNanos(), endpoint: index)
                 setBlocked(false)
                 let isReconnect = everConnected
                 everConnected = true
@@ -94,7 +94,7 @@ extension IOLoop {
             }
         }
         client.shared.withLock { $0.lastError = lastError }
-        let jittered = backoff()
+        let jittered = reconnect.roundFailed(at: monotonicNanos(), using: &random)
         if lastError?.code != .topology {
             logger.warning(
                 "broker unreachable; retrying",
@@ -104,16 +104,6 @@ extension IOLoop {
                 ])
         }
         sleepInterruptibly(for: jittered)
-    }
-
-    /// The next delay: exponential from the initial delay up to the cap, jittered over its upper half, so a
-    /// fleet of agents that lost the same broker does not come back in step.
-    func backoff() -> Duration {
-        let config = client.configuration
-        let delay = min(
-            config.reconnectMaxDelay.seconds, config.reconnectInitialDelay.seconds * pow(2, Double(min(attempt, 20))))
-        attempt += 1
-        return .seconds(Double.random(in: delay / 2...delay))
     }
 
     /// What the broker held, once per process (and a warning for every existing queue that differs from
@@ -138,22 +128,13 @@ extension IOLoop {
     }
 
     /// The consume channel's delivery tags mean nothing once it is gone: the broker requeues what was not settled.
-    func forgetOutstandingDeliveries() {
-        outstanding.removeAll()
-        outstandingHead = 0
-        settledAhead.removeAll()
-    }
+    func forgetOutstandingDeliveries() { deliveries.reset() }
 
     func connectionLost(_ error: AMQPError) {
         guard current != nil else { return }
-        // A connection that lived long is a fresh start; one that died young (a refusal right after set-up)
-        // keeps the backoff growing, so no failure mode reconnects in a tight loop.
-        let now = monotonicNanos()
-        if now - connectedAt > 30_000_000_000 {
-            attempt = 0
-        } else {
-            reconnectNotBefore = now + UInt64(max(0, backoff().nanoseconds))
-        }
+        // A connection that lived long is a fresh start (spread, other hosts first); one that died young (a refusal
+        // right after set-up) keeps the backoff growing, so no failure mode reconnects in a tight loop.
+        reconnect.lost(at: monotonicNanos(), using: &random)
         logger.warning("connection lost", metadata: [LogKey.error: "\(error)", LogKey.amqpGeneration: "\(generation)"])
         current = nil
         consumerTag = nil
@@ -163,8 +144,6 @@ extension IOLoop {
             s.lastError = error
         }
         // Nothing was confirmed for these: publish them again on the next connection.
-        outbox.insert(contentsOf: unconfirmed.map(\.publish).filter { !$0.answered }, at: 0)
-        unconfirmed.removeAll()
-        nextSeq = 1
+        confirms.connectionLost()
     }
 }

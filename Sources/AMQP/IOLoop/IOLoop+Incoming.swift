@@ -44,7 +44,7 @@ extension IOLoop {
             deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0,
             exchange: FieldDecoder.string(envelope.exchange), routingKey: FieldDecoder.string(envelope.routing_key),
             generation: generation, receivedAt: monotonicNanos())
-        outstanding.append(delivery.deliveryTag)
+        deliveries.delivered(delivery.deliveryTag)
         if let handler = client.onDelivery { handler(delivery) } else { client.deliveryContinuation.yield(delivery) }
     }
 
@@ -67,7 +67,7 @@ extension IOLoop {
             let reply = amqp_read_message(conn, frame.channel, &message, 0)
             if reply.reply_type == AMQP_RESPONSE_NORMAL { amqp_destroy_message(&message) }
             // Returns come in publish order, before the confirm of the same message.
-            if let entry = unconfirmed.first(where: {
+            if let entry = confirms.unconfirmed.first(where: {
                 $0.publish.message.mandatory && $0.publish.returned == nil
                     && $0.publish.message.exchange == exchange && $0.publish.message.routingKey == key
             }) {
@@ -104,10 +104,12 @@ extension IOLoop {
             let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
             logger.warning(
                 "broker blocked publishing (resource alarm); holding publishes",
-                metadata: [LogKey.reason: "\(FieldDecoder.string(blocked.reason))", LogKey.held: "\(outbox.count)"])
+                metadata: [
+                    LogKey.reason: "\(FieldDecoder.string(blocked.reason))", LogKey.held: "\(confirms.outbox.count)",
+                ])
             setBlocked(true)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
-            logger.notice("broker unblocked publishing", metadata: [LogKey.held: "\(outbox.count)"])
+            logger.notice("broker unblocked publishing", metadata: [LogKey.held: "\(confirms.outbox.count)"])
             setBlocked(false)
             flushOutbox()
         default:
@@ -122,27 +124,19 @@ extension IOLoop {
         guard let conn = connection else { return }
         let exchange = Self.exchangeNamed(in: text)
         let refused = AMQPError(.refused, "The broker refused the publish: \(text)", replyCode: code)
-        var retry: [AMQPClient.PendingPublish] = []
-        for entry in unconfirmed {
-            let target = entry.publish.message.exchange.isEmpty ? "amq.default" : entry.publish.message.exchange
-            if exchange == nil || target == exchange {
-                entry.publish.answer(.failure(refused))
-            } else {
-                retry.append(entry.publish)
-            }
+        let refusedOnes = confirms.channelClosed { publish in
+            exchange == nil || (publish.message.exchange.isEmpty ? "amq.default" : publish.message.exchange) == exchange
         }
-        unconfirmed.removeAll()
-        nextSeq = 1
+        for publish in refusedOnes { publish.answer(.failure(refused)) }
         logger.error(
             "publish refused by the broker; channel reopened",
-            metadata: [LogKey.error: "\(text)", LogKey.resent: "\(retry.count)"])
+            metadata: [LogKey.error: "\(text)", LogKey.resent: "\(confirms.outbox.count)"])
         amqp_channel_open(conn, publishChannel)
         var reply = amqp_get_rpc_reply(conn)
         if reply.reply_type == AMQP_RESPONSE_NORMAL {
             amqp_confirm_select(conn, publishChannel)
             reply = amqp_get_rpc_reply(conn)
         }
-        outbox.insert(contentsOf: retry.filter { !$0.answered }, at: 0)
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
             connectionLost(Connector.error(reply, "reopening the publish channel"))
             return
@@ -156,7 +150,7 @@ extension IOLoop {
     /// so a late ack of one is dropped (and said so by whoever settles it).
     func consumeChannelClosed(code: Int, text: String) {
         guard let conn = connection, let options = client.consumerOptions else { return }
-        let unsettled = outstanding.count - outstandingHead - settledAhead.count
+        let unsettled = deliveries.unsettled
         logger.error(
             "broker closed the consume channel; reopening that channel, the connection stays",
             metadata: [
@@ -184,13 +178,7 @@ extension IOLoop {
     }
 
     func resolveConfirms(upTo tag: UInt64, multiple: Bool, nacked: Bool) {
-        var resolved: [AMQPClient.PendingPublish] = []
-        unconfirmed.removeAll { entry in
-            guard multiple ? entry.seq <= tag : entry.seq == tag else { return false }
-            resolved.append(entry.publish)
-            return true
-        }
-        for p in resolved {
+        for p in confirms.confirm(upTo: tag, multiple: multiple) {
             if let returned = p.returned {
                 p.answer(
                     .failure(

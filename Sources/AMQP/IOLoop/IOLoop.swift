@@ -16,34 +16,30 @@ final class IOLoop {
     /// The connection, when there is one; releasing it frees it.
     var current: RabbitMQConnection?
     var connection: amqp_connection_state_t? { current?.state }
-    var outbox: [AMQPClient.PendingPublish] = []
-    var unconfirmed: [(seq: UInt64, publish: AMQPClient.PendingPublish)] = []
-    var nextSeq: UInt64 = 1
+    /// Publishes not yet sent and sent but not yet confirmed.
+    var confirms = ConfirmTracker<AMQPClient.PendingPublish>()
+    /// The consume channel's unsettled delivery tags.
+    var deliveries = DeliveryLedger()
+    /// When and where to connect next.
+    var reconnect: ReconnectSchedule
+    var random = SystemRandomNumberGenerator()
     var consumerWanted: Bool
     var consumerTag: String?
     var generation: UInt64 = 0
-    var attempt = 0
     var closing: CheckedContinuation<Void, Never>?
     var everConnected = false
     var lastTopologyRefusal: String?
-    /// connection.blocked (a resource alarm): publishes stay in the outbox, amqp_basic_publish is not called
-    /// (it would block in the kernel once the broker stops reading, rabbitmq-c #519).
-    var blocked = false
-    /// When the current connection came up; one that dies young keeps the backoff growing.
-    var connectedAt: UInt64 = 0
-    var reconnectNotBefore: UInt64 = 0
     var loggedTopology = false
     var stopped = false
-    /// Delivery tags of this connection not yet settled, in delivery order (`outstandingHead` is the first).
-    var outstanding: [UInt64] = []
-    var outstandingHead = 0
-    /// Tags settled out of order (individually), not yet passed by the in-order prefix.
-    var settledAhead: Set<UInt64> = []
 
     init(client: AMQPClient) {
         self.client = client
         self.logger = client.logger
         self.consumerWanted = client.consumerOptions != nil
+        let config = client.configuration
+        reconnect = ReconnectSchedule(
+            initialDelay: config.reconnectInitialDelay, maxDelay: config.reconnectMaxDelay,
+            firstAttemptSpread: config.reconnectInitialDelay)
     }
 
     func run() {
@@ -81,7 +77,7 @@ final class IOLoop {
         let heartbeat = client.configuration.heartbeat
         var timeoutMS: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 1000 / 4)) : 1000
         let now = monotonicNanos()
-        if let next = (outbox.map(\.deadline) + unconfirmed.map(\.publish.deadline)).min() {
+        if let next = confirms.nextDeadline {
             timeoutMS = max(0, min(timeoutMS, Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)))
         }
         var fds = [
@@ -106,7 +102,7 @@ final class IOLoop {
             }
             // Give outstanding confirms a brief chance to arrive.
             let end = monotonicNanos() + 2_000_000_000
-            while !unconfirmed.isEmpty, connection != nil, monotonicNanos() < end {
+            while !confirms.unconfirmed.isEmpty, connection != nil, monotonicNanos() < end {
                 pumpIncoming()
                 if let c = connection, amqp_frames_enqueued(c) == 0, amqp_data_in_buffer(c) == 0 {
                     var fds = [pollfd(fd: amqp_get_sockfd(c), events: Int16(POLLIN), revents: 0)]
@@ -135,10 +131,7 @@ final class IOLoop {
 
     func failEverything(_ error: AMQPError) {
         drainCommandsAfterClose(error)
-        outbox.forEach { $0.answer(.failure(error)) }
-        outbox.removeAll()
-        unconfirmed.forEach { $0.publish.answer(.failure(error)) }
-        unconfirmed.removeAll()
+        for publish in confirms.drain() { publish.answer(.failure(error)) }
         client.deliveryContinuation.finish()
     }
 
