@@ -1,3 +1,4 @@
+import CLinuxProcess
 import Glibc
 
 /// A mutex with a condition variable, for the few places that must block a thread (not a task).

@@ -1,4 +1,4 @@
-package import CLinuxProcess
+import CLinuxProcess
 import Foundation
 import LinuxSupport
 package import VaultFuse
@@ -320,6 +320,7 @@ extension Broker {
 
 /// The spawned child keeps only stdio: a descriptor another test has open for writing (a script it is writing) would
 /// otherwise live as long as the child, and exec of that script fails with ETXTBSY.
-package func keepOnlyStdio(_ actions: inout posix_spawn_file_actions_t) {
-    _ = dms_spawn_actions_close_from(&actions, 3)
+/// A raw pointer, so that no caller's build depends on which C module declares the type.
+package func keepOnlyStdio(_ actions: UnsafeMutableRawPointer) {
+    _ = dms_spawn_actions_close_from(actions.assumingMemoryBound(to: posix_spawn_file_actions_t.self), 3)
 }
