@@ -50,6 +50,26 @@ struct OperationsTests {
 extension OperationsTests {
     /// A mount(8) that never returns (an NFS server that does not answer) fails its job at the deadline, leaves no
     /// process behind, and frees the target for its next job.
+    /// Each channel for a reason: the consuming connection consumes (and opens the probe channel for the first
+    /// requester check), the publishing one publishes; nothing idles open on the broker of every node.
+    @Test func eachConnectionHoldsOnlyTheChannelsItUses() async throws {
+        let box = TestEnv.makeSandbox()
+        defer { box.tearDown() }
+        let agent = AgentProcess(box: box)
+        try await agent.start()
+        defer { agent.stop() }
+        let consumer = "dms-agent@\(agent.nodeID)"
+        let publisher = consumer + "/publish"
+        #expect(Broker.channels(ofConnectionsNamed: consumer) == [consumer: 1, publisher: 1])
+        try await withRequester { requester in
+            let reply = try await requester.call(
+                Requester.body(action: "unmount", node: agent.nodeID, target: "c1", path: box.mountPath("c1")),
+                node: agent.nodeID)
+            #expect(reply?.status == .success, "\(String(describing: reply))")
+        }
+        #expect(Broker.channels(ofConnectionsNamed: consumer) == [consumer: 2, publisher: 1], "the requester check's")
+    }
+
     @Test func aHelperCommandThatNeverReturnsFailsAtItsDeadline() async throws {
         let box = TestEnv.makeSandbox()
         defer { box.tearDown() }

@@ -168,6 +168,22 @@ package enum Broker {
         return closed
     }
 
+    /// Channels open on each connection whose connection_name starts with `prefix`, by connection_name.
+    package static func channels(ofConnectionsNamed prefix: String) -> [String: Int] {
+        let list = ctl("list_connections -q --no-table-headers channels client_properties").output
+        var found: [String: Int] = [:]
+        for line in list.split(separator: "\n") {
+            // `{"connection_name","dms-agent@n"}` (or with `longstr,` before the value, as older brokers print it).
+            guard let channels = Int(line.split(separator: "\t").first ?? ""),
+                let key = line.range(of: #""connection_name",(longstr,)?""#, options: .regularExpression),
+                let end = line[key.upperBound...].firstIndex(of: "\"")
+            else { continue }
+            let name = line[key.upperBound..<end]
+            if name.hasPrefix(prefix) { found[String(name)] = channels }
+        }
+        return found
+    }
+
     package static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {
         let f = listing(of: queue, "messages_ready messages_unacknowledged")
         guard f.count == 3, let r = Int(f[1]), let u = Int(f[2]) else { return nil }
@@ -194,6 +210,22 @@ package enum AckTimeoutBroker {
     @discardableResult
     package static func ctl(_ args: String) -> (status: Int32, output: String) {
         Proc.shell("\(TestEnv.repoRoot)/scripts/broker.sh ctl-ack-timeout \(args)")
+    }
+
+    /// Channels open on each connection whose connection_name starts with `prefix`, by connection_name.
+    package static func channels(ofConnectionsNamed prefix: String) -> [String: Int] {
+        let list = ctl("list_connections -q --no-table-headers channels client_properties").output
+        var found: [String: Int] = [:]
+        for line in list.split(separator: "\n") {
+            // `{"connection_name","dms-agent@n"}` (or with `longstr,` before the value, as older brokers print it).
+            guard let channels = Int(line.split(separator: "\t").first ?? ""),
+                let key = line.range(of: #""connection_name",(longstr,)?""#, options: .regularExpression),
+                let end = line[key.upperBound...].firstIndex(of: "\"")
+            else { continue }
+            let name = line[key.upperBound..<end]
+            if name.hasPrefix(prefix) { found[String(name)] = channels }
+        }
+        return found
     }
 
     package static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {

@@ -12,6 +12,8 @@ package final class AMQPClient: Sendable {
     package let configuration: AMQPConfiguration
     package let topology: AMQPTopology
     package let consumerOptions: AMQPConsumerOptions?
+    /// Whether this client publishes: only then is the publish channel opened (in confirm mode).
+    package let publishes: Bool
     /// Every delivery of the consumer, across reconnects, unless `onDelivery` takes them. Finishes after
     /// `stopConsuming` or `close`.
     package let deliveries: AsyncStream<AMQPDelivery>
@@ -88,13 +90,17 @@ package final class AMQPClient: Sendable {
 
     /// `onDelivery`, when given, takes every delivery on the I/O thread (it must not block: hand the work on) and
     /// `deliveries` only finishes; a consumer that just queues each message saves a task wake-up per message.
+    /// Each channel is opened for a reason: the consume channel with a `consumer`, the publish channel when
+    /// `publishes`, the probe channel for the set-up (closed after it) and again at the first `queueExists`.
     package init(
         configuration: AMQPConfiguration, topology: AMQPTopology = .init(), consumer: AMQPConsumerOptions? = nil,
-        logger: Logger = Logger(label: "dms.amqp"), onDelivery: (@Sendable (AMQPDelivery) -> Void)? = nil
+        publishes: Bool = true, logger: Logger = Logger(label: "dms.amqp"),
+        onDelivery: (@Sendable (AMQPDelivery) -> Void)? = nil
     ) {
         self.configuration = configuration
         self.topology = topology
         self.consumerOptions = consumer
+        self.publishes = publishes
         self.onDelivery = onDelivery
         var logger = logger
         logger[metadataKey: LogKey.amqpConnection] = "\(configuration.connectionName)"

@@ -71,22 +71,27 @@ enum Connector {
         return connection
     }
 
-    /// Opens the consume, publish and probe channels, meets the topology (passive first), turns on confirms
-    /// and starts the consumer. Returns the consumer tag and what the broker held.
+    /// Meets the topology (passive first) on the probe channel, then closes it; opens the publish channel in
+    /// confirm mode when the client publishes, and the consume channel with its consumer when it consumes. A channel
+    /// nothing uses is never opened: each costs the broker a process and memory on every node of the fleet.
+    /// Returns the consumer tag and what the broker held.
     static func setUp(
         _ conn: amqp_connection_state_t, topology: AMQPTopology,
-        consumer: AMQPConsumerOptions?
+        consumer: AMQPConsumerOptions?, publishes: Bool
     ) throws(AMQPError) -> (tag: String?, report: AMQPTopologyReport) {
-        for channel: amqp_channel_t in [1, 2] {
-            amqp_channel_open(conn, channel)
-            try check(amqp_get_rpc_reply(conn), "channel.open")
-        }
         let probe = TopologyProbe(conn: conn)
         try probe.open()
         let report = try probe.ensure(topology)
-        amqp_confirm_select(conn, 2)
-        try check(amqp_get_rpc_reply(conn), "confirm.select")
+        try probe.close()
+        if publishes {
+            amqp_channel_open(conn, publishChannel)
+            try check(amqp_get_rpc_reply(conn), "channel.open")
+            amqp_confirm_select(conn, publishChannel)
+            try check(amqp_get_rpc_reply(conn), "confirm.select")
+        }
         guard let consumer else { return (nil, report) }
+        amqp_channel_open(conn, consumeChannel)
+        try check(amqp_get_rpc_reply(conn), "channel.open")
         return (try consume(conn, consumer), report)
     }
 

@@ -17,6 +17,8 @@ extension IOLoop {
         var acks: Set<UInt64> = []
         for command in commands {
             switch command {
+            case .publish(let p) where !client.publishes:
+                p.answer(.failure(AMQPError(.configuration, "This client was made not to publish")))
             case .publish(let p):
                 confirms.enqueue(p)
             case .settle(let tag, let gen, let kind, let continuation):
@@ -63,7 +65,12 @@ extension IOLoop {
                     continue
                 }
                 do {
-                    continuation.resume(returning: .success(try TopologyProbe(conn: conn).queueExists(name)))
+                    let probe = TopologyProbe(conn: conn)
+                    if !probeOpen {
+                        try probe.open()
+                        probeOpen = true
+                    }
+                    continuation.resume(returning: .success(try probe.queueExists(name)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                     connectionLost(error)

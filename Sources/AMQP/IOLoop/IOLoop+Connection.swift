@@ -24,7 +24,9 @@ extension IOLoop {
                 let report: AMQPTopologyReport
                 do {
                     (consumerTag, report) = try Connector.setUp(
-                        conn.state, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil)
+                        conn.state, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil,
+                        publishes: client.publishes)
+                    probeOpen = false
                 } catch {
                     if error.code == .topology { conn.close() }
                     throw error

@@ -23,6 +23,8 @@ final class IOLoop {
     /// When and where to connect next.
     var reconnect: ReconnectSchedule
     var random = SystemRandomNumberGenerator()
+    /// The probe channel is open on the current connection (opened at the first `queueExists`, then kept).
+    var probeOpen = false
     var consumerWanted: Bool
     var consumerTag: String?
     var generation: UInt64 = 0

@@ -14,6 +14,11 @@ struct TopologyProbe {
         try Connector.check(amqp_get_rpc_reply(conn), "channel.open")
     }
 
+    /// Closes the probe channel once the set-up no longer needs it.
+    func close() throws(AMQPError) {
+        try Connector.check(amqp_channel_close(conn, Self.channel, AMQP_REPLY_SUCCESS), "channel.close")
+    }
+
     func ensure(_ topology: AMQPTopology) throws(AMQPError) -> AMQPTopologyReport {
         var report = AMQPTopologyReport()
         for exchange in topology.exchanges {

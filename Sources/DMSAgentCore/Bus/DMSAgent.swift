@@ -63,7 +63,7 @@ package final class DMSAgent: Service, Sendable {
         consumer = AMQPClient(
             configuration: consumerConfig, topology: configuration.consumerTopology,
             consumer: AMQPConsumerOptions(queue: configuration.requestQueue, prefetch: configuration.workers),
-            logger: logger, onDelivery: { gate.receive($0) })
+            publishes: false, logger: logger, onDelivery: { gate.receive($0) })
         var publisherConfig = configuration.amqp
         publisherConfig.connectionName = "dms-agent@\(configuration.nodeID)/publish"
         publisher = AMQPClient(
