@@ -2,7 +2,7 @@ package import DMSSettings
 import FoundationEssentials
 import Glibc
 import LinuxSupport
-import Logging
+package import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -30,6 +30,25 @@ package final class HealthEndpoint: Service, Sendable {
         (fd, port) = (listener.fd, listener.port)
         boundAddress = listener.description
         self.source = source
+    }
+
+    /// Where the running agent's endpoints are, in its PID directory: a probe, a sidecar or a test finds the port
+    /// chosen for `:0` there instead of in the log.
+    package static let addressFileName = ".dms-agent.health"
+
+    /// Writes `boundAddress` to `<directory>/.dms-agent.health` (atomically: a reader sees the old or the new).
+    package func publishAddress(inDirectory directory: String, logger: Logger) {
+        let path = "\(directory)/\(Self.addressFileName)"
+        let temporary = path + ".tmp"
+        let bytes = Array("\(boundAddress)\n".utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let written = fd >= 0 && bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+        if fd >= 0 { close(fd) }
+        guard written, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            logger.warning("cannot write the endpoints' address file", metadata: [LogKey.path: "\(path)"])
+            return
+        }
     }
 
     /// Serves until the group shuts down (the agent is listed after it, so probes answer while the agent drains).

@@ -93,6 +93,7 @@ extension DMSAgentCommand {
                         address: listen, source: AgentHealth(agent: service, registry: registry))
                     services.append(.init(service: server))
                     logger.info("metrics and health endpoints", metadata: [LogKey.listen: "\(server.boundAddress)"])
+                    server.publishAddress(inDirectory: config.vaultFuse.pidDirectory, logger: logger)
                 } catch {
                     logger.critical("cannot serve metrics", metadata: [LogKey.error: "\(error)"])
                     throw ExitCode(ExitStatus.cannotListen)

@@ -79,9 +79,9 @@ package final class AgentProcess: @unchecked Sendable {
         guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
         pid = child
         if waitForConsuming {
-            let before = logLines().filter { $0.contains("consuming") }.count
-            let ok = await eventually(timeout: 30) {
-                self.logLines().filter { $0.contains("consuming") }.count > before || !Proc.exists(child)
+            // Ready is what /readyz says (consuming, not blocked), at the port the agent published.
+            let ok = await eventually(timeout: 30, every: 0.05) {
+                self.http("/readyz").0 == 200 || !Proc.exists(child)
             }
             guard ok, Proc.exists(child), !Proc.isZombie(child) else {
                 // Never leave it behind: a stray agent holds its PID directory and port for every later test.
@@ -110,15 +110,12 @@ package final class AgentProcess: @unchecked Sendable {
         wait()
     }
 
-    /// The port of /metrics, /healthz and /readyz, from the agent's log.
+    /// The port of /metrics, /healthz and /readyz, as the agent published it in its PID directory
+    /// (`HealthEndpoint.addressFileName`): `127.0.0.1:41234` or `[::]:41234`.
     package var metricsPort: Int? {
-        for line in logLines().reversed() where line.contains("metrics and health endpoints") {
-            // listen=127.0.0.1:41234, listen=[::1]:41234 or "listen":"127.0.0.1:41234"
-            if let range = line.range(of: #"listen"?[=:]"?[^ ",]*:[0-9]+"#, options: .regularExpression) {
-                return Int(line[range].split(separator: ":").last ?? "")
-            }
-        }
-        return nil
+        guard pid > 0, let text = try? String(contentsOfFile: box.pidDir + "/.dms-agent.health", encoding: .utf8)
+        else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last ?? "")
     }
 
     /// GET on the agent's health server: (status code, body).
