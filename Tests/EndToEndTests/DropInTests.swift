@@ -85,7 +85,7 @@ struct DropInTests {
         let handle = try PythonClient.start(
             node: agent.nodeID, bodies: [Self.mountBody(agent.nodeID, box, target: "early")])
         #expect(
-            await eventually(timeout: 20, every: 0.5) { Broker.queueDepth("dms.\(agent.nodeID)")?.ready == 1 },
+            await eventually(timeout: 20, every: 0.5) { await Broker.readyCount("dms.\(agent.nodeID)") == 1 },
             "the client declared and published")
         try await agent.start()
         defer { agent.stop() }
@@ -119,7 +119,7 @@ struct DropInTests {
                 Self.mountBody(node, box, target: "a", action: "unmount", jobid: 2), node: node, timestamp: nil),
             try await requester.send(Self.mountBody(node, box, target: "b", jobid: 3), node: node, timestamp: nil),
         ]
-        #expect(await eventually(every: 0.5) { Broker.queueDepth("dms.\(node)")?.ready == 3 })
+        #expect(await eventually(every: 0.5) { await Broker.readyCount("dms.\(node)") == 3 })
         try await agent.start()
         defer { agent.stop() }
         var texts: [String?] = []
@@ -196,7 +196,7 @@ struct DropInTests {
                     !String(decoding: requester.rawReply(id) ?? [], as: UTF8.self).contains(token), "not in the reply")
             }
         }
-        #expect(await eventually(every: 0.5) { Broker.queueDepth(dead)?.ready == 2 })
+        #expect(await eventually(every: 0.5) { await Broker.readyCount(dead) == 2 })
         #expect(Broker.queueInfo(dead)?.type == queueType)
         for agent in agents {
             #expect(Broker.queueDepth("dms.\(agent.nodeID)")?.ready == 0)

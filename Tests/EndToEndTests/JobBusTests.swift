@@ -162,7 +162,7 @@ struct JobBusEndToEndTests {
                 #expect(reply?.status == .error && reply?.errorMsg?.isEmpty == false, "\(id)")
             }
             #expect(
-                await eventually(every: 0.5) { Broker.queueDepth("dead-\(node)")?.ready == 20 },
+                await eventually(every: 0.5) { await Broker.readyCount("dead-\(node)") == 20 },
                 "all 20 are dead-lettered")
             // still serving
             let ok = try await requester.call(Requester.body(action: "status", node: node), node: node)

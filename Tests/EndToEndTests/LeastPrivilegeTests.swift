@@ -101,7 +101,7 @@ struct LeastPrivilegeTests {
         #expect(MountTable.mount(at: box.mountPath("lp3")) == nil)
 
         // Both refusals are kept in the shared dead-letter queue, which A can write but never read, purge or delete.
-        #expect(await eventually(every: 0.5) { Broker.queueDepth(dead)?.ready == 2 }, "\(agent.log())")
+        #expect(await eventually(every: 0.5) { await Broker.readyCount(dead) == 2 }, "\(agent.log())")
         for code in ["ch.basic_get('\(dead)')", "ch.queue_purge('\(dead)')", "ch.queue_delete('\(dead)')"] {
             #expect(Self.pika(userA, "pw-\(a)", code).contains("REFUSED"), "\(code)")
         }

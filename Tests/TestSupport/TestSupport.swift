@@ -1,3 +1,4 @@
+import AMQP
 import CLinuxProcess
 import Foundation
 import LinuxSupport
@@ -128,13 +129,13 @@ package enum Proc {
 /// Polls a condition until it holds or the timeout passes (for asserting eventual outcomes, not timing).
 /// `every`: the pause between checks; a check that runs rabbitmqctl (an Erlang VM start, ~0.5 s of CPU) polls
 /// at 0.5 s so that parallel tests do not starve each other.
-package func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: () -> Bool) async -> Bool {
+package func eventually(timeout: Double = 10, every: Double = 0.02, _ condition: () async -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
-        if condition() { return true }
+        if await condition() { return true }
         try? await Task.sleep(nanoseconds: UInt64(every * 1e9))
     }
-    return condition()
+    return await condition()
 }
 
 /// The port a test server wrote to `file` once it listens (it bound port 0: never a guess in the ephemeral range).
@@ -182,6 +183,20 @@ package enum Broker {
             if name.hasPrefix(prefix) { found[String(name)] = channels }
         }
         return found
+    }
+
+    /// The queue's ready messages by a passive declare over AMQP (what rabbitmqctl would say, without starting an
+    /// Erlang VM: the polls of the tests use this); nil when the queue does not exist or the broker is unreachable.
+    package static func readyCount(_ queue: String, url: String = TestEnv.amqpURL) async -> Int? {
+        guard let configuration = try? AMQPConfiguration(url: url) else { return nil }
+        var named = configuration
+        named.connectionName = "test-inspector"
+        let client = AMQPClient(configuration: named, publishes: false)
+        var look: AMQPClient.QueueLook?
+        if (try? await client.start(timeout: .seconds(5))) != nil { look = try? await client.inspectQueue(queue) }
+        await client.close()
+        guard case .present(let messages, _) = look else { return nil }
+        return messages
     }
 
     package static func queueDepth(_ queue: String) -> (ready: Int, unacked: Int)? {

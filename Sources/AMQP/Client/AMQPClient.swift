@@ -54,7 +54,7 @@ package final class AMQPClient: Sendable {
         case settle(tag: UInt64, generation: UInt64, kind: SettleKind, CheckedContinuation<SettleOutcome, Never>?)
         case cancelConsumer(CheckedContinuation<Void, Never>?)
         case close(CheckedContinuation<Void, Never>)
-        case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
+        case inspectQueue(String, CheckedContinuation<Result<QueueLook, AMQPError>, Never>)
     }
 
     enum SettleKind {
@@ -283,14 +283,27 @@ package final class AMQPClient: Sendable {
         }
     }
 
-    /// Whether a queue exists, by a passive declare on the probe channel of the current connection (a queue
-    /// exclusive to another connection exists). Throws when not connected.
-    package func queueExists(_ name: String) async throws(AMQPError) -> Bool {
+    /// What a passive declare on the probe channel says of a queue.
+    package enum QueueLook: Sendable, Equatable {
+        case missing
+        /// Exclusive to another connection: it exists, and nothing more is said.
+        case exclusiveElsewhere
+        /// Ready messages (not those delivered and unacked) and consumers.
+        case present(messages: Int, consumers: Int)
+    }
+
+    /// A passive declare of `name` on the probe channel of the current connection. Throws when not connected.
+    package func inspectQueue(_ name: String) async throws(AMQPError) -> QueueLook {
         let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<Bool, AMQPError>, Never>) in
-            enqueue(.queueExists(name, continuation))
+            (continuation: CheckedContinuation<Result<QueueLook, AMQPError>, Never>) in
+            enqueue(.inspectQueue(name, continuation))
         }
         return try result.get()
+    }
+
+    /// Whether a queue exists (a queue exclusive to another connection exists). Throws when not connected.
+    package func queueExists(_ name: String) async throws(AMQPError) -> Bool {
+        try await inspectQueue(name) != .missing
     }
 
     package var isConnected: Bool { shared.withLock { $0.connected } }
@@ -335,7 +348,7 @@ package final class AMQPClient: Sendable {
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c): c?.resume()
             case .close(let c): c.resume()
-            case .queueExists(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
+            case .inspectQueue(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
             }
             return
         }

@@ -59,7 +59,7 @@ extension IOLoop {
                 continuation?.resume()
             case .close(let continuation):
                 closing = continuation
-            case .queueExists(let name, let continuation):
+            case .inspectQueue(let name, let continuation):
                 guard let conn = connection else {
                     continuation.resume(returning: .failure(AMQPError(.connectionLost, "not connected")))
                     continue
@@ -70,7 +70,11 @@ extension IOLoop {
                         try probe.open()
                         probeOpen = true
                     }
-                    continuation.resume(returning: .success(try probe.queueExists(name)))
+                    let look = try probe.look(at: name)
+                    continuation.resume(
+                        returning: .success(look.map { .present(messages: $0, consumers: $1) } ?? .missing))
+                } catch  where error.replyCode == 405 {
+                    continuation.resume(returning: .success(.exclusiveElsewhere))
                 } catch {
                     continuation.resume(returning: .failure(error))
                     connectionLost(error)

@@ -23,7 +23,7 @@ final class IOLoop {
     /// When and where to connect next.
     var reconnect: ReconnectSchedule
     var random = SystemRandomNumberGenerator()
-    /// The probe channel is open on the current connection (opened at the first `queueExists`, then kept).
+    /// The probe channel is open on the current connection (opened at the first `inspectQueue`, then kept).
     var probeOpen = false
     var consumerWanted: Bool
     var consumerTag: String?
@@ -148,7 +148,7 @@ final class IOLoop {
             case .settle(_, _, _, let c): c?.resume(returning: .staleDelivery)
             case .cancelConsumer(let c): c?.resume()
             case .close(let c): c.resume()
-            case .queueExists(_, let c): c.resume(returning: .failure(error))
+            case .inspectQueue(_, let c): c.resume(returning: .failure(error))
             }
         }
     }

@@ -68,11 +68,6 @@ struct TopologyProbe {
         return report
     }
 
-    /// Does this queue exist? 405 (exclusive to another connection) counts as existing.
-    func queueExists(_ name: String) throws(AMQPError) -> Bool {
-        do { return try look(at: name) != nil } catch  where error.replyCode == 405 { return true }
-    }
-
     /// A passive declare: the queue's depth and consumers, nil when it does not exist (404).
     func look(at queue: String) throws(AMQPError) -> (messages: Int, consumers: Int)? {
         let arena = CArena()
