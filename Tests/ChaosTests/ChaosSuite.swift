@@ -311,7 +311,7 @@ struct DisruptiveChaosTests {
             }
             let leftovers =
                 (try? FileManager.default.contentsOfDirectory(atPath: box.pidDir))?.filter {
-                    $0 != "filler" && $0 != ".dms-agent.lock" && $0 != ".jobs"
+                    $0 != "filler" && $0 != ".dms-agent.lock" && $0 != ".jobs" && $0 != ".dms-agent.health"
                 } ?? []
             // The job journal could not take the job (the agent then acks after the reply): no file may remain.
             row.orphanedProcesses +=
