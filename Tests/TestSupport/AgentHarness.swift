@@ -121,7 +121,9 @@ package final class AgentProcess: @unchecked Sendable {
     /// GET on the agent's health server: (status code, body).
     package func http(_ path: String, host: String = "127.0.0.1") -> (Int, String) {
         guard let port = metricsPort else { return (0, "no metrics port") }
-        let out = Proc.shell("curl -g -s -m 5 -w '\\n%{http_code}' 'http://\(host):\(port)\(path)'").output
+        // From where the agent is: inside its network namespace when a launcher put it in one.
+        let inside = launcher.map { "'\($0)'" }.joined(separator: " ")
+        let out = Proc.shell("\(inside) curl -g -s -m 5 -w '\\n%{http_code}' 'http://\(host):\(port)\(path)'").output
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
