@@ -12,7 +12,9 @@ shift
 case "$kind" in thread | address) ;; *) echo "thread or address, not $kind"; exit 64 ;; esac
 scratch=.build-$kind
 reports=/tmp/dms-sanitize-$kind
-rm -rf "$reports" "$reports.log" /tmp/dms-test
+# --one-file-system: a FUSE mount a killed test left below /tmp/dms-test (bindfs serves a system directory read-write)
+# must stop the run, never be emptied through.
+rm -rf --one-file-system "$reports" "$reports.log" /tmp/dms-test
 mkdir -p "$reports"
 supp="$PWD/scripts/sanitizers"
 # Reports of every instrumented process go to files: the agents' stderr is their log, not this script's.
