@@ -39,15 +39,12 @@ package final class HealthEndpoint: Service, Sendable {
     /// Writes `boundAddress` to `<directory>/.dms-agent.health` (atomically: a reader sees the old or the new).
     package func publishAddress(inDirectory directory: String, logger: Logger) {
         let path = "\(directory)/\(Self.addressFileName)"
-        let temporary = path + ".tmp"
-        let bytes = Array("\(boundAddress)\n".utf8)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        let written = fd >= 0 && bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
-        if fd >= 0 { close(fd) }
-        guard written, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            logger.warning("cannot write the endpoints' address file", metadata: [LogKey.path: "\(path)"])
-            return
+        do {
+            try FileContents.writeAtomically(Array("\(boundAddress)\n".utf8), to: path, mode: 0o644)
+        } catch {
+            logger.warning(
+                "cannot write the endpoints' address file",
+                metadata: [LogKey.path: "\(path)", LogKey.error: "\(error)"])
         }
     }
 

@@ -35,9 +35,9 @@ package final class AMQPClient: Sendable {
         var consumeChannelReopens = 0
         var started = false
         var closed = false
-        var startWaiter: CheckedContinuation<Void, Error>?
-        /// Callers of `untilConnected`, resumed by the I/O thread when a connection is up or the client closes.
-        var connectedWaiters: [UInt64: CheckedContinuation<Void, Error>] = [:]
+        /// Callers of `start` and `untilConnected`, resumed by the I/O thread when a connection is up or the client
+        /// closes (and a start also on a fatal error).
+        var connectionWaiters: [UInt64: ConnectionWaiter] = [:]
         var nextWaiter: UInt64 = 0
         var lastError: AMQPError?
         var topology: AMQPTopologyReport?
@@ -47,6 +47,12 @@ package final class AMQPClient: Sendable {
         /// The I/O thread: a command it queues itself (an ack from `onDelivery`) needs no wake-up, as the loop looks
         /// for commands before it waits.
         var ioThread: pthread_t?
+    }
+
+    struct ConnectionWaiter {
+        let continuation: CheckedContinuation<Void, Error>
+        /// `start`'s waiter: settled by any connection made so far, and failed by a fatal error too.
+        let isStart: Bool
     }
 
     enum Command {
@@ -139,34 +145,13 @@ package final class AMQPClient: Sendable {
     }
 
     /// Until the first connection is up and the topology declared; throws a fatal error (a refused declare) at once.
-    private func untilStarted() async throws {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                let settled = shared.withLock { s -> Result<Void, Error>? in
-                    if s.connected || s.generation > 0 { return .success(()) }
-                    if s.closed { return .failure(s.lastError ?? AMQPError(.closed, "The AMQP client is closed")) }
-                    s.startWaiter = continuation
-                    return nil
-                }
-                if let settled { return continuation.resume(with: settled) }
-                // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
-                if Task.isCancelled { takeStartWaiter()?.resume(throwing: CancellationError()) }
-            }
-        } onCancel: {
-            takeStartWaiter()?.resume(throwing: CancellationError())
-        }
-    }
-
-    private func takeStartWaiter() -> CheckedContinuation<Void, Error>? {
-        shared.withLock { s in
-            defer { s.startWaiter = nil }
-            return s.startWaiter
-        }
-    }
+    private func untilStarted() async throws { try await untilConnection(isStart: true) }
 
     /// Returns once the client is connected (at once when it is); throws when it closes or the task is cancelled.
     /// No polling: the I/O thread resumes the waiters when a connection comes up.
-    package func untilConnected() async throws {
+    package func untilConnected() async throws { try await untilConnection(isStart: false) }
+
+    private func untilConnection(isStart: Bool) async throws {
         let id = shared.withLock { s -> UInt64 in
             s.nextWaiter += 1
             return s.nextWaiter
@@ -174,20 +159,25 @@ package final class AMQPClient: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                 let settled = shared.withLock { s -> Result<Void, Error>? in
-                    if s.connected { return .success(()) }
-                    if s.closed { return .failure(AMQPError(.closed, "The AMQP client is closed")) }
-                    s.connectedWaiters[id] = continuation
+                    if s.connected || (isStart && s.generation > 0) { return .success(()) }
+                    if s.closed {
+                        let closed = AMQPError(.closed, "The AMQP client is closed")
+                        return .failure(isStart ? (s.lastError ?? closed) : closed)
+                    }
+                    s.connectionWaiters[id] = ConnectionWaiter(continuation: continuation, isStart: isStart)
                     return nil
                 }
                 if let settled { return continuation.resume(with: settled) }
-                if Task.isCancelled {
-                    shared.withLock { $0.connectedWaiters.removeValue(forKey: id) }?.resume(
-                        throwing: CancellationError())
-                }
+                // Cancelled before the waiter was stored: the cancellation handler found nothing to resume.
+                if Task.isCancelled { takeConnectionWaiter(id)?.resume(throwing: CancellationError()) }
             }
         } onCancel: {
-            shared.withLock { $0.connectedWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            takeConnectionWaiter(id)?.resume(throwing: CancellationError())
         }
+    }
+
+    private func takeConnectionWaiter(_ id: UInt64) -> CheckedContinuation<Void, Error>? {
+        shared.withLock { $0.connectionWaiters.removeValue(forKey: id) }?.continuation
     }
 
     /// Publishes and returns once the broker has confirmed the message. Throws on a nack, on an

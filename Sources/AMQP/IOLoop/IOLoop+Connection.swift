@@ -49,11 +49,8 @@ extension IOLoop {
                     if isReconnect { s.reconnects += 1 }
                     s.lastError = nil
                     s.topology = report
-                    defer {
-                        s.startWaiter = nil
-                        s.connectedWaiters = [:]
-                    }
-                    return Array(s.connectedWaiters.values) + (s.startWaiter.map { [$0] } ?? [])
+                    defer { s.connectionWaiters = [:] }
+                    return s.connectionWaiters.values.map(\.continuation)
                 }
                 for waiter in waiters { waiter.resume() }
                 // Unconfirmed publishes of the dead connection go out again (at-least-once).
@@ -74,12 +71,13 @@ extension IOLoop {
                 }
                 if error.isFatal {
                     logger.error("invalid AMQP configuration; not retrying", metadata: [LogKey.error: "\(error)"])
-                    let waiter = client.shared.withLock { s -> CheckedContinuation<Void, Error>? in
+                    let starts = client.shared.withLock { s -> [AMQPClient.ConnectionWaiter] in
                         s.lastError = error
-                        defer { s.startWaiter = nil }
-                        return s.startWaiter
+                        let starts = s.connectionWaiters.filter { $0.value.isStart }
+                        for id in starts.keys { s.connectionWaiters[id] = nil }
+                        return Array(starts.values)
                     }
-                    waiter?.resume(throwing: error)
+                    for start in starts { start.continuation.resume(throwing: error) }
                     stopped = true
                     return
                 }

@@ -116,17 +116,16 @@ final class IOLoop {
         }
         let continuation = closing
         let closed = AMQPError(.closed, "The AMQP client is closed")
-        let (waiters, start, whyNeverStarted) = client.shared.withLock { s in
+        let (waiters, whyNeverStarted) = client.shared.withLock { s in
             s.closed = true
             s.connected = false
-            defer {
-                s.startWaiter = nil
-                s.connectedWaiters = [:]
-            }
-            return (Array(s.connectedWaiters.values), s.startWaiter, s.lastError)
+            defer { s.connectionWaiters = [:] }
+            return (Array(s.connectionWaiters.values), s.lastError)
         }
-        for waiter in waiters { waiter.resume(throwing: closed) }
-        start?.resume(throwing: whyNeverStarted ?? closed)
+        // A start that never saw a connection learns why (a refused login, say), not only that the client closed.
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: waiter.isStart ? whyNeverStarted ?? closed : closed)
+        }
         failEverything(AMQPError(.closed, "The AMQP client is closed"))
         continuation?.resume()
     }

@@ -281,17 +281,8 @@ final class JobJournal: Sendable {
     /// Rare (every `answeredCapacity` jobs): the log rewritten with the identities still remembered. True when the
     /// new file replaced the old one.
     private func rewriteAnsweredLog(_ identities: [String]) -> Bool {
-        let temporary = answeredPath + ".tmp"
         let bytes = Array(identities.map { $0 + "\n" }.joined().utf8)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == bytes.count, rename(temporary, answeredPath) == 0 else {
-            unlink(temporary)
-            return false
-        }
-        return true
+        return (try? FileContents.writeAtomically(bytes, to: answeredPath, mode: 0o600)) != nil
     }
 
     private func path(_ seq: UInt64) -> String { "\(directory)/\(String(seq, radix: 16)).job" }

@@ -48,32 +48,9 @@ struct PIDFile {
         return .success(Contents(pid: pid, modified: modified))
     }
 
-    /// Temp file in the same directory, fsync, rename, fsync the directory (the fsyncs only when `durable`).
-    /// Mode 0644.
+    /// Atomic (`FileContents.writeAtomically`), mode 0644; fsynced with its directory when `durable`.
     func write(pid: Int32) throws(Errno) {
-        let directory = parentDirectory(of: path)
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        let temp = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        if fd < 0 { throw .current }
-        let bytes = PIDFileFormat.bytes(of: pid)
-        var failure: Errno?
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count { failure = written < 0 ? .current : Errno(ENOSPC) }
-        if failure == nil, durable, fsync(fd) != 0 { failure = .current }
-        if failure == nil, fchmod(fd, 0o644) != 0 { failure = .current }
-        close(fd)
-        if failure == nil, rename(temp, path) != 0 { failure = .current }
-        if let failure {
-            unlink(temp)
-            throw failure
-        }
-        guard durable else { return }
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
-        }
+        try FileContents.writeAtomically(PIDFileFormat.bytes(of: pid), to: path, mode: 0o644, durable: durable)
     }
 
     /// Removes the file; when `onlyIfPID` is given, only while it still names that PID.
