@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,4 +162,19 @@ int dms_is_tmpfs(const char *path) {
 
 int dms_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowfd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+}
+
+int dms_probe_umount_errno(void) {
+    pid_t child = fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+        int answer = umount2("/nonexistent-dms-agent-sandbox-probe", 0) == 0 ? 0 : errno;
+        _exit(answer & 0xff);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGSYS ? -SIGSYS : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -22,7 +22,7 @@ package struct NodeDoctor: Sendable {
     func all() -> [DoctorCheck] {
         let report = DirectoryReport.read(config.vaultFuse)
         return broker() + queue(agentRunning: report.agentRunning) + exchanges() + [nodeID(), pidDirectory(report)]
-            + leftAlone(report) + mountBases() + [fuseDevice()] + binary() + [
+            + leftAlone(report) + mountBases() + [fuseDevice(), sandbox()] + binary() + [
                 barbican(), metricsPort(agentRunning: report.agentRunning),
             ]
     }
@@ -293,6 +293,25 @@ package struct NodeDoctor: Sendable {
         }
         close(fd)
         return DoctorCheck(check: "/dev/fuse", verdict: .ok, detail: "usable")
+    }
+
+    /// What a sandbox refuses that FUSE mounts need: this process's own (doctor run inside the agent's container) and
+    /// dms-agent.service's directives as systemd reports them (doctor run from a shell, outside the unit's sandbox).
+    func sandbox() -> DoctorCheck {
+        let unit = UnitSandbox.read()
+        var refusals: [SandboxProbe.Refusal] = []
+        for refusal in SandboxProbe.refusals() + (unit?.refusals ?? []) where !refusals.contains(refusal) {
+            refusals.append(refusal)
+        }
+        let scope = unit == nil ? "this process's sandbox" : "this process's sandbox and dms-agent.service's"
+        guard refusals.isEmpty else {
+            return DoctorCheck(
+                check: "sandbox", verdict: .fail, detail: refusals.map(\.description).joined(separator: "; "),
+                fix:
+                    "docs/operations.md lists the directives the unit needs; look for a drop-in that overrides them: systemctl cat dms-agent"
+            )
+        }
+        return DoctorCheck(check: "sandbox", verdict: .ok, detail: "nothing in \(scope) refuses a FUSE mount")
     }
 
     func binary() -> [DoctorCheck] {

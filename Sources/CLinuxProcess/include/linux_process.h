@@ -47,4 +47,8 @@ int dms_is_fuse_mount_root(const char *path);
 /// 1 when `path` is on tmpfs, 0 when it is not, -1 (errno set) when statfs(2) fails.
 int dms_is_tmpfs(const char *path);
 
+/// What umount2(2) of a path that does not exist answers in a forked child: the errno (ENOENT when mount calls
+/// reach the kernel), -SIGSYS when a seccomp filter killed the child for the call, -1 when the probe itself failed.
+/// A child, because a filter without an error number kills the caller; it calls only umount2 and _exit.
+int dms_probe_umount_errno(void);
 #endif

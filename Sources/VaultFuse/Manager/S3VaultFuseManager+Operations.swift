@@ -202,7 +202,9 @@ extension S3VaultFuseManager {
             directory.file(for: targetID).remove(onlyIfPID: pid)
             _ = Unmounter.clearStale(mountPath)  // umount(2) reports "not mounted" itself
             throw VaultFuseError(
-                .exitedBeforeMount, "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))",
+                .exitedBeforeMount,
+                "s3vaultfuse exited before mounting (\(status.map { "\($0)" } ?? "exited"))"
+                    + SandboxProbe.explanation(),
                 logTail: Self.tail(of: logPath))
         case .timedOut:
             _ = try? stopLocked(record, lazyIfBusy: true)

@@ -23,7 +23,9 @@ enum Unmounter {
             // fusermount3 talks to the kernel only, but a helper never runs without a deadline.
             let status = CommandRunner.run("/usr/bin/fusermount3", args, deadline: .seconds(30)).status
             if status == 0 { return .unmounted }
-            return MountTable.mount(at: path) == nil ? .notMounted : .failed("fusermount3 exited with \(status)")
+            if MountTable.mount(at: path) == nil { return .notMounted }
+            // Name what refused it when the service's sandbox did (a seccomp filter, a bounding set).
+            return .failed("umount(2) refused, fusermount3 exited with \(status)\(SandboxProbe.explanation())")
         default:
             return .failed(String(cString: strerror(err)))
         }
