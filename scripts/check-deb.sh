@@ -37,6 +37,12 @@ grep -q '^KillMode=process' /lib/systemd/system/dms-agent.service
 out=$(systemd-analyze verify /lib/systemd/system/dms-agent.service 2>&1 || true)
 if [ -n "$out" ]; then echo "$out"; echo "systemd-analyze verify rejects the installed unit"; exit 1; fi
 echo "systemd-analyze verify: ok"
+# The sandbox's exposure (docs/operations.md): at most 4.5, so a directive dropped or a capability added shows here.
+exposure=$(systemd-analyze security --offline=true /lib/systemd/system/dms-agent.service --no-pager \
+  | awk '/Overall exposure level/ {print $(NF-2)}')
+awk -v s="$exposure" 'BEGIN { exit !(s != "" && s <= 4.5) }' || { echo "the unit's exposure $exposure is above 4.5"; exit 1; }
+echo "systemd-analyze security: $exposure (at most 4.5)"
+[ -f /usr/share/dms-agent/unprivileged.conf ] || { echo "no unprivileged drop-in"; exit 1; }
 echo "== dpkg -r"
 dpkg -r dms-agent >/dev/null
 [ ! -e /usr/bin/dms-agent ] || { echo "binary left after dpkg -r"; exit 1; }

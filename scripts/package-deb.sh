@@ -22,6 +22,8 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/
 # Every deploy tool starts the shipped server by this name: the binary is `dms-agent run` under it.
 ln -s dms-agent "$stage/usr/bin/trilio-dms-server"
 install -D -m 644 docker/dms-agent.service "$stage/lib/systemd/system/dms-agent.service"
+# The unprivileged mode (User=nova) as a drop-in to copy beside the unit: docs/operations.md.
+install -D -m 644 docker/dms-agent-unprivileged.conf "$stage/usr/share/dms-agent/unprivileged.conf"
 install -D -m 644 packaging/debian/dms-agent.tmpfiles "$stage/usr/lib/tmpfiles.d/dms-agent.conf"
 install -d -m 755 "$stage/etc/triliovault-dms"
 "$bin" settings --format conf > "$stage/etc/triliovault-dms/server.conf"
