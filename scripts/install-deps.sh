@@ -3,7 +3,7 @@
 set -euo pipefail
 need=()
 for pkg in librabbitmq-dev libcurl4-openssl-dev rabbitmq-server fuse3 bindfs s3fs openssl procps curl ca-certificates util-linux \
-           iproute2 prometheus lintian mmdebstrap help2man python3-fusepy; do
+           iproute2 prometheus lintian mmdebstrap help2man python3-fusepy systemd-container; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
