@@ -138,13 +138,16 @@ enum FleetBench {
 
     /// One fleet agent: the built dms-agent beside this binary, its own directories, the fast fuse, a log file.
     static func startAgent(
-        repo: String, url: String, node: String, directory dir: String, queueType: String, extra: [String] = []
+        repo: String, url: String, node: String, directory dir: String, queueType: String, extra: [String] = [],
+        launcher: [String] = []
     ) -> Int32 {
         let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("dms-agent").path
+        // A launcher (nsenter into a network namespace) execs the agent: the PID is the agent's.
+        let command = launcher + [agentBinary]
         return spawn(
-            agentBinary,
-            [
+            command[0],
+            Array(command.dropFirst()) + [
                 "run", "--rabbitmq-url", url, "--node-id", node, "--pid-dir", dir + "/pid", "--mount-base",
                 dir + "/mnt", "--log-dir", dir + "/log", "--s3vaultfuse-bin", repo + "/scripts/fake-s3vaultfuse",
                 "--heartbeat-interval", "0", "--metrics-listen", "none", "--log-file", dir + "/agent.log",
