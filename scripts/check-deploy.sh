@@ -10,6 +10,10 @@ s = c["services"]
 assert set(s) >= {"rabbitmq", "s3", "dms-agent"}, s.keys()
 a = s["dms-agent"]
 assert "/dev/fuse:/dev/fuse" in a["devices"] and "SYS_ADMIN" in a["cap_add"]
+# The container's capabilities are the unit's bounding set (docs/operations.md), nothing more.
+unit_caps = next(l for l in open("docker/dms-agent.service") if l.startswith("CapabilityBoundingSet="))
+assert a["cap_drop"] == ["ALL"] and {"CAP_" + c for c in a["cap_add"]} == set(unit_caps.split("=", 1)[1].split()), a
+assert "no-new-privileges:true" in a["security_opt"]
 vols = {v["target"]: v for v in a["volumes"]}
 assert "/run/dms" in vols and vols["/var/lib/trilio/triliovault-mounts"]["bind"]["propagation"] == "rshared"
 d = open("docker/Dockerfile").read()
