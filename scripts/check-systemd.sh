@@ -60,6 +60,8 @@ if [ "$(cat "$BASE/.dms-packages" 2>/dev/null)" != "$packages" ]; then
   mmdebstrap --quiet --variant=apt --include="$packages" bookworm "$BASE" "$sources"
   echo "$packages" > "$BASE/.dms-packages"
 fi
+# DMS_BUILD_ONLY=1: the package and the base root only (scripts/test.sh prepares them ahead).
+[ "${DMS_BUILD_ONLY:-}" != 1 ] || exit 0
 cleanup
 rm -rf "$D" && mkdir -p "$D"
 cp -a "$BASE" "$ROOT"

@@ -25,6 +25,8 @@ fi
 # As the Dockerfile builds it (and scripts/package-deb.sh, sharing this build directory).
 static=(swift build -c release --static-swift-stdlib --product dms-agent --scratch-path .build-static)
 "${static[@]}" 2>&1 | tail -1
+# DMS_BUILD_ONLY=1: the root and the binary only (scripts/test.sh prepares them ahead).
+[ "${DMS_BUILD_ONLY:-}" != 1 ] || exit 0
 install -m 755 "$("${static[@]}" --show-bin-path)/dms-agent" "$ROOT/usr/bin/dms-agent"
 install -m 755 scripts/s3vaultfuse-s3fs "$ROOT/usr/bin/s3vaultfuse-s3fs"
 mount --bind /proc "$ROOT/proc"

@@ -25,12 +25,11 @@ swift test --filter EndToEndTests --skip Disruptive
 scripts/cluster.sh start
 scripts/broker.sh start-ack-timeout
 # The disruptive phase mostly waits on outages. Meanwhile the builds of the phases after it (thread and address
-# sanitizers, fuzz targets, the static release binary of the package) run under SCHED_IDLE: they get only the CPU
-# the tests leave, and the phases below find them built.
+# sanitizers, fuzz targets, the static release binary, the package, the two Debian roots of the image and systemd
+# checks) run under SCHED_IDLE: they get only the CPU the tests leave, and the phases below find them built.
 idle=(nice -n 19 chrt --idle 0 ionice -c 3 env DMS_BUILD_ONLY=1)
 { "${idle[@]}" scripts/sanitize.sh thread && "${idle[@]}" scripts/sanitize.sh address && "${idle[@]}" scripts/fuzz.sh all \
-  && "${idle[@]}" swift build -c release --static-swift-stdlib --product dms-agent --scratch-path .build-static; } \
-  > /tmp/dms-build-ahead.log 2>&1 &
+  && "${idle[@]}" scripts/runtime-image.sh && "${idle[@]}" scripts/check-systemd.sh; } > /tmp/dms-build-ahead.log 2>&1 &
 ahead=$!
 DMS_TEST_DISRUPTIVE=1 DMS_TEST_CLUSTER=1 swift test --filter Disruptive --no-parallel
 wait $ahead || { cat /tmp/dms-build-ahead.log; echo "a build ahead failed"; exit 1; }
