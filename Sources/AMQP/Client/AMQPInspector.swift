@@ -12,7 +12,7 @@ package enum AMQPInspector {
 
     /// Connects to one endpoint and logs in; throws the broker's refusal (403 login, 530 vhost, TLS).
     package static func login(_ config: AMQPConfiguration, endpoint: AMQPConfiguration.Endpoint) throws(AMQPError) {
-        try Connector.open(config, endpoint: endpoint).close()
+        try Connector.open(config, endpoint: endpoint).close(openChannels: [])
     }
 
     /// The queue's depth and consumers, and whether it was declared like `expected`; nil when it does not exist.
@@ -51,7 +51,7 @@ package enum AMQPInspector {
                 lastError = error
                 continue
             }
-            defer { conn.close() }
+            defer { conn.close(openChannels: [TopologyProbe.channel]) }
             let probe = TopologyProbe(conn: conn.state)
             try probe.open()
             return try body(probe)

@@ -23,12 +23,15 @@ extension IOLoop {
                 let conn = try Connector.open(config, endpoint: endpoint)
                 let report: AMQPTopologyReport
                 do {
+                    let consumer = consumerWanted ? client.consumerOptions : nil
                     (consumerTag, report) = try Connector.setUp(
-                        conn.state, topology: client.topology, consumer: consumerWanted ? client.consumerOptions : nil,
-                        publishes: client.publishes)
+                        conn.state, topology: client.topology, consumer: consumer, publishes: client.publishes)
                     probeOpen = false
+                    setUpChannels =
+                        (consumer != nil ? [consumeChannel] : []) + (client.publishes ? [publishChannel] : [])
                 } catch {
-                    if error.code == .topology { conn.close() }
+                    // connection.close closes whatever channel the refusal left open.
+                    if error.code == .topology { conn.close(openChannels: []) }
                     throw error
                 }
                 current = conn

@@ -34,6 +34,11 @@ final class IOLoop {
     var loggedTopology = false
     var stopped = false
 
+    /// The channels set-up opened on the current connection.
+    var setUpChannels: [amqp_channel_t] = []
+    /// Those, and the probe channel once opened: what a clean close says goodbye to.
+    var openChannels: [amqp_channel_t] { setUpChannels + (probeOpen ? [TopologyProbe.channel] : []) }
+
     init(client: AMQPClient) {
         self.client = client
         self.logger = client.logger
@@ -111,7 +116,7 @@ final class IOLoop {
                     _ = poll(&fds, 1, 50)
                 }
             }
-            current?.close()
+            current?.close(openChannels: openChannels)
             current = nil
         }
         let continuation = closing

@@ -11,13 +11,13 @@ final class RabbitMQConnection {
         self.state = state
     }
 
-    /// channel.close on the two channels and connection.close, each bounded by 2 s: a broker that does not answer
-    /// must not hold a shutdown.
-    func close() {
+    /// channel.close on each channel still open, then connection.close, each bounded by 2 s: a broker that does not
+    /// answer must not hold a shutdown. Only open channels: a channel.close for one never opened is a connection
+    /// error to the broker, and the connection.close after it would wait out the 2 s for an answer.
+    func close(openChannels: [amqp_channel_t]) {
         var short = timeval(tv_sec: 2, tv_usec: 0)
         amqp_set_rpc_timeout(state, &short)
-        _ = amqp_channel_close(state, 1, AMQP_REPLY_SUCCESS)
-        _ = amqp_channel_close(state, 2, AMQP_REPLY_SUCCESS)
+        for channel in openChannels { _ = amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS) }
         _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
     }
 
