@@ -11,6 +11,7 @@ import LinuxSupport
 public final class DMSClient: Sendable {
     /// The queue replies come back on: a fresh name per client.
     public let replyQueue: String
+    private let ownsDurableQueue: Bool
     let client: AMQPClient
     private let connectTimeout: Duration
     private let state: Locked<State>
@@ -67,6 +68,7 @@ public final class DMSClient: Sendable {
                 name: replyQueue, durable: true, arguments: quorum ? ["x-queue-type": .string("quorum")] : [:])
         }
         let state = Locked(State(table: ReplyTable(capacity: max(1, unclaimedReplies))))
+        if case .durable = kind { ownsDurableQueue = true } else { ownsDurableQueue = false }
         self.replyQueue = replyQueue
         self.connectTimeout = connectTimeout
         self.state = state
@@ -100,8 +102,14 @@ public final class DMSClient: Sendable {
         }
     }
 
-    /// Closes the connection; callers still waiting for a reply get `DMSClientError.Code.closed`.
+    /// Closes the connection; callers still waiting for a reply get `DMSClientError.Code.closed`. A durable reply
+    /// queue is the client's own and nobody else's: it stops consuming it and deletes it first (an exclusive one goes
+    /// with the connection).
     package func close() async {
+        if ownsDurableQueue, client.isConnected {
+            await client.stopConsuming()
+            try? await client.deleteQueue(replyQueue)
+        }
         await client.close()
         for waiter in state.withLock({ $0.table.close() }) {
             waiter.resume(throwing: DMSClientError(.closed, "the client was closed before the reply came"))

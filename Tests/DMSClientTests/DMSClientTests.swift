@@ -68,6 +68,16 @@ import Testing
         #expect(error?.code == .closed)
     }
 
+    /// A durable reply queue (the tests' requesters use one to outlive a broker restart) is the client's own: it
+    /// deletes it when it closes.
+    @Test func aDurableReplyQueueIsDeletedWhenTheClientCloses() async throws {
+        let client = try DMSClient(url: TestEnv.amqpURL, name: "client-test", replyQueue: .durable(quorum: false))
+        try await client.start()
+        #expect(await Broker.readyCount(client.replyQueue) == 0, "declared and consumed")
+        await client.close()
+        #expect(await Broker.readyCount(client.replyQueue) == nil, "deleted")
+    }
+
     /// `run()` has connected once `send` stops refusing with `.closed`.
     func eventuallyConnected(_ client: DMSClient) async throws {
         for _ in 0..<150 {

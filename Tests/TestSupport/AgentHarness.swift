@@ -200,10 +200,8 @@ package final class Requester: Sendable {
         return await reply(id, timeout: timeout)
     }
 
-    package func close() async {
-        await client.close()
-        Broker.ctl("delete_queue \(replyQueue)")
-    }
+    /// Closes the client, which deletes its durable reply queue itself.
+    package func close() async { await client.close() }
 }
 
 /// Runs `body` with a requester and closes it (its reply queue deleted) afterwards, awaited, also when `body` throws.

@@ -61,6 +61,7 @@ package final class AMQPClient: Sendable {
         case cancelConsumer(CheckedContinuation<Void, Never>?)
         case close(CheckedContinuation<Void, Never>)
         case inspectQueue(String, CheckedContinuation<Result<QueueLook, AMQPError>, Never>)
+        case deleteQueue(String, CheckedContinuation<Result<Void, AMQPError>, Never>)
     }
 
     enum SettleKind {
@@ -291,6 +292,17 @@ package final class AMQPClient: Sendable {
         return try result.get()
     }
 
+    /// Deletes a queue this client owns (a queue that is gone already counts as deleted), on the probe channel of the
+    /// current connection. Stop consuming it first: the broker cancels a consumer of a deleted queue. Throws when not
+    /// connected or refused.
+    package func deleteQueue(_ name: String) async throws(AMQPError) {
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Void, AMQPError>, Never>) in
+            enqueue(.deleteQueue(name, continuation))
+        }
+        try result.get()
+    }
+
     /// Whether a queue exists (a queue exclusive to another connection exists). Throws when not connected.
     package func queueExists(_ name: String) async throws(AMQPError) -> Bool {
         try await inspectQueue(name) != .missing
@@ -339,6 +351,7 @@ package final class AMQPClient: Sendable {
             case .cancelConsumer(let c): c?.resume()
             case .close(let c): c.resume()
             case .inspectQueue(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
+            case .deleteQueue(_, let c): c.resume(returning: .failure(AMQPError(.closed, "The AMQP client is closed")))
             }
             return
         }

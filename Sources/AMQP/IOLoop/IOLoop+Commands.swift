@@ -79,6 +79,24 @@ extension IOLoop {
                     continuation.resume(returning: .failure(error))
                     connectionLost(error)
                 }
+            case .deleteQueue(let name, let continuation):
+                guard let conn = connection else {
+                    continuation.resume(returning: .failure(AMQPError(.connectionLost, "not connected")))
+                    continue
+                }
+                do {
+                    let probe = TopologyProbe(conn: conn)
+                    if !probeOpen {
+                        try probe.open()
+                        probeOpen = true
+                    }
+                    try probe.delete(name)
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                    // A refusal closes only the probe channel, which `delete` reopened; anything else is the connection.
+                    if ![403, 404, 405, 406].contains(error.replyCode ?? 0) { connectionLost(error) }
+                }
             }
         }
         if !acks.isEmpty { sendAcks(acks) }

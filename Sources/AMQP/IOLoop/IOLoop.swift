@@ -153,6 +153,7 @@ final class IOLoop {
             case .cancelConsumer(let c): c?.resume()
             case .close(let c): c.resume()
             case .inspectQueue(_, let c): c.resume(returning: .failure(error))
+            case .deleteQueue(_, let c): c.resume(returning: .failure(error))
             }
         }
     }

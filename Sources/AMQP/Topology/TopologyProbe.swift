@@ -82,6 +82,18 @@ struct TopologyProbe {
         throw error
     }
 
+    /// queue.delete, unconditionally (if-unused and if-empty off); a queue already gone is not an error (RabbitMQ
+    /// answers delete-ok for it).
+    func delete(_ queue: String) throws(AMQPError) {
+        let arena = CArena()
+        amqp_queue_delete(conn, Self.channel, arena.bytes(queue), 0, 0)
+        let reply = amqp_get_rpc_reply(conn)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL { return }
+        let error = Connector.error(reply, "delete of queue \(queue.debugDescription)")
+        try recover(from: reply, error)
+        throw error
+    }
+
     /// For a queue that exists: nil when it was declared as `queue` says, else the broker's words for the first
     /// difference. Passive declares tell nothing of a queue's type or arguments; the declaration we would make
     /// either passes (and changes nothing) or is refused naming what differs.
