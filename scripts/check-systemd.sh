@@ -11,7 +11,7 @@
 #     SystemCallFilter=;
 #   - systemd-analyze security: the shipped unit at most 4.5, and the unprivileged drop-in's score printed; with
 #     that drop-in (User=nova) a bindfs target mounts through the setuid fusermount3 and unmounts;
-#   - systemctl stop leaves the unit inactive, not failed.
+#   - log_file rotates (4 KiB) under the unit; systemctl stop leaves the unit inactive, not failed.
 # Afterwards the container, its mounts and its processes are gone. As root, with scripts/broker.sh started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,6 +96,8 @@ barbican_url = $BARBICAN_URL
 barbican_ca_bundle = /etc/dms-check/ca.pem
 metrics_listen = 127.0.0.1:0
 log_file = /var/log/dms/dms-agent.log
+log_max_bytes = 4096
+log_backup_count = 3
 heartbeat_interval = 0
 CONF
 
@@ -165,12 +167,16 @@ in_container systemctl restart dms-agent
 ready || fail "the agent did not become ready after the restart"
 [ "$(fuse_pid bt-sd)" = "$pid" ] && in_container test -d "/proc/$pid" || fail "the fuse did not survive the restart"
 [ -n "$(mounted "$MNT/c2QtMQ")" ] || fail "the mount did not survive the restart"
-in_container grep -q "adopted" /var/log/dms/dms-agent.log || fail "no adoption logged"
+in_container sh -c 'grep -q adopted /var/log/dms/dms-agent.log*' || fail "no adoption logged"
 echo "fuse $pid kept its mount and was adopted"
-reply=$(request mount bt-sd2 "$MNT/c2QtMg")
+reply=$(request mount bt-sd2 "$MNT/nested/c2QtMg")
 [ "$(status_of <<<"$reply")" = success ] || fail "bindfs mount job: $reply"
-echo "bindfs mount: $(mounted "$MNT/c2QtMg")"
-for target in "bt-sd c2QtMQ" "bt-sd2 c2QtMg"; do
+echo "bindfs mount: $(mounted "$MNT/nested/c2QtMg")"
+# The unit's UMask=0027 does not narrow the directories the agent makes on the way: nova traverses them.
+mode=$(in_container stat -c %a "$MNT/nested")
+echo "bindfs mount at $MNT/nested/c2QtMg; $MNT/nested made $mode under UMask=0027"
+[ "$mode" = 755 ] || fail "the agent made $MNT/nested $mode"
+for target in "bt-sd c2QtMQ" "bt-sd2 nested/c2QtMg"; do
   set -- $target
   reply=$(request unmount "$1" "$MNT/$2")
   [ "$(status_of <<<"$reply")" = success ] || fail "unmount job $1: $reply"
@@ -221,6 +227,9 @@ reply=$(request unmount bt-sd4 "$MNT/c2QtNA")
 rm "$ROOT/etc/systemd/system/dms-agent.service.d/"{unprivileged,bindfs}.conf
 chown root:root "$ROOT$MNT"
 in_container systemctl daemon-reload
+
+in_container test -f /var/log/dms/dms-agent.log.1 || fail "log_file was never rotated"
+echo "log_file rotated under the unit: $(in_container sh -c 'ls /var/log/dms/dms-agent.log*' | xargs)"
 
 echo "== systemctl stop"
 in_container systemctl restart dms-agent

@@ -67,7 +67,11 @@ package enum MountPathPolicy {
                 continue
             }
             if errno == ENOTCONN || errno == ECONNABORTED { continue }  // a stale mount; repaired later
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            if mkdir(current, 0o755) == 0 {
+                // 0755 whatever the umask (the unit sets 0027): nova traverses these to reach its mounts, as it did
+                // the Python server's os.makedirs directories.
+                chmod(current, 0o755)
+            } else if errno != EEXIST {
                 throw VaultFuseError(.io, "Failed to create mount directory: \(current): \(Errno.current)")
             }
         }
@@ -88,7 +92,9 @@ func makeDirectories(_ path: String, mode: mode_t) throws(VaultFuseError) {
     var current = ""
     for component in path.split(separator: "/") {
         current += "/" + component
-        if mkdir(current, mode) != 0 && errno != EEXIST {
+        if mkdir(current, mode) == 0 {
+            chmod(current, mode)  // exactly `mode`, whatever the umask
+        } else if errno != EEXIST {
             throw VaultFuseError(.io, "Cannot create directory \(current): \(Errno.current)")
         }
     }
