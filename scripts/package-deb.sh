@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 out=${1:-.build/deb}
-# A build directory of its own: swift build does not relink when only link flags change, and the man-page plugin
-# below builds into .build without a static standard library.
+# A build directory of its own: swift build does not relink when only link flags change, and scripts/test.sh builds
+# it at idle priority while the disruptive phase runs its tests from .build.
 static=(swift build -c release --static-swift-stdlib --product dms-agent --scratch-path .build-static)
 "${static[@]}" 2>&1 | tail -1
 bin="$("${static[@]}" --show-bin-path)/dms-agent"
