@@ -36,47 +36,28 @@ package struct UnitSandbox: Sendable, Equatable {
         (values[key] ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
     }
 
+    /// Whether the list `key` (an allow list of names, or a deny list starting with "~") lets any of `names` through;
+    /// nil when the directive is not set.
+    private func listAllows(_ key: String, anyOf names: Set<String>) -> Bool? {
+        let list = words(key)
+        guard let first = list.first else { return nil }
+        let denies = first.hasPrefix("~")
+        let listed = !names.isDisjoint(with: list.map { $0.hasPrefix("~") ? String($0.dropFirst()) : $0 })
+        return denies != listed
+    }
+
     /// What these directives refuse that a mount, an unmount or a fuse's S3 traffic needs.
     package var refusals: [SandboxProbe.Refusal] {
         var found: [SandboxProbe.Refusal] = []
-        // An allow-list is printed as names; a deny-list starts with "~".
-        let filter = words("SystemCallFilter")
-        let denies = filter.first?.hasPrefix("~") == true
-        let names = Set(filter.map { $0.hasPrefix("~") ? String($0.dropFirst()) : $0 })
-        if !filter.isEmpty, denies == (names.contains("mount") || names.contains("umount2")) {
-            found.append(
-                SandboxProbe.Refusal(
-                    what: "mount(2)/umount(2)", directive: "SystemCallFilter=: FUSE mounts need @mount"))
-        }
+        if listAllows("SystemCallFilter", anyOf: ["mount", "umount2"]) == false { found.append(.mountCalls()) }
         let user = values["User"] ?? ""
         let root = user.isEmpty || user == "root" || user == "0"
         let bounding = Set(words("CapabilityBoundingSet").map { $0.lowercased() })
-        if !bounding.isEmpty, !bounding.contains("cap_sys_admin") {
-            found.append(
-                SandboxProbe.Refusal(
-                    what: root ? "mount(2) as root" : "the setuid fusermount3 of an unprivileged agent",
-                    directive: "CapabilityBoundingSet=: mounts need CAP_SYS_ADMIN"))
-        }
-        if !root, values["NoNewPrivileges"] == "yes" {
-            found.append(
-                SandboxProbe.Refusal(
-                    what: "the setuid fusermount3 of an unprivileged agent",
-                    directive: "NoNewPrivileges=: it must be off for User= other than root"))
-        }
+        if !bounding.isEmpty, !bounding.contains("cap_sys_admin") { found.append(.capSysAdmin(root: root)) }
+        if !root, values["NoNewPrivileges"] == "yes" { found.append(.noNewPrivileges) }
         let policy = values["DevicePolicy"] ?? "auto"
-        if policy != "auto", !(values["DeviceAllow"] ?? "").contains("/dev/fuse rw") {
-            found.append(
-                SandboxProbe.Refusal(what: "open /dev/fuse", directive: "DeviceAllow=: it needs /dev/fuse rw"))
-        }
-        let families = words("RestrictAddressFamilies")
-        let familiesDeny = families.first?.hasPrefix("~") == true
-        let familyNames = Set(families.map { $0.hasPrefix("~") ? String($0.dropFirst()) : $0 })
-        if !families.isEmpty, familiesDeny == familyNames.contains("AF_INET") {
-            found.append(
-                SandboxProbe.Refusal(
-                    what: "an AF_INET socket (the broker, Barbican, the fuse's S3 traffic)",
-                    directive: "RestrictAddressFamilies=: it needs AF_INET AF_INET6 AF_UNIX"))
-        }
+        if policy != "auto", !(values["DeviceAllow"] ?? "").contains("/dev/fuse rw") { found.append(.fuseDevice) }
+        if listAllows("RestrictAddressFamilies", anyOf: ["AF_INET"]) == false { found.append(.inetSockets) }
         return found
     }
 }

@@ -1,6 +1,7 @@
 import DMSNodeTools
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 import VaultFuse
 
@@ -84,9 +85,9 @@ import VaultFuse
         #expect(noAdmin.map(\.directive).contains { $0.hasPrefix("CapabilityBoundingSet=") })
     }
 
-    /// As root without a filter (CI): the probe's umount2 of a missing path, in a child, answers ENOENT; nothing here
+    /// As root with /dev/fuse and no filter (scripts/test.sh): the probe's umount2 of a missing path, in a child, answers ENOENT; nothing here
     /// refuses a mount.
-    @Test(.enabled(if: getuid() == 0, "the mount probes need root")) func thisProcessReachesTheKernelWithMountCalls() {
+    @Test(.needsFUSE) func thisProcessReachesTheKernelWithMountCalls() {
         #expect(SandboxProbe.umountErrnoInChild() == ENOENT)
         #expect(SandboxProbe.refusals().isEmpty)
     }

@@ -65,12 +65,7 @@ extension IOLoop {
                     continue
                 }
                 do {
-                    let probe = TopologyProbe(conn: conn)
-                    if !probeOpen {
-                        try probe.open()
-                        probeOpen = true
-                    }
-                    let look = try probe.look(at: name)
+                    let look = try openProbe(conn).look(at: name)
                     continuation.resume(
                         returning: .success(look.map { .present(messages: $0, consumers: $1) } ?? .missing))
                 } catch  where error.replyCode == 405 {
@@ -85,12 +80,7 @@ extension IOLoop {
                     continue
                 }
                 do {
-                    let probe = TopologyProbe(conn: conn)
-                    if !probeOpen {
-                        try probe.open()
-                        probeOpen = true
-                    }
-                    try probe.delete(name)
+                    try openProbe(conn).delete(name)
                     continuation.resume(returning: .success(()))
                 } catch {
                     continuation.resume(returning: .failure(error))
@@ -101,6 +91,16 @@ extension IOLoop {
         }
         if !acks.isEmpty { sendAcks(acks) }
         flushOutbox()
+    }
+
+    /// The probe channel of the current connection, opened at its first use and kept.
+    func openProbe(_ conn: amqp_connection_state_t) throws(AMQPError) -> TopologyProbe {
+        let probe = TopologyProbe(conn: conn)
+        if !probeOpen {
+            try probe.open()
+            probeOpen = true
+        }
+        return probe
     }
 
     /// Acks a batch as `DeliveryLedger` plans it: one `multiple` ack for the settled prefix, single acks for the rest.

@@ -63,44 +63,25 @@ package enum SandboxProbe {
         // Without a seccomp filter nothing but the kernel answers a mount call: no child to fork (a fork copies every
         // descriptor, the PID directory's lock among them, for as long as the child lives).
         let answer = restrictions.seccompFilter ? umountErrno() : ENOENT
-        if answer == EPERM || answer == -SIGSYS {
-            found.append(
-                Refusal(
-                    what: "mount(2)/umount(2)",
-                    directive: "SystemCallFilter=: FUSE mounts need @mount"
-                        + (answer == -SIGSYS
-                            ? ", and SystemCallErrorNumber=EPERM so a refusal is an error, not a kill" : "")))
-        }
+        if answer == EPERM || answer == -SIGSYS { found.append(.mountCalls(killed: answer == -SIGSYS)) }
         if userID == 0, restrictions.effectiveCapabilities & Restrictions.capSysAdmin == 0 {
-            found.append(
-                Refusal(what: "mount(2) as root", directive: "CapabilityBoundingSet=: mounts need CAP_SYS_ADMIN"))
+            found.append(.capSysAdmin(root: true))
         }
-        if userID != 0, restrictions.noNewPrivileges {
-            found.append(
-                Refusal(
-                    what: "the setuid fusermount3 of an unprivileged agent",
-                    directive: "NoNewPrivileges=: it must be off for User= other than root"))
-        }
+        if userID != 0, restrictions.noNewPrivileges { found.append(.noNewPrivileges) }
         if userID != 0, restrictions.boundingCapabilities & Restrictions.capSysAdmin == 0 {
-            found.append(
-                Refusal(
-                    what: "the setuid fusermount3 of an unprivileged agent",
-                    directive: "CapabilityBoundingSet=: fusermount3 needs CAP_SYS_ADMIN in it"))
+            found.append(.capSysAdmin(root: false))
         }
         let fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC)
         if fuse >= 0 {
             close(fuse)
         } else if errno == EPERM {
-            found.append(Refusal(what: "open /dev/fuse", directive: "DeviceAllow=: it needs /dev/fuse rw"))
+            found.append(.fuseDevice)
         }
         let inet = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if inet >= 0 {
             close(inet)
         } else if errno == EAFNOSUPPORT {
-            found.append(
-                Refusal(
-                    what: "an AF_INET socket (the fuse's S3 traffic)",
-                    directive: "RestrictAddressFamilies=: it needs AF_INET AF_INET6 AF_UNIX"))
+            found.append(.inetSockets)
         }
         return found
     }
@@ -113,4 +94,33 @@ package enum SandboxProbe {
     package static func explanation() -> String {
         refusals().map { "; \($0)" }.joined()
     }
+}
+
+/// The words for each refusal, shared by the probes of the process and the reading of the unit (doctor), so a job's
+/// error and doctor name a directive the same way.
+extension SandboxProbe.Refusal {
+    package static func mountCalls(killed: Bool = false) -> Self {
+        Self(
+            what: "mount(2)/umount(2)",
+            directive: "SystemCallFilter=: FUSE mounts need @mount"
+                + (killed ? ", and SystemCallErrorNumber=EPERM so a refusal is an error, not a kill" : ""))
+    }
+
+    package static func capSysAdmin(root: Bool) -> Self {
+        root
+            ? Self(what: "mount(2) as root", directive: "CapabilityBoundingSet=: mounts need CAP_SYS_ADMIN")
+            : Self(
+                what: "the setuid fusermount3 of an unprivileged agent",
+                directive: "CapabilityBoundingSet=: fusermount3 needs CAP_SYS_ADMIN in it")
+    }
+
+    package static let noNewPrivileges = Self(
+        what: "the setuid fusermount3 of an unprivileged agent",
+        directive: "NoNewPrivileges=: it must be off for User= other than root")
+
+    package static let fuseDevice = Self(what: "open /dev/fuse", directive: "DeviceAllow=: it needs /dev/fuse rw")
+
+    package static let inetSockets = Self(
+        what: "an AF_INET socket (the broker, Barbican, the fuse's S3 traffic)",
+        directive: "RestrictAddressFamilies=: it needs AF_INET AF_INET6")
 }
